@@ -1,0 +1,38 @@
+# Decides whether the CUDA backend is built (OPTKERN_CUDA=AUTO|ON|OFF) and sets it up.
+# Sets OPTKERN_HAVE_CUDA to ON or OFF.
+include(CheckLanguage)
+
+set(OPTKERN_HAVE_CUDA OFF)
+string(TOUPPER "${OPTKERN_CUDA}" _optk_cuda_mode)
+
+if(NOT _optk_cuda_mode STREQUAL "OFF")
+  # A toolkit installed in the default prefix but not on PATH is still found.
+  if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND EXISTS /usr/local/cuda/bin/nvcc)
+    find_program(_optk_nvcc nvcc)
+    if(NOT _optk_nvcc)
+      set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+    endif()
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    # A100, L4/RTX 4090 and H100 unless the caller chose.
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 80 89 90)
+    endif()
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    set(OPTKERN_HAVE_CUDA ON)
+  elseif(_optk_cuda_mode STREQUAL "ON")
+    message(FATAL_ERROR "OPTKERN_CUDA=ON but no CUDA compiler (nvcc) was found")
+  endif()
+endif()
+
+# Exact arithmetic contract: no implicit FMA contraction, IEEE division and square root on
+# both sides, so that the shared rules give the same bits on the CPU and the GPU.
+set(OPTKERN_C_FLAGS -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno)
+set(OPTKERN_CUDA_FLAGS
+    --fmad=false -prec-div=true -prec-sqrt=true -ftz=false
+    -Werror=all-warnings
+    "-Xcompiler=-Wall,-Wextra,-Werror,-ffp-contract=off")

@@ -1,0 +1,24 @@
+/* defs.h — what code shared by the host compiler and nvcc needs to say "both sides".
+ *
+ * OPTK_HD marks an inline function compiled for the host (the CPU backend and the
+ * dispatch layer) and, under nvcc, for the device too. The shared rules use only
+ * operations that are correctly rounded on both sides (+, -, *, /, sqrtf, fmaf) and the
+ * build forbids implicit contraction (-ffp-contract=off, --fmad=false), which is why the
+ * CPU and CUDA backends give the same bits.
+ */
+#ifndef OPTK_COMMON_DEFS_H
+#define OPTK_COMMON_DEFS_H
+
+#include <math.h>
+#include <stdint.h>
+
+#ifdef __CUDACC__
+#define OPTK_HD __host__ __device__ __forceinline__
+#else
+#define OPTK_HD static inline
+#endif
+
+/* max(a, b) that propagates a NaN in either argument, like torch.maximum (fmaxf drops it). */
+OPTK_HD float optk_max_nan(float a, float b) { return (a > b || a != a) ? a : b; }
+
+#endif /* OPTK_COMMON_DEFS_H */

@@ -1,0 +1,93 @@
+/* cpu_backend.c — the CPU backend's table, context and memory: plain host memory, no
+ * streams, everything complete when a call returns. */
+#include "cpu_backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The CPU's model name from /proc/cpuinfo where there is one. */
+static void read_cpu_name(char *buf, size_t len) {
+    snprintf(buf, len, "host CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) == 0 && colon) {
+            colon += 1 + strspn(colon + 1, " \t");
+            colon[strcspn(colon, "\n")] = '\0';
+            snprintf(buf, len, "%s", colon);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static optk_status cpu_init(optk_context *ctx, int device) {
+    if (device != 0) {
+        return optk_fail(ctx, OPTK_ERR_NO_DEVICE, "context_create: the cpu backend has one device "
+                                                  "(0), got %d", device);
+    }
+    read_cpu_name(ctx->device_name, sizeof ctx->device_name);
+    return OPTK_OK;
+}
+
+static void cpu_release(optk_context *ctx) { (void)ctx; }
+
+static optk_status cpu_set_stream(optk_context *ctx, void *stream) {
+    ctx->stream = stream; /* always NULL: the dispatch layer refuses others */
+    return OPTK_OK;
+}
+
+static optk_status cpu_synchronize(optk_context *ctx) {
+    (void)ctx;
+    return OPTK_OK;
+}
+
+static optk_status cpu_mem_alloc(optk_context *ctx, size_t bytes, void **out) {
+    const size_t align = 256;
+    size_t rounded = (bytes + align - 1) / align * align;
+    if (rounded < bytes) {
+        return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "mem_alloc: %zu bytes is too large", bytes);
+    }
+    *out = aligned_alloc(align, rounded);
+    if (!*out) {
+        return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "mem_alloc: %zu bytes of host memory", bytes);
+    }
+    return OPTK_OK;
+}
+
+static optk_status cpu_mem_free(optk_context *ctx, void *ptr) {
+    (void)ctx;
+    free(ptr);
+    return OPTK_OK;
+}
+
+static optk_status cpu_mem_copy(optk_context *ctx, void *dst, const void *src, size_t bytes) {
+    (void)ctx;
+    memcpy(dst, src, bytes);
+    return OPTK_OK;
+}
+
+static optk_status cpu_mem_set(optk_context *ctx, void *dst, int value, size_t bytes) {
+    (void)ctx;
+    memset(dst, value, bytes);
+    return OPTK_OK;
+}
+
+const optk_backend_ops optk_cpu_backend = {
+    .name = "cpu",
+    .init = cpu_init,
+    .release = cpu_release,
+    .set_stream = cpu_set_stream,
+    .synchronize = cpu_synchronize,
+    .mem_alloc = cpu_mem_alloc,
+    .mem_free = cpu_mem_free,
+    .mem_upload = cpu_mem_copy,
+    .mem_download = cpu_mem_copy,
+    .mem_copy = cpu_mem_copy,
+    .mem_set = cpu_mem_set,
+    .random_fill_u32 = optk_cpu_random_fill_u32,
+    .adamw_step = optk_cpu_adamw_step,
+};

@@ -1,0 +1,11 @@
+/* cpu_backend.h — the CPU backend's entry points, gathered into its table by cpu_backend.c. */
+#ifndef OPTK_CPU_BACKEND_H
+#define OPTK_CPU_BACKEND_H
+
+#include "../internal.h"
+
+optk_status optk_cpu_random_fill_u32(optk_context *ctx, uint64_t seed, uint64_t subsequence,
+                                     uint64_t offset, uint32_t *out, int64_t n);
+optk_status optk_cpu_adamw_step(optk_context *ctx, const optk_adamw_launch *launch);
+
+#endif /* OPTK_CPU_BACKEND_H */

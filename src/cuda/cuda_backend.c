@@ -1,0 +1,19 @@
+/* cuda_backend.c — the CUDA backend's table. The entry points live in the .cu files of this
+ * folder, one concept each. */
+#include "cuda_backend.h"
+
+const optk_backend_ops optk_cuda_backend = {
+    .name = "cuda",
+    .init = optk_cuda_init,
+    .release = optk_cuda_release,
+    .set_stream = optk_cuda_set_stream,
+    .synchronize = optk_cuda_synchronize,
+    .mem_alloc = optk_cuda_mem_alloc,
+    .mem_free = optk_cuda_mem_free,
+    .mem_upload = optk_cuda_mem_upload,
+    .mem_download = optk_cuda_mem_download,
+    .mem_copy = optk_cuda_mem_copy,
+    .mem_set = optk_cuda_mem_set,
+    .random_fill_u32 = optk_cuda_random_fill_u32,
+    .adamw_step = optk_cuda_adamw_step,
+};

@@ -1,0 +1,37 @@
+/* cuda_backend.h — the CUDA backend's entry points (C linkage), gathered into its table by
+ * cuda_backend.c, and the helpers its .cu files share. */
+#ifndef OPTK_CUDA_BACKEND_H
+#define OPTK_CUDA_BACKEND_H
+
+#include "../internal.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What a CUDA context holds beside the common fields. */
+typedef struct optk_cuda_state {
+    int sm_count;
+} optk_cuda_state;
+
+optk_status optk_cuda_init(optk_context *ctx, int device);
+void optk_cuda_release(optk_context *ctx);
+optk_status optk_cuda_set_stream(optk_context *ctx, void *stream);
+optk_status optk_cuda_synchronize(optk_context *ctx);
+
+optk_status optk_cuda_mem_alloc(optk_context *ctx, size_t bytes, void **out);
+optk_status optk_cuda_mem_free(optk_context *ctx, void *ptr);
+optk_status optk_cuda_mem_upload(optk_context *ctx, void *dst, const void *src, size_t bytes);
+optk_status optk_cuda_mem_download(optk_context *ctx, void *dst, const void *src, size_t bytes);
+optk_status optk_cuda_mem_copy(optk_context *ctx, void *dst, const void *src, size_t bytes);
+optk_status optk_cuda_mem_set(optk_context *ctx, void *dst, int value, size_t bytes);
+
+optk_status optk_cuda_random_fill_u32(optk_context *ctx, uint64_t seed, uint64_t subsequence,
+                                      uint64_t offset, uint32_t *out, int64_t n);
+optk_status optk_cuda_adamw_step(optk_context *ctx, const optk_adamw_launch *launch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OPTK_CUDA_BACKEND_H */

@@ -1,0 +1,170 @@
+/* multi_tensor.cuh — the CUDA side of the one multi-tensor machinery.
+ *
+ * A list of tensors is cut into tiles of kTile elements; one thread block updates one tile.
+ * The tensor list travels as a kernel parameter (up to ~32 KB since CUDA 12.1 on sm_70+),
+ * so hundreds of tensors go in one launch with no host-to-device copy and no workspace —
+ * which also keeps a step capturable in a CUDA graph. A block finds its tensor by binary
+ * search over the tiles' prefix sums.
+ *
+ * Inside a tile, when every buffer of the tensor is 16-byte aligned and the tile is full,
+ * each thread moves kUnroll float4 vectors of every buffer (all loads first, so they are in
+ * flight together); otherwise (a tensor's last tile, or misaligned buffers) threads take
+ * one element at a time. Every element is computed by the shared rule from src/common/,
+ * the same function the CPU backend runs.
+ *
+ * A rule plugs in as a struct:
+ *   struct Rule { using Consts = ...; static constexpr int kStates = ...;
+ *                 __device__ static void apply(const Consts &, float &p, float g, float *s); };
+ */
+#ifndef OPTK_CUDA_MULTI_TENSOR_CUH
+#define OPTK_CUDA_MULTI_TENSOR_CUH
+
+#include "cuda_check.cuh"
+
+#include <climits>
+#include <cstdint>
+
+namespace optk_cuda {
+
+constexpr int kThreads = 256;
+constexpr int kUnroll = 2;
+constexpr int kTile = kThreads * 4 * kUnroll; /* elements per block */
+constexpr int kMaxParamBytes = 32000;         /* below the 32,764-byte limit, room for Consts */
+
+/* One launch's worth of tensors: kBuffers pointers per tensor (param, grad, states). */
+template <int kBuffers> struct TensorBatch {
+    static constexpr int kMaxTensors =
+        (kMaxParamBytes - 512) / (int)(sizeof(int64_t) + sizeof(int) + kBuffers * sizeof(void *));
+    int count;
+    int tile_begin[kMaxTensors + 1]; /* tiles before tensor t; [count] = all tiles */
+    int64_t numel[kMaxTensors];
+    float *ptr[kBuffers][kMaxTensors];
+};
+
+/* The tensor whose tiles contain `tile`: the last t with tile_begin[t] <= tile. */
+template <int kBuffers>
+__device__ __forceinline__ int find_tensor(const TensorBatch<kBuffers> &batch, int tile) {
+    int lo = 0, hi = batch.count - 1;
+    while (lo < hi) {
+        const int mid = (lo + hi + 1) / 2;
+        if (batch.tile_begin[mid] <= tile) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+template <class Rule>
+__global__ void __launch_bounds__(kThreads)
+    multi_tensor_kernel(const __grid_constant__ TensorBatch<2 + Rule::kStates> batch,
+                        const typename Rule::Consts k) {
+    constexpr int kStates = Rule::kStates;
+    const int t = find_tensor(batch, (int)blockIdx.x);
+    const int64_t base = (int64_t)(blockIdx.x - batch.tile_begin[t]) * kTile;
+    const int64_t remaining = batch.numel[t] - base;
+    const int n = remaining < kTile ? (int)remaining : kTile;
+
+    float *p = batch.ptr[0][t] + base;
+    const float *g = batch.ptr[1][t] + base;
+    float *s[kStates > 0 ? kStates : 1];
+    uintptr_t any_bits = (uintptr_t)p | (uintptr_t)g;
+#pragma unroll
+    for (int j = 0; j < kStates; ++j) {
+        s[j] = batch.ptr[2 + j][t] + base;
+        any_bits |= (uintptr_t)s[j];
+    }
+
+    if (n == kTile && (any_bits & 15u) == 0) {
+        float4 pv[kUnroll], gv[kUnroll], sv[kStates > 0 ? kStates : 1][kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int i = (u * kThreads + (int)threadIdx.x) * 4;
+            pv[u] = *reinterpret_cast<const float4 *>(p + i);
+            gv[u] = *reinterpret_cast<const float4 *>(g + i);
+#pragma unroll
+            for (int j = 0; j < kStates; ++j) sv[j][u] = *reinterpret_cast<const float4 *>(s[j] + i);
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            float *pe = &pv[u].x;
+            const float *ge = &gv[u].x;
+#pragma unroll
+            for (int lane = 0; lane < 4; ++lane) {
+                float se[kStates > 0 ? kStates : 1];
+#pragma unroll
+                for (int j = 0; j < kStates; ++j) se[j] = (&sv[j][u].x)[lane];
+                Rule::apply(k, pe[lane], ge[lane], se);
+#pragma unroll
+                for (int j = 0; j < kStates; ++j) (&sv[j][u].x)[lane] = se[j];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+            const int i = (u * kThreads + (int)threadIdx.x) * 4;
+            *reinterpret_cast<float4 *>(p + i) = pv[u];
+#pragma unroll
+            for (int j = 0; j < kStates; ++j) *reinterpret_cast<float4 *>(s[j] + i) = sv[j][u];
+        }
+    } else {
+        for (int i = (int)threadIdx.x; i < n; i += kThreads) {
+            float pe = p[i];
+            float se[kStates > 0 ? kStates : 1];
+#pragma unroll
+            for (int j = 0; j < kStates; ++j) se[j] = s[j][i];
+            Rule::apply(k, pe, g[i], se);
+            p[i] = pe;
+#pragma unroll
+            for (int j = 0; j < kStates; ++j) s[j][i] = se[j];
+        }
+    }
+}
+
+/* Runs Rule over every element of every tensor, in as few launches as the parameter space
+ * allows (one for a few hundred tensors). The tensors were validated by the dispatch layer. */
+template <class Rule>
+optk_status multi_tensor_apply(optk_context *ctx, const char *op, const typename Rule::Consts &k,
+                               const optk_param_tensor *tensors, int count) {
+    using Batch = TensorBatch<2 + Rule::kStates>;
+    static_assert(sizeof(Batch) + sizeof(typename Rule::Consts) <= 32764,
+                  "kernel parameters exceed CUDA's 32,764-byte limit");
+    optk_status s = enter(ctx, op);
+    if (s != OPTK_OK) return s;
+
+    Batch batch;
+    batch.count = 0;
+    batch.tile_begin[0] = 0;
+    auto flush = [&]() -> optk_status {
+        if (batch.count == 0) return OPTK_OK;
+        const unsigned grid = (unsigned)batch.tile_begin[batch.count];
+        multi_tensor_kernel<Rule><<<grid, kThreads, 0, stream_of(ctx)>>>(batch, k);
+        batch.count = 0;
+        return check_launch(ctx, op);
+    };
+
+    for (int t = 0; t < count; ++t) {
+        const optk_param_tensor &x = tensors[t];
+        int64_t offset = 0;
+        /* A tensor too large for one launch's grid is cut into pieces. */
+        while (offset < x.numel) {
+            const int64_t tiles_left = INT_MAX - (int64_t)batch.tile_begin[batch.count];
+            if (batch.count == Batch::kMaxTensors || tiles_left < 1) {
+                if ((s = flush()) != OPTK_OK) return s;
+                continue;
+            }
+            int64_t take = x.numel - offset;
+            if ((take + kTile - 1) / kTile > tiles_left) take = tiles_left * kTile;
+            const int c = batch.count;
+            batch.numel[c] = take;
+            batch.ptr[0][c] = x.param + offset;
+            batch.ptr[1][c] = const_cast<float *>(x.grad) + offset;
+            for (int j = 0; j < Rule::kStates; ++j) batch.ptr[2 + j][c] = x.state[j] + offset;
+            batch.tile_begin[c + 1] = batch.tile_begin[c] + (int)((take + kTile - 1) / kTile);
+            batch.count = c + 1;
+            offset += take;
+        }
+    }
+    return flush();
+}
+
+} // namespace optk_cuda
+
+#endif /* OPTK_CUDA_MULTI_TENSOR_CUH */

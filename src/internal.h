@@ -1,0 +1,75 @@
+/* internal.h — what the dispatch layer and the backends share: the context, the backend
+ * table, the error helper.
+ *
+ * Each public function validates its arguments once, in the dispatch layer (the .c files of src/), and
+ * then calls the backend through ctx->ops. Backends trust their inputs.
+ */
+#ifndef OPTK_INTERNAL_H
+#define OPTK_INTERNAL_H
+
+#include "build_config.h"
+#include "optkern.h"
+#include "common/rule_adamw.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One AdamW step as the backends receive it: validated tensors and float scalars. */
+typedef struct optk_adamw_launch {
+    optk_adamw_consts consts;
+    const optk_param_tensor *tensors;
+    int count;
+} optk_adamw_launch;
+
+/* The table a backend fills (designated initialisers); NULL slots are unsupported. */
+typedef struct optk_backend_ops {
+    const char *name;
+    /* Context life: init fills ctx->backend_data and ctx->device_name. */
+    optk_status (*init)(optk_context *ctx, int device);
+    void (*release)(optk_context *ctx);
+    optk_status (*set_stream)(optk_context *ctx, void *stream);
+    optk_status (*synchronize)(optk_context *ctx);
+    /* Memory. */
+    optk_status (*mem_alloc)(optk_context *ctx, size_t bytes, void **out);
+    optk_status (*mem_free)(optk_context *ctx, void *ptr);
+    optk_status (*mem_upload)(optk_context *ctx, void *dst, const void *src, size_t bytes);
+    optk_status (*mem_download)(optk_context *ctx, void *dst, const void *src, size_t bytes);
+    optk_status (*mem_copy)(optk_context *ctx, void *dst, const void *src, size_t bytes);
+    optk_status (*mem_set)(optk_context *ctx, void *dst, int value, size_t bytes);
+    /* Ops. */
+    optk_status (*random_fill_u32)(optk_context *ctx, uint64_t seed, uint64_t subsequence,
+                                   uint64_t offset, uint32_t *out, int64_t n);
+    optk_status (*adamw_step)(optk_context *ctx, const optk_adamw_launch *launch);
+} optk_backend_ops;
+
+struct optk_context {
+    const optk_backend_ops *ops;
+    optk_backend backend;
+    int device;
+    void *stream;
+    void *backend_data;
+    char device_name[320];
+    char last_error[512];
+};
+
+extern const optk_backend_ops optk_cpu_backend;
+#ifdef OPTK_HAVE_CUDA
+extern const optk_backend_ops optk_cuda_backend;
+/* Device count without creating a context (0 on any error). */
+int optk_cuda_device_count(void);
+#endif
+
+/* Records a formatted message on ctx (or the thread's creation message when ctx is NULL)
+ * and returns status, so that callers can write: return optk_fail(ctx, ..., "...", ...). */
+optk_status optk_fail(optk_context *ctx, optk_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OPTK_INTERNAL_H */

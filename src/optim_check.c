@@ -1,0 +1,100 @@
+/* optim_check.c — argument checks every optimizer step shares. */
+#include "optim_check.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+optk_status optk_check_hparam(optk_context *ctx, const char *op, const char *name, double value,
+                              double lo, double hi, bool hi_open) {
+    bool ok = isfinite(value) && value >= lo && (hi_open ? value < hi : value <= hi);
+    if (ok) return OPTK_OK;
+    return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s must be finite and in [%g, %g%c, got %g",
+                     op, name, lo, hi, hi_open ? ')' : ']', value);
+}
+
+/* One buffer of the list, for the overlap check. */
+typedef struct buffer_range {
+    uintptr_t begin, end;
+    int tensor;
+    int role; /* 0 param, 1 grad, 2.. state[role - 2] */
+} buffer_range;
+
+static int compare_begin(const void *a, const void *b) {
+    uintptr_t x = ((const buffer_range *)a)->begin, y = ((const buffer_range *)b)->begin;
+    return (x > y) - (x < y);
+}
+
+static const char *role_name(int role) {
+    static const char *const names[2 + OPTK_MAX_STATE] = {"param",    "grad",     "state[0]",
+                                                          "state[1]", "state[2]", "state[3]"};
+    return names[role];
+}
+
+/* Sorts the ranges by start; two overlap iff one starts before the furthest end so far. */
+static optk_status check_no_overlap(optk_context *ctx, const char *op, buffer_range *ranges,
+                                    size_t n) {
+    qsort(ranges, n, sizeof *ranges, compare_begin);
+    size_t furthest = 0;
+    for (size_t i = 1; i < n; ++i) {
+        if (ranges[i].begin < ranges[furthest].end) {
+            const buffer_range *a = &ranges[furthest], *b = &ranges[i];
+            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                             "%s: tensors[%d].%s overlaps tensors[%d].%s", op, a->tensor,
+                             role_name(a->role), b->tensor,
+                             role_name(b->role));
+        }
+        if (ranges[i].end > ranges[furthest].end) furthest = i;
+    }
+    return OPTK_OK;
+}
+
+optk_status optk_check_param_tensors(optk_context *ctx, const char *op,
+                                     const optk_param_tensor *tensors, int count, int nstate) {
+    if (count < 1) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: count must be >= 1, got %d", op,
+                         count);
+    }
+    if (!tensors) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: tensors is NULL", op);
+
+    const int per_tensor = 2 + nstate;
+    const size_t n = (size_t)count * (size_t)per_tensor;
+    enum { STACK_RANGES = 1024 };
+    buffer_range stack_ranges[STACK_RANGES];
+    buffer_range *ranges = n <= STACK_RANGES ? stack_ranges : malloc(n * sizeof *ranges);
+    if (!ranges) return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
+
+    optk_status status = OPTK_OK;
+    for (int t = 0; t < count && status == OPTK_OK; ++t) {
+        const optk_param_tensor *x = &tensors[t];
+        /* Bytes must fit in a size_t and an int64 with room for index arithmetic. */
+        if (x->numel < 1 || x->numel > (INT64_MAX >> 4)) {
+            status = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                               "%s: tensors[%d].numel must be in [1, 2^59), got %lld", op, t,
+                               (long long)x->numel);
+            break;
+        }
+        const void *buffers[2 + OPTK_MAX_STATE] = {x->param, x->grad};
+        for (int s = 0; s < nstate; ++s) buffers[2 + s] = x->state[s];
+        for (int r = 0; r < per_tensor; ++r) {
+            if (!buffers[r]) {
+                status = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: tensors[%d].%s is NULL", op,
+                                   t, role_name(r));
+                break;
+            }
+            if (((uintptr_t)buffers[r] & 3u) != 0) {
+                status = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                                   "%s: tensors[%d].%s is not 4-byte aligned", op, t,
+                                   role_name(r));
+                break;
+            }
+            buffer_range *range = &ranges[(size_t)t * per_tensor + r];
+            range->begin = (uintptr_t)buffers[r];
+            range->end = range->begin + (uintptr_t)x->numel * sizeof(float);
+            range->tensor = t;
+            range->role = r;
+        }
+    }
+    if (status == OPTK_OK) status = check_no_overlap(ctx, op, ranges, n);
+    if (ranges != stack_ranges) free(ranges);
+    return status;
+}
