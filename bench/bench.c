@@ -1,0 +1,88 @@
+/* bench.c — timing, the copy roofline and result printing (see bench.h). */
+#include "bench.h"
+#include "timer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int compare_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+optk_status bench_time(optk_context *ctx, bench_fn fn, void *arg, int warmup, int reps,
+                       double *median_s, double *min_s) {
+    bench_timer *timer = NULL;
+    optk_status s = bench_timer_new(ctx, &timer);
+    if (s != OPTK_OK) return s;
+    double *samples = malloc((size_t)reps * sizeof *samples);
+    for (int i = 0; i < warmup && s == OPTK_OK; ++i) s = fn(ctx, arg, i);
+    if (s == OPTK_OK) s = optk_context_synchronize(ctx);
+    for (int i = 0; i < reps && s == OPTK_OK; ++i) {
+        if ((s = bench_timer_start(timer)) != OPTK_OK) break;
+        if ((s = fn(ctx, arg, warmup + i)) != OPTK_OK) break;
+        s = bench_timer_stop(timer, &samples[i]);
+    }
+    if (s == OPTK_OK) {
+        qsort(samples, (size_t)reps, sizeof *samples, compare_double);
+        *min_s = samples[0];
+        *median_s = reps % 2 ? samples[reps / 2] : 0.5 * (samples[reps / 2 - 1] + samples[reps / 2]);
+    }
+    free(samples);
+    bench_timer_free(timer);
+    return s;
+}
+
+typedef struct copy_args {
+    void *src, *dst;
+    size_t bytes;
+} copy_args;
+
+static optk_status run_copy(optk_context *ctx, void *arg, int rep) {
+    (void)rep;
+    copy_args *a = arg;
+    return optk_mem_copy(ctx, a->dst, a->src, a->bytes);
+}
+
+optk_status bench_copy_roofline(optk_context *ctx, size_t bytes, int reps, bench_result *out) {
+    copy_args a = {.bytes = bytes};
+    optk_status s = optk_mem_alloc(ctx, bytes, &a.src);
+    if (s == OPTK_OK) s = optk_mem_alloc(ctx, bytes, &a.dst);
+    /* Touch the pages (and give the source non-zero contents) before timing. */
+    if (s == OPTK_OK) s = optk_mem_set(ctx, a.src, 0x3c, bytes);
+    if (s == OPTK_OK) s = optk_mem_set(ctx, a.dst, 0, bytes);
+    memset(out, 0, sizeof *out);
+    if (s == OPTK_OK) s = bench_time(ctx, run_copy, &a, 3, reps, &out->median_s, &out->min_s);
+    optk_mem_free(ctx, a.src);
+    optk_mem_free(ctx, a.dst);
+    if (s != OPTK_OK) return s;
+    out->op = "copy";
+    out->variant = "memcpy";
+    out->backend = optk_backend_name(optk_context_backend(ctx));
+    out->device = optk_context_device_name(ctx);
+    out->numel = (int64_t)bytes;
+    out->tensors = 1;
+    out->reps = reps;
+    out->bytes = 2.0 * (double)bytes;
+    out->gbps = out->bytes / out->median_s * 1e-9;
+    out->roofline_gbps = out->gbps;
+    return OPTK_OK;
+}
+
+void bench_print(FILE *f, const bench_result *r, bool json) {
+    const double fraction = r->roofline_gbps > 0 ? r->gbps / r->roofline_gbps : 0.0;
+    if (json) {
+        fprintf(f,
+                "{\"op\":\"%s\",\"variant\":\"%s\",\"backend\":\"%s\",\"device\":\"%s\","
+                "\"numel\":%lld,\"tensors\":%d,\"reps\":%d,\"median_s\":%.9g,\"min_s\":%.9g,"
+                "\"bytes\":%.0f,\"gbps\":%.6g,\"roofline_gbps\":%.6g,\"roofline_fraction\":%.4f}\n",
+                r->op, r->variant, r->backend, r->device, (long long)r->numel, r->tensors, r->reps,
+                r->median_s, r->min_s, r->bytes, r->gbps, r->roofline_gbps, fraction);
+    } else {
+        fprintf(f, "%-8s %-14s %-5s n=%-11lld tensors=%-4d median %10.4f ms  %8.2f GB/s  "
+                   "%5.1f%% of %.2f GB/s roofline\n",
+                r->op, r->variant, r->backend, (long long)r->numel, r->tensors, r->median_s * 1e3,
+                r->gbps, 100.0 * fraction, r->roofline_gbps);
+    }
+    fflush(f);
+}

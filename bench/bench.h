@@ -1,0 +1,58 @@
+/* bench.h — the benchmark harness: timing on any backend, the measured copy roofline, and
+ * one function per benchmarked op. The optkern command's `bench` calls these.
+ *
+ * Method (DESIGN.md §5): warm-up, then the median of many timed runs; on CUDA the runs are
+ * timed with events on the context's stream; inputs are rotated among several copies when
+ * one copy would fit in the GPU's L2 cache; throughput is reported against a roofline
+ * measured in the same run (a large device-to-device or host memcpy, counting the bytes
+ * read plus the bytes written).
+ */
+#ifndef OPTK_BENCH_H
+#define OPTK_BENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "optkern.h"
+
+typedef struct bench_result {
+    const char *op;        /* "adamw", "copy", ... */
+    const char *variant;   /* "fp32", "fp32+amsgrad", ... */
+    const char *backend;
+    const char *device;
+    int64_t numel;         /* elements (parameters) per step */
+    int tensors;
+    int reps;
+    double median_s;
+    double min_s;
+    double bytes;          /* bytes the op must move at the least */
+    double gbps;           /* bytes / median_s / 1e9 */
+    double roofline_gbps;  /* copy bandwidth measured in the same run */
+} bench_result;
+
+/* A timed operation: returns OPTK_OK or the failing status. */
+typedef optk_status (*bench_fn)(optk_context *ctx, void *arg, int rep);
+
+/* Times fn over `reps` runs after `warmup` runs; fills median and min (seconds).
+ * fn receives the repetition index, so that it can rotate among input copies. */
+optk_status bench_time(optk_context *ctx, bench_fn fn, void *arg, int warmup, int reps,
+                       double *median_s, double *min_s);
+
+/* Copy bandwidth of the backend in GB/s (read + written bytes), copying `bytes`. */
+optk_status bench_copy_roofline(optk_context *ctx, size_t bytes, int reps, bench_result *out);
+
+/* CPU only: in-place update bandwidth: three arrays updated in place from a fourth, `bytes`
+ * in all (28 bytes per element, the optimizers' traffic pattern). On a CPU an in-place update avoids the read-for-ownership a
+ * copy into a separate buffer pays, so it streams faster than memcpy; the optimizer steps
+ * update in place, so this is their honest ceiling. */
+optk_status bench_update_roofline(optk_context *ctx, size_t bytes, int reps, bench_result *out);
+
+/* One AdamW step over `tensors` tensors holding numel parameters in all. */
+optk_status bench_adamw(optk_context *ctx, int64_t numel, int tensors, bool amsgrad, int reps,
+                        double roofline_gbps, bench_result *out);
+
+/* Prints a result as an aligned human line, or as one JSON object per line. */
+void bench_print(FILE *f, const bench_result *r, bool json);
+
+#endif /* OPTK_BENCH_H */

@@ -1,0 +1,132 @@
+/* cmd_bench.c — `optkern bench [op...]`: each op at several sizes, against the copy
+ * bandwidth measured first in the same run. */
+#include "cli.h"
+#include "bench.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { MAX_SIZES = 16 };
+
+typedef struct bench_options {
+    optk_backend backend;
+    bool json;
+    int reps;
+    int tensors;
+    int nsizes;
+    int64_t sizes[MAX_SIZES];
+    bool ops_adamw, ops_copy;
+} bench_options;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: optkern bench [adamw] [--backend cpu|cuda|auto] [--sizes N,N,...]\n"
+            "                     [--tensors N] [--reps N] [--json]\n\n"
+            "Measures the memory roofline of the backend first (device-to-device copy on\n"
+            "CUDA; on the CPU the faster of memcpy and an in-place update, since in-place ops\n"
+            "skip the read-for-ownership a copy pays), then each op at each size: median time\n"
+            "of --reps timed runs after warm-up, GB/s, and the fraction of the roofline. --json prints one JSON object per line. Sizes are parameters per\n"
+            "step (default 2^20,2^24 on the CPU; 2^20,2^24,2^28 on CUDA).\n");
+}
+
+static bool parse_sizes(const char *text, bench_options *o) {
+    o->nsizes = 0;
+    for (const char *at = text; *at && o->nsizes < MAX_SIZES;) {
+        char *end;
+        long long v = strtoll(at, &end, 0);
+        if (end == at || v < 1) return false;
+        o->sizes[o->nsizes++] = v;
+        at = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return false;
+    }
+    return o->nsizes > 0;
+}
+
+static int parse(int argc, char **argv, bench_options *o) {
+    for (int i = 1; i < argc; ++i) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--json") == 0) {
+            o->json = true;
+        } else if (strcmp(a, "--backend") == 0 && next && cli_parse_backend(next, &o->backend)) {
+            ++i;
+        } else if (strcmp(a, "--sizes") == 0 && next && parse_sizes(next, o)) {
+            ++i;
+        } else if (strcmp(a, "--reps") == 0 && next && (o->reps = atoi(next)) > 0) {
+            ++i;
+        } else if (strcmp(a, "--tensors") == 0 && next && (o->tensors = atoi(next)) > 0) {
+            ++i;
+        } else if (strcmp(a, "adamw") == 0) {
+            o->ops_adamw = true;
+        } else if (strcmp(a, "copy") == 0) {
+            o->ops_copy = true;
+        } else {
+            fprintf(stderr, "optkern bench: bad argument '%s'\n\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!o->ops_adamw && !o->ops_copy) o->ops_adamw = o->ops_copy = true;
+    return -1;
+}
+
+int cmd_bench(int argc, char **argv) {
+    bench_options o = {.backend = OPTK_BACKEND_AUTO, .reps = 0, .tensors = 1};
+    int rc = parse(argc, argv, &o);
+    if (rc >= 0) return rc;
+    optk_context *ctx = cli_open_context(o.backend);
+    if (!ctx) return 1;
+    const bool cuda = optk_context_backend(ctx) == OPTK_BACKEND_CUDA;
+    if (o.reps == 0) o.reps = cuda ? 50 : 15;
+    if (o.nsizes == 0) {
+        o.sizes[o.nsizes++] = (int64_t)1 << 20;
+        o.sizes[o.nsizes++] = (int64_t)1 << 24;
+        if (cuda) o.sizes[o.nsizes++] = (int64_t)1 << 28;
+    }
+    if (!o.json) {
+        printf("optkern %s bench on %s: %s\n", optk_version_string(),
+               optk_backend_name(optk_context_backend(ctx)), optk_context_device_name(ctx));
+    }
+
+    /* The roofline: the fastest way this backend streams memory, measured now. */
+    bench_result copy, update;
+    const size_t copy_bytes = cuda ? ((size_t)1 << 30) : ((size_t)1 << 28);
+    optk_status s = bench_copy_roofline(ctx, copy_bytes, o.reps, &copy);
+    double roofline = copy.gbps;
+    if (s == OPTK_OK && !cuda) {
+        s = bench_update_roofline(ctx, copy_bytes, o.reps, &update);
+        if (update.gbps > roofline) roofline = update.gbps;
+    }
+    if (s != OPTK_OK) {
+        fprintf(stderr, "optkern bench: roofline failed: %s\n", optk_context_last_error(ctx));
+        optk_context_free(ctx);
+        return 1;
+    }
+    if (o.ops_copy) {
+        copy.roofline_gbps = roofline;
+        bench_print(stdout, &copy, o.json);
+        if (!cuda) {
+            update.roofline_gbps = roofline;
+            bench_print(stdout, &update, o.json);
+        }
+    }
+
+    for (int i = 0; i < o.nsizes && o.ops_adamw; ++i) {
+        for (int ams = 0; ams < 2; ++ams) {
+            bench_result r;
+            s = bench_adamw(ctx, o.sizes[i], o.tensors, ams != 0, o.reps, roofline, &r);
+            if (s != OPTK_OK) {
+                fprintf(stderr, "optkern bench: adamw n=%lld: %s (%s)\n", (long long)o.sizes[i],
+                        optk_context_last_error(ctx), optk_status_string(s));
+                optk_context_free(ctx);
+                return 1;
+            }
+            bench_print(stdout, &r, o.json);
+        }
+    }
+    optk_context_free(ctx);
+    return 0;
+}
