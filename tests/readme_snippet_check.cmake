@@ -1,0 +1,17 @@
+# Fails unless README.md shows examples/quickstart.c verbatim between the markers
+# "<!-- quickstart.c begin -->" and "<!-- quickstart.c end -->" (inside a ```c block).
+file(READ "${README}" readme)
+file(READ "${EXAMPLE}" example)
+string(FIND "${readme}" "<!-- quickstart.c begin -->\n```c\n" begin)
+string(FIND "${readme}" "```\n<!-- quickstart.c end -->" end)
+if(begin EQUAL -1 OR end EQUAL -1)
+  message(FATAL_ERROR "README.md lacks the quickstart.c markers")
+endif()
+string(LENGTH "<!-- quickstart.c begin -->\n```c\n" skip)
+math(EXPR begin "${begin} + ${skip}")
+math(EXPR length "${end} - ${begin}")
+string(SUBSTRING "${readme}" ${begin} ${length} shown)
+if(NOT shown STREQUAL example)
+  message(FATAL_ERROR "README.md's quickstart snippet differs from examples/quickstart.c")
+endif()
+message(STATUS "README.md shows examples/quickstart.c verbatim")
