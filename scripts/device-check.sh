@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# device-check.sh OUTDIR — everything a GPU session must check, in one go, on a machine with
+# a GPU and no internet: build with CUDA, the whole test suite, compute-sanitizer (memcheck,
+# racecheck, initcheck, synccheck) over every test program, optkern info and the benchmarks.
+# Writes (at most eight files) into OUTDIR:
+#   environment.txt  GPU, driver, toolkit, commit, date
+#   build.log        configure and build
+#   tests.log        ctest, then every test program with --verbose (skips say why)
+#   sanitizer.log    the four compute-sanitizer tools over every test program
+#   info.txt         optkern info
+#   bench.txt        optkern bench (human)      bench.jsonl   the same as JSON lines
+# Criterion: if .deps/criterion exists (scripts/carry-criterion.sh), it is used from there.
+# Set OPTK_COMMIT to the commit when the sources travel without .git.
+set -uo pipefail
+OUT=${1:?usage: scripts/device-check.sh OUTDIR}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${OPTK_BUILD:-$ROOT/build-gpu}
+cd "$ROOT"
+
+CRIT=$ROOT/.deps/criterion
+if [ -d "$CRIT" ]; then
+    export Criterion_ROOT=$CRIT/usr
+    export LD_LIBRARY_PATH=$CRIT/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+command -v nvcc >/dev/null || export PATH=/usr/local/cuda/bin:$PATH
+
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit: $(git rev-parse HEAD 2>/dev/null || echo "${OPTK_COMMIT:-unknown}")"
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv
+    nvcc --version | tail -2
+    echo "compute-sanitizer: $(compute-sanitizer --version 2>/dev/null | tail -1)"
+    echo "cmake: $(cmake --version | head -1)"
+} >"$OUT/environment.txt" 2>&1
+cat "$OUT/environment.txt"
+
+echo "== build"
+if ! { cmake -S "$ROOT" -B "$BUILD" -DOPTKERN_CUDA=ON -DCMAKE_BUILD_TYPE=Release &&
+       cmake --build "$BUILD" -j "$(nproc)"; } >"$OUT/build.log" 2>&1; then
+    tail -30 "$OUT/build.log"
+    echo "build failed"
+    exit 1
+fi
+
+echo "== tests"
+status=0
+tests=$(find "$BUILD/tests" -maxdepth 1 -type f -name 'test_*' -perm -u+x | sort)
+{
+    (cd "$BUILD" && ctest --output-on-failure) || status=1
+    for t in $tests; do echo "==== $t"; "$t" --verbose 2>&1; done
+} >"$OUT/tests.log" 2>&1
+grep -E "tests passed|tests failed" "$OUT/tests.log"
+
+echo "== compute-sanitizer"
+{
+    for tool in memcheck racecheck initcheck synccheck; do
+        for t in $tests; do
+            echo "==== $tool $(basename "$t")"
+            compute-sanitizer --tool "$tool" --target-processes all --error-exitcode 99 \
+                "$t" --jobs 1 2>&1 | tail -25
+            echo "exit: ${PIPESTATUS[0]}"
+        done
+    done
+} >"$OUT/sanitizer.log" 2>&1
+grep -E "^==== |ERROR SUMMARY|^exit" "$OUT/sanitizer.log" | paste - - - | awk '{print}' | head -60
+grep -q "^exit: [^0]" "$OUT/sanitizer.log" && status=1
+
+echo "== info and benchmarks"
+"$BUILD/bin/optkern" info >"$OUT/info.txt" 2>&1
+"$BUILD/bin/optkern" bench --backend cuda >"$OUT/bench.txt" 2>&1 || status=1
+"$BUILD/bin/optkern" bench --backend cuda --json >"$OUT/bench.jsonl" 2>&1 || status=1
+cat "$OUT/info.txt" "$OUT/bench.txt"
+exit $status
