@@ -16,7 +16,8 @@ optk_status bench_time(optk_context *ctx, bench_fn fn, void *arg, int warmup, in
     optk_status s = bench_timer_new(ctx, &timer);
     if (s != OPTK_OK) return s;
     double *samples = malloc((size_t)reps * sizeof *samples);
-    for (int i = 0; i < warmup && s == OPTK_OK; ++i) s = fn(ctx, arg, i);
+    for (int i = 0; i < warmup && s == OPTK_OK; ++i)
+        s = fn(ctx, arg, i);
     if (s == OPTK_OK) s = optk_context_synchronize(ctx);
     for (int i = 0; i < reps && s == OPTK_OK; ++i) {
         if ((s = bench_timer_start(timer)) != OPTK_OK) break;
@@ -26,7 +27,8 @@ optk_status bench_time(optk_context *ctx, bench_fn fn, void *arg, int warmup, in
     if (s == OPTK_OK) {
         qsort(samples, (size_t)reps, sizeof *samples, compare_double);
         *min_s = samples[0];
-        *median_s = reps % 2 ? samples[reps / 2] : 0.5 * (samples[reps / 2 - 1] + samples[reps / 2]);
+        *median_s =
+            reps % 2 ? samples[reps / 2] : 0.5 * (samples[reps / 2 - 1] + samples[reps / 2]);
     }
     free(samples);
     bench_timer_free(timer);
@@ -79,8 +81,9 @@ void bench_print(FILE *f, const bench_result *r, bool json) {
                 r->op, r->variant, r->backend, r->device, (long long)r->numel, r->tensors, r->reps,
                 r->median_s, r->min_s, r->bytes, r->gbps, r->roofline_gbps, fraction);
     } else {
-        fprintf(f, "%-8s %-14s %-5s n=%-11lld tensors=%-4d median %10.4f ms  %8.2f GB/s  "
-                   "%5.1f%% of %.2f GB/s roofline\n",
+        fprintf(f,
+                "%-8s %-14s %-5s n=%-11lld tensors=%-4d median %10.4f ms  %8.2f GB/s  "
+                "%5.1f%% of %.2f GB/s roofline\n",
                 r->op, r->variant, r->backend, (long long)r->numel, r->tensors, r->median_s * 1e3,
                 r->gbps, 100.0 * fraction, r->roofline_gbps);
     }

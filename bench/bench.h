@@ -17,18 +17,18 @@
 #include "optkern.h"
 
 typedef struct bench_result {
-    const char *op;        /* "adamw", "copy", ... */
-    const char *variant;   /* "fp32", "fp32+amsgrad", ... */
+    const char *op;      /* "adamw", "copy", ... */
+    const char *variant; /* "fp32", "fp32+amsgrad", ... */
     const char *backend;
     const char *device;
-    int64_t numel;         /* elements (parameters) per step */
+    int64_t numel; /* elements (parameters) per step */
     int tensors;
     int reps;
     double median_s;
     double min_s;
-    double bytes;          /* bytes the op must move at the least */
-    double gbps;           /* bytes / median_s / 1e9 */
-    double roofline_gbps;  /* copy bandwidth measured in the same run */
+    double bytes;         /* bytes the op must move at the least */
+    double gbps;          /* bytes / median_s / 1e9 */
+    double roofline_gbps; /* copy bandwidth measured in the same run */
 } bench_result;
 
 /* A timed operation: returns OPTK_OK or the failing status. */
@@ -43,9 +43,9 @@ optk_status bench_time(optk_context *ctx, bench_fn fn, void *arg, int warmup, in
 optk_status bench_copy_roofline(optk_context *ctx, size_t bytes, int reps, bench_result *out);
 
 /* CPU only: in-place update bandwidth: three arrays updated in place from a fourth, `bytes`
- * in all (28 bytes per element, the optimizers' traffic pattern). On a CPU an in-place update avoids the read-for-ownership a
- * copy into a separate buffer pays, so it streams faster than memcpy; the optimizer steps
- * update in place, so this is their honest ceiling. */
+ * in all (28 bytes per element, the optimizers' traffic pattern). On a CPU an in-place update
+ * avoids the read-for-ownership a copy into a separate buffer pays, so it streams faster than
+ * memcpy; the optimizer steps update in place, so this is their honest ceiling. */
 optk_status bench_update_roofline(optk_context *ctx, size_t bytes, int reps, bench_result *out);
 
 /* One AdamW step over `tensors` tensors holding numel parameters in all. */

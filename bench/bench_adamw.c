@@ -72,7 +72,8 @@ optk_status bench_adamw(optk_context *ctx, int64_t numel, int tensors, bool amsg
             x->numel = n;
             x->param = at + offset;
             x->grad = at + numel + offset;
-            for (int j = 0; j + 2 < buffers; ++j) x->state[j] = at + (int64_t)(2 + j) * numel + offset;
+            for (int j = 0; j + 2 < buffers; ++j)
+                x->state[j] = at + (int64_t)(2 + j) * numel + offset;
             offset += n;
         }
     }

@@ -14,8 +14,8 @@ typedef struct update_args {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("arch=x86-64-v3", "default")))
 #endif
-__attribute__((noinline)) static void update(float *restrict a, float *restrict b,
-                                             float *restrict c, const float *restrict g, size_t n) {
+__attribute__((noinline)) static void
+update(float *restrict a, float *restrict b, float *restrict c, const float *restrict g, size_t n) {
     for (size_t i = 0; i < n; ++i) {
         a[i] = a[i] * 0.5f + g[i];
         b[i] = b[i] * 0.5f + g[i];
@@ -40,11 +40,13 @@ optk_status bench_update_roofline(optk_context *ctx, size_t bytes, int reps, ben
     }
     if (s == OPTK_OK) s = optk_mem_alloc(ctx, u.n * sizeof(float), (void **)&u.g);
     if (s == OPTK_OK) {
-        for (size_t i = 0; i < u.n; ++i) u.g[i] = (float)(i & 1023) * 1e-3f;
+        for (size_t i = 0; i < u.n; ++i)
+            u.g[i] = (float)(i & 1023) * 1e-3f;
     }
     memset(out, 0, sizeof *out);
     if (s == OPTK_OK) s = bench_time(ctx, run_update, &u, 2, reps, &out->median_s, &out->min_s);
-    for (int k = 0; k < 3; ++k) optk_mem_free(ctx, u.a[k]);
+    for (int k = 0; k < 3; ++k)
+        optk_mem_free(ctx, u.a[k]);
     optk_mem_free(ctx, u.g);
     if (s != OPTK_OK) return s;
     out->op = "copy";

@@ -26,8 +26,8 @@ optk_status bench_timer_new(optk_context *ctx, bench_timer **out) {
     if (!t) return OPTK_ERR_OUT_OF_MEMORY;
     t->ctx = ctx;
 #ifdef OPTK_BENCH_HAVE_CUDA
-    if (on_cuda(t) && (cudaEventCreate(&t->start) != cudaSuccess ||
-                       cudaEventCreate(&t->stop) != cudaSuccess)) {
+    if (on_cuda(t) &&
+        (cudaEventCreate(&t->start) != cudaSuccess || cudaEventCreate(&t->stop) != cudaSuccess)) {
         free(t);
         return OPTK_ERR_DEVICE;
     }
@@ -68,7 +68,8 @@ optk_status bench_timer_stop(bench_timer *t, double *seconds) {
 #endif
     struct timespec end;
     clock_gettime(CLOCK_MONOTONIC, &end);
-    *seconds = (double)(end.tv_sec - t->begin.tv_sec) + 1e-9 * (double)(end.tv_nsec - t->begin.tv_nsec);
+    *seconds =
+        (double)(end.tv_sec - t->begin.tv_sec) + 1e-9 * (double)(end.tv_nsec - t->begin.tv_nsec);
     return OPTK_OK;
 }
 

@@ -19,8 +19,8 @@ int main(void) {
         optk_mem_alloc(ctx, sizeof zeros, (void **)&buf[k]);
         optk_mem_upload(ctx, buf[k], zeros, sizeof zeros);
     }
-    optk_param_tensor tensor = {.numel = N, .param = buf[0], .grad = buf[1],
-                                .state = {buf[2], buf[3]}};
+    optk_param_tensor tensor = {
+        .numel = N, .param = buf[0], .grad = buf[1], .state = {buf[2], buf[3]}};
     optk_adamw_options opt = optk_adamw_default_options();
     opt.lr = 0.05;
 
@@ -43,7 +43,8 @@ int main(void) {
     }
     printf("%s backend: loss %.4f -> %.6f after 200 AdamW steps\n",
            optk_backend_name(optk_context_backend(ctx)), first, loss);
-    for (int k = 0; k < 4; ++k) optk_mem_free(ctx, buf[k]);
+    for (int k = 0; k < 4; ++k)
+        optk_mem_free(ctx, buf[k]);
     optk_context_free(ctx);
     return loss < 1e-3 * first ? 0 : 1;
 }

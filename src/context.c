@@ -23,7 +23,9 @@ optk_status optk_fail(optk_context *ctx, optk_status status, const char *fmt, ..
     return status;
 }
 
-int optk_version(void) { return OPTK_VERSION; }
+int optk_version(void) {
+    return OPTK_VERSION;
+}
 
 const char *optk_version_string(void) {
     return OPTK_STR(OPTK_VERSION_MAJOR) "." OPTK_STR(OPTK_VERSION_MINOR) "." OPTK_STR(
@@ -44,41 +46,58 @@ const char *optk_build_info(void) {
 
 const char *optk_status_string(optk_status status) {
     switch (status) {
-    case OPTK_OK: return "OPTK_OK";
-    case OPTK_ERR_INVALID_ARGUMENT: return "OPTK_ERR_INVALID_ARGUMENT";
-    case OPTK_ERR_UNSUPPORTED: return "OPTK_ERR_UNSUPPORTED";
-    case OPTK_ERR_BACKEND_UNAVAILABLE: return "OPTK_ERR_BACKEND_UNAVAILABLE";
-    case OPTK_ERR_NO_DEVICE: return "OPTK_ERR_NO_DEVICE";
-    case OPTK_ERR_OUT_OF_MEMORY: return "OPTK_ERR_OUT_OF_MEMORY";
-    case OPTK_ERR_DEVICE: return "OPTK_ERR_DEVICE";
-    case OPTK_ERR_INTERNAL: return "OPTK_ERR_INTERNAL";
+    case OPTK_OK:
+        return "OPTK_OK";
+    case OPTK_ERR_INVALID_ARGUMENT:
+        return "OPTK_ERR_INVALID_ARGUMENT";
+    case OPTK_ERR_UNSUPPORTED:
+        return "OPTK_ERR_UNSUPPORTED";
+    case OPTK_ERR_BACKEND_UNAVAILABLE:
+        return "OPTK_ERR_BACKEND_UNAVAILABLE";
+    case OPTK_ERR_NO_DEVICE:
+        return "OPTK_ERR_NO_DEVICE";
+    case OPTK_ERR_OUT_OF_MEMORY:
+        return "OPTK_ERR_OUT_OF_MEMORY";
+    case OPTK_ERR_DEVICE:
+        return "OPTK_ERR_DEVICE";
+    case OPTK_ERR_INTERNAL:
+        return "OPTK_ERR_INTERNAL";
     }
     return "OPTK_ERR_UNKNOWN_STATUS";
 }
 
 const char *optk_backend_name(optk_backend backend) {
     switch (backend) {
-    case OPTK_BACKEND_AUTO: return "auto";
-    case OPTK_BACKEND_CPU: return "cpu";
-    case OPTK_BACKEND_CUDA: return "cuda";
+    case OPTK_BACKEND_AUTO:
+        return "auto";
+    case OPTK_BACKEND_CPU:
+        return "cpu";
+    case OPTK_BACKEND_CUDA:
+        return "cuda";
     }
     return "unknown";
 }
 
 const char *optk_dtype_name(optk_dtype dtype) {
     switch (dtype) {
-    case OPTK_F32: return "f32";
-    case OPTK_F16: return "f16";
-    case OPTK_BF16: return "bf16";
+    case OPTK_F32:
+        return "f32";
+    case OPTK_F16:
+        return "f16";
+    case OPTK_BF16:
+        return "bf16";
     }
     return "unknown";
 }
 
 size_t optk_dtype_size(optk_dtype dtype) {
     switch (dtype) {
-    case OPTK_F32: return 4;
-    case OPTK_F16: return 2;
-    case OPTK_BF16: return 2;
+    case OPTK_F32:
+        return 4;
+    case OPTK_F16:
+        return 2;
+    case OPTK_BF16:
+        return 2;
     }
     return 0;
 }
@@ -86,7 +105,8 @@ size_t optk_dtype_size(optk_dtype dtype) {
 bool optk_backend_compiled(optk_backend backend) {
     switch (backend) {
     case OPTK_BACKEND_AUTO:
-    case OPTK_BACKEND_CPU: return true;
+    case OPTK_BACKEND_CPU:
+        return true;
     case OPTK_BACKEND_CUDA:
 #ifdef OPTK_HAVE_CUDA
         return true;
@@ -99,28 +119,32 @@ bool optk_backend_compiled(optk_backend backend) {
 
 int optk_device_count(optk_backend backend) {
     switch (backend) {
-    case OPTK_BACKEND_CPU: return 1;
+    case OPTK_BACKEND_CPU:
+        return 1;
     case OPTK_BACKEND_CUDA:
 #ifdef OPTK_HAVE_CUDA
         return optk_cuda_device_count();
 #else
         return 0;
 #endif
-    case OPTK_BACKEND_AUTO: break;
+    case OPTK_BACKEND_AUTO:
+        break;
     }
     return 0;
 }
 
 static const optk_backend_ops *backend_table(optk_backend backend) {
     switch (backend) {
-    case OPTK_BACKEND_CPU: return &optk_cpu_backend;
+    case OPTK_BACKEND_CPU:
+        return &optk_cpu_backend;
     case OPTK_BACKEND_CUDA:
 #ifdef OPTK_HAVE_CUDA
         return &optk_cuda_backend;
 #else
         return NULL;
 #endif
-    case OPTK_BACKEND_AUTO: break;
+    case OPTK_BACKEND_AUTO:
+        break;
     }
     return NULL;
 }
@@ -172,7 +196,9 @@ optk_backend optk_context_backend(const optk_context *ctx) {
     return ctx ? ctx->backend : OPTK_BACKEND_AUTO;
 }
 
-int optk_context_device(const optk_context *ctx) { return ctx ? ctx->device : -1; }
+int optk_context_device(const optk_context *ctx) {
+    return ctx ? ctx->device : -1;
+}
 
 const char *optk_context_device_name(const optk_context *ctx) {
     return ctx ? ctx->device_name : "";
@@ -187,7 +213,9 @@ optk_status optk_context_set_stream(optk_context *ctx, void *stream) {
     return ctx->ops->set_stream(ctx, stream);
 }
 
-void *optk_context_stream(const optk_context *ctx) { return ctx ? ctx->stream : NULL; }
+void *optk_context_stream(const optk_context *ctx) {
+    return ctx ? ctx->stream : NULL;
+}
 
 optk_status optk_context_synchronize(optk_context *ctx) {
     if (!ctx) return OPTK_ERR_INVALID_ARGUMENT;

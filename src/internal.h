@@ -1,8 +1,8 @@
 /* internal.h — what the dispatch layer and the backends share: the context, the backend
  * table, the error helper.
  *
- * Each public function validates its arguments once, in the dispatch layer (the .c files of src/), and
- * then calls the backend through ctx->ops. Backends trust their inputs.
+ * Each public function validates its arguments once, in the dispatch layer (the .c files of src/),
+ * and then calls the backend through ctx->ops. Backends trust their inputs.
  */
 #ifndef OPTK_INTERNAL_H
 #define OPTK_INTERNAL_H

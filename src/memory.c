@@ -12,7 +12,8 @@ optk_status optk_mem_alloc(optk_context *ctx, size_t bytes, void **out) {
     CHECK_CTX(ctx);
     if (!out) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "mem_alloc: out is NULL");
     *out = NULL;
-    if (bytes == 0) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "mem_alloc: bytes must be > 0");
+    if (bytes == 0)
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "mem_alloc: bytes must be > 0");
     return ctx->ops->mem_alloc(ctx, bytes, out);
 }
 

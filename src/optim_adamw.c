@@ -55,8 +55,8 @@ optk_status optk_adamw_step(optk_context *ctx, const optk_adamw_options *opt, in
         (s = optk_check_hparam(ctx, op, "beta1", opt->beta1, 0.0, 1.0, true)) != OPTK_OK ||
         (s = optk_check_hparam(ctx, op, "beta2", opt->beta2, 0.0, 1.0, true)) != OPTK_OK ||
         (s = optk_check_hparam(ctx, op, "eps", opt->eps, 0.0, HUGE_VAL, false)) != OPTK_OK ||
-        (s = optk_check_hparam(ctx, op, "weight_decay", opt->weight_decay, 0.0, HUGE_VAL,
-                               false)) != OPTK_OK) {
+        (s = optk_check_hparam(ctx, op, "weight_decay", opt->weight_decay, 0.0, HUGE_VAL, false)) !=
+            OPTK_OK) {
         return s;
     }
     const optk_adamw_consts k = adamw_consts(opt, step);

@@ -8,8 +8,9 @@ optk_status optk_check_hparam(optk_context *ctx, const char *op, const char *nam
                               double lo, double hi, bool hi_open) {
     bool ok = isfinite(value) && value >= lo && (hi_open ? value < hi : value <= hi);
     if (ok) return OPTK_OK;
-    return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s must be finite and in [%g, %g%c, got %g",
-                     op, name, lo, hi, hi_open ? ')' : ']', value);
+    return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                     "%s: %s must be finite and in [%g, %g%c, got %g", op, name, lo, hi,
+                     hi_open ? ')' : ']', value);
 }
 
 /* One buffer of the list, for the overlap check. */
@@ -40,8 +41,7 @@ static optk_status check_no_overlap(optk_context *ctx, const char *op, buffer_ra
             const buffer_range *a = &ranges[furthest], *b = &ranges[i];
             return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
                              "%s: tensors[%d].%s overlaps tensors[%d].%s", op, a->tensor,
-                             role_name(a->role), b->tensor,
-                             role_name(b->role));
+                             role_name(a->role), b->tensor, role_name(b->role));
         }
         if (ranges[i].end > ranges[furthest].end) furthest = i;
     }
@@ -74,7 +74,8 @@ optk_status optk_check_param_tensors(optk_context *ctx, const char *op,
             break;
         }
         const void *buffers[2 + OPTK_MAX_STATE] = {x->param, x->grad};
-        for (int s = 0; s < nstate; ++s) buffers[2 + s] = x->state[s];
+        for (int s = 0; s < nstate; ++s)
+            buffers[2 + s] = x->state[s];
         for (int r = 0; r < per_tensor; ++r) {
             if (!buffers[r]) {
                 status = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: tensors[%d].%s is NULL", op,
@@ -83,8 +84,7 @@ optk_status optk_check_param_tensors(optk_context *ctx, const char *op,
             }
             if (((uintptr_t)buffers[r] & 3u) != 0) {
                 status = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
-                                   "%s: tensors[%d].%s is not 4-byte aligned", op, t,
-                                   role_name(r));
+                                   "%s: tensors[%d].%s is not 4-byte aligned", op, t, role_name(r));
                 break;
             }
             buffer_range *range = &ranges[(size_t)t * per_tensor + r];

@@ -6,8 +6,8 @@ optk_status optk_random_fill_u32(optk_context *ctx, uint64_t seed, uint64_t subs
     if (!ctx) return OPTK_ERR_INVALID_ARGUMENT;
     if (!out) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "random_fill_u32: out is NULL");
     if (n < 1) {
-        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "random_fill_u32: n must be >= 1, got %lld",
-                         (long long)n);
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "random_fill_u32: n must be >= 1, got %lld", (long long)n);
     }
     if (((uintptr_t)out & 3u) != 0) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,

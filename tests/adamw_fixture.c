@@ -24,7 +24,8 @@ adamw_fixture adamw_fixture_new(optk_context *ctx, int count, const int64_t *num
     f.numel = malloc(count * sizeof *f.numel);
     f.param = malloc(count * sizeof *f.param);
     f.grad = malloc(count * sizeof *f.grad);
-    for (int s = 0; s < nstate; ++s) f.state[s] = malloc(count * sizeof *f.state[s]);
+    for (int s = 0; s < nstate; ++s)
+        f.state[s] = malloc(count * sizeof *f.state[s]);
     f.tensors = calloc(count, sizeof *f.tensors);
     f.host_param = malloc(count * sizeof *f.host_param);
     f.host_grad = malloc(count * sizeof *f.host_grad);
@@ -52,7 +53,8 @@ void adamw_fixture_set_grads(adamw_fixture *f, int64_t step, uint64_t seed) {
         float *g = f->host_grad[t];
         test_fill_uniform(g, (size_t)f->numel[t], -1.0f, 1.0f,
                           seed ^ ((uint64_t)step << 40) ^ ((uint64_t)t << 20));
-        for (int64_t i = 0; i < f->numel[t]; ++i) g[i] = copysignf(1e-3f + fabsf(g[i]), g[i]);
+        for (int64_t i = 0; i < f->numel[t]; ++i)
+            g[i] = copysignf(1e-3f + fabsf(g[i]), g[i]);
         cr_assert_eq(optk_mem_upload(f->ctx, (float *)f->tensors[t].grad, g,
                                      (size_t)f->numel[t] * sizeof(float)),
                      OPTK_OK);
@@ -82,11 +84,13 @@ void adamw_fixture_free(adamw_fixture *f) {
     for (int t = 0; t < f->count; ++t) {
         test_buffer_free(&f->param[t]);
         test_buffer_free(&f->grad[t]);
-        for (int s = 0; s < f->nstate; ++s) test_buffer_free(&f->state[s][t]);
+        for (int s = 0; s < f->nstate; ++s)
+            test_buffer_free(&f->state[s][t]);
         free(f->host_param[t]);
         free(f->host_grad[t]);
     }
-    for (int s = 0; s < f->nstate; ++s) free(f->state[s]);
+    for (int s = 0; s < f->nstate; ++s)
+        free(f->state[s]);
     free(f->numel);
     free(f->param);
     free(f->grad);

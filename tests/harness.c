@@ -95,8 +95,9 @@ void test_assert_close(const float *got, const double *want, size_t n, double at
     for (size_t i = 0; i < n; ++i) {
         double err = fabs((double)got[i] - want[i]);
         if (!(err <= atol + rtol * fabs(want[i]))) {
-            cr_assert_fail("%s: element %zu: got %.9g, want %.9g (error %.3g > %.3g + %.3g * |want|)",
-                           what, i, (double)got[i], want[i], err, atol, rtol);
+            cr_assert_fail(
+                "%s: element %zu: got %.9g, want %.9g (error %.3g > %.3g + %.3g * |want|)", what, i,
+                (double)got[i], want[i], err, atol, rtol);
         }
     }
 }

@@ -17,13 +17,15 @@
 
 #include "optkern.h"
 
-#define BACKEND_TEST(suite, name)                                                                \
-    static void suite##_##name##_body(optk_backend backend);                                     \
-    ParameterizedTestParameters(suite, name) {                                                   \
-        static optk_backend backends[] = {OPTK_BACKEND_CPU, OPTK_BACKEND_CUDA};                  \
-        return cr_make_param_array(optk_backend, backends, 2);                                   \
-    }                                                                                            \
-    ParameterizedTest(optk_backend *param, suite, name) { suite##_##name##_body(*param); }       \
+#define BACKEND_TEST(suite, name)                                                                  \
+    static void suite##_##name##_body(optk_backend backend);                                       \
+    ParameterizedTestParameters(suite, name) {                                                     \
+        static optk_backend backends[] = {OPTK_BACKEND_CPU, OPTK_BACKEND_CUDA};                    \
+        return cr_make_param_array(optk_backend, backends, 2);                                     \
+    }                                                                                              \
+    ParameterizedTest(optk_backend *param, suite, name) {                                          \
+        suite##_##name##_body(*param);                                                             \
+    }                                                                                              \
     static void suite##_##name##_body(optk_backend backend)
 
 /* Opens a context on backend, or skips the test with the reason. */

@@ -49,7 +49,8 @@ static adamw_result run_adamw(optk_context *ctx, const adamw_case *c) {
             r.got[k][t] = malloc((size_t)c->numel[t] * sizeof(float));
             r.want[k][t] = calloc((size_t)c->numel[t], sizeof(double));
             if (k == 0) {
-                for (int64_t i = 0; i < c->numel[t]; ++i) r.want[0][t][i] = f.host_param[t][i];
+                for (int64_t i = 0; i < c->numel[t]; ++i)
+                    r.want[0][t][i] = f.host_param[t][i];
             }
         }
     }
@@ -63,7 +64,8 @@ static adamw_result run_adamw(optk_context *ctx, const adamw_case *c) {
         }
     }
     for (int t = 0; t < c->count; ++t) {
-        for (int k = 0; k <= nstate; ++k) adamw_fixture_read(&f, t, k - 1, r.got[k][t]);
+        for (int k = 0; k <= nstate; ++k)
+            adamw_fixture_read(&f, t, k - 1, r.got[k][t]);
     }
     adamw_fixture_check_guards(&f);
     adamw_fixture_free(&f);
@@ -119,14 +121,20 @@ static void check_case(optk_backend backend, const adamw_case *c) {
 static const int64_t awkward_sizes[] = {1, 3, 1023, (1 << 20) + 7, 2048, 4096 + 4};
 
 BACKEND_TEST(adamw, awkward_sizes_match_float64_reference) {
-    adamw_case c = {.count = 6, .numel = awkward_sizes, .opt = optk_adamw_default_options(),
-                    .steps = 3, .seed = 1};
+    adamw_case c = {.count = 6,
+                    .numel = awkward_sizes,
+                    .opt = optk_adamw_default_options(),
+                    .steps = 3,
+                    .seed = 1};
     check_case(backend, &c);
 }
 
 BACKEND_TEST(adamw, amsgrad_and_maximize_match_float64_reference) {
-    adamw_case c = {.count = 6, .numel = awkward_sizes, .opt = optk_adamw_default_options(),
-                    .steps = 4, .seed = 2};
+    adamw_case c = {.count = 6,
+                    .numel = awkward_sizes,
+                    .opt = optk_adamw_default_options(),
+                    .steps = 4,
+                    .seed = 2};
     c.opt.amsgrad = true;
     c.opt.maximize = true;
     c.opt.weight_decay = 0.1;
@@ -134,8 +142,11 @@ BACKEND_TEST(adamw, amsgrad_and_maximize_match_float64_reference) {
 }
 
 BACKEND_TEST(adamw, unusual_hyperparameters_match_float64_reference) {
-    adamw_case c = {.count = 4, .numel = awkward_sizes, .opt = optk_adamw_default_options(),
-                    .steps = 5, .seed = 3};
+    adamw_case c = {.count = 4,
+                    .numel = awkward_sizes,
+                    .opt = optk_adamw_default_options(),
+                    .steps = 5,
+                    .seed = 3};
     c.opt.lr = 3e-3;
     c.opt.beta1 = 0.0;
     c.opt.beta2 = 0.5;
@@ -151,17 +162,22 @@ BACKEND_TEST(adamw, three_hundred_mixed_tensors_in_one_call) {
     for (int t = 0; t < COUNT; ++t) {
         /* Mostly small, some exactly one or two tiles, a few larger. */
         uint64_t r = test_rand_u64(&state);
-        numel[t] = t % 50 == 0 ? 2048 * (1 + t / 50) : (int64_t)(1 + r % (t % 7 == 0 ? 40000 : 700));
+        numel[t] =
+            t % 50 == 0 ? 2048 * (1 + t / 50) : (int64_t)(1 + r % (t % 7 == 0 ? 40000 : 700));
     }
-    adamw_case c = {.count = COUNT, .numel = numel, .opt = optk_adamw_default_options(),
-                    .steps = 2, .seed = 4};
+    adamw_case c = {
+        .count = COUNT, .numel = numel, .opt = optk_adamw_default_options(), .steps = 2, .seed = 4};
     c.opt.amsgrad = true;
     check_case(backend, &c);
 }
 
 BACKEND_TEST(adamw, misaligned_buffers_take_the_scalar_path_correctly) {
-    adamw_case c = {.count = 4, .numel = awkward_sizes + 2, .opt = optk_adamw_default_options(),
-                    .steps = 2, .misalign = true, .seed = 5};
+    adamw_case c = {.count = 4,
+                    .numel = awkward_sizes + 2,
+                    .opt = optk_adamw_default_options(),
+                    .steps = 2,
+                    .misalign = true,
+                    .seed = 5};
     check_case(backend, &c);
 }
 
@@ -177,7 +193,8 @@ BACKEND_TEST(adamw, nan_gradient_poisons_only_its_own_element) {
     g[bad[0]] = NAN;
     g[bad[1]] = INFINITY;
     g[bad[2]] = -INFINITY;
-    cr_assert_eq(optk_mem_upload(ctx, (float *)f.tensors[0].grad, g, sizeof(float) * 2053), OPTK_OK);
+    cr_assert_eq(optk_mem_upload(ctx, (float *)f.tensors[0].grad, g, sizeof(float) * 2053),
+                 OPTK_OK);
     cr_assert_eq(optk_adamw_step(ctx, &opt, 1, f.tensors, 1), OPTK_OK);
     float p[2053], m[2053];
     adamw_fixture_read(&f, 0, -1, p);

@@ -48,7 +48,8 @@ static torch_data load_data(void) {
     cr_assert_eq(fread(d.text, 1, (size_t)len, f), (size_t)len);
     d.text[len] = '\0';
     fclose(f);
-    for (char *line = d.text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+    for (char *line = d.text; line && *line;
+         line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
         long long a, b, c;
         int idx, ams, maxi;
         optk_adamw_options o;
@@ -116,13 +117,15 @@ BACKEND_TEST(adamw_torch, trajectories_match_pytorch_over_100_steps) {
         float *grad[MAX_TENSORS];
         for (int t = 0; t < d.ntensors; ++t) {
             const int64_t n = d.sizes[t];
-            for (int k = 0; k < 4; ++k) host[t][k] = calloc((size_t)n, sizeof(float));
+            for (int k = 0; k < 4; ++k)
+                host[t][k] = calloc((size_t)n, sizeof(float));
             grad[t] = malloc((size_t)n * sizeof(float));
-            for (int64_t i = 0; i < n; ++i) host[t][0][i] = reference_value(0, c, 0, t, i);
+            for (int64_t i = 0; i < n; ++i)
+                host[t][0][i] = reference_value(0, c, 0, t, i);
             bufs[t][0] = test_buffer_new(ctx, (size_t)n, 4, host[t][0]);
             bufs[t][1] = test_buffer_new(ctx, (size_t)n, 4, NULL);
-            tensors[t] = (optk_param_tensor){.numel = n, .param = bufs[t][0].data,
-                                             .grad = bufs[t][1].data};
+            tensors[t] =
+                (optk_param_tensor){.numel = n, .param = bufs[t][0].data, .grad = bufs[t][1].data};
             for (int s = 0; s < nstate; ++s) {
                 bufs[t][2 + s] = test_buffer_new(ctx, (size_t)n, 4, host[t][1]); /* zeros */
                 tensors[t].state[s] = bufs[t][2 + s].data;
@@ -132,29 +135,34 @@ BACKEND_TEST(adamw_torch, trajectories_match_pytorch_over_100_steps) {
         int compared = 0;
         for (int step = 1; step <= STEPS; ++step) {
             for (int t = 0; t < d.ntensors; ++t) {
-                for (int64_t i = 0; i < d.sizes[t]; ++i) grad[t][i] = reference_value(1, c, step, t, i);
-                cr_assert_eq(optk_mem_upload(ctx, bufs[t][1].data, grad[t],
-                                             (size_t)d.sizes[t] * 4), OPTK_OK);
+                for (int64_t i = 0; i < d.sizes[t]; ++i)
+                    grad[t][i] = reference_value(1, c, step, t, i);
+                cr_assert_eq(optk_mem_upload(ctx, bufs[t][1].data, grad[t], (size_t)d.sizes[t] * 4),
+                             OPTK_OK);
             }
             optk_status s = optk_adamw_step(ctx, &d.opt[c], step, tensors, d.ntensors);
             cr_assert_eq(s, OPTK_OK, "%s", optk_context_last_error(ctx));
             if (step != 1 && step != 10 && step != 50 && step != 100) continue;
             for (int t = 0; t < d.ntensors; ++t) {
                 test_buffer_read(&bufs[t][0], host[t][0]);
-                for (int k = 0; k < nstate; ++k) test_buffer_read(&bufs[t][2 + k], host[t][1 + k]);
+                for (int k = 0; k < nstate; ++k)
+                    test_buffer_read(&bufs[t][2 + k], host[t][1 + k]);
             }
             compared += compare_checkpoint(&d, c, step, host, &worst);
         }
         /* Four checkpoints of every parameter and state must have been in the file. */
         int expected = 0;
-        for (int t = 0; t < d.ntensors; ++t) expected += 4 * (int)d.sizes[t] * (1 + nstate);
+        for (int t = 0; t < d.ntensors; ++t)
+            expected += 4 * (int)d.sizes[t] * (1 + nstate);
         cr_assert_eq(compared, expected, "config %d: compared %d values, expected %d", c, compared,
                      expected);
         cr_log_info("%s: config %d: worst relative error against PyTorch %.3g over %d values",
                     optk_backend_name(backend), c, worst, compared);
         for (int t = 0; t < d.ntensors; ++t) {
-            for (int b = 0; b < 2 + nstate; ++b) test_buffer_free(&bufs[t][b]);
-            for (int k = 0; k < 4; ++k) free(host[t][k]);
+            for (int b = 0; b < 2 + nstate; ++b)
+                test_buffer_free(&bufs[t][b]);
+            for (int k = 0; k < 4; ++k)
+                free(host[t][k]);
             free(grad[t]);
         }
     }

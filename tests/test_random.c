@@ -55,8 +55,8 @@ BACKEND_TEST(random, fill_u32_matches_shared_generator_at_awkward_offsets) {
             cr_assert_eq(st, OPTK_OK, "%s", optk_context_last_error(ctx));
             test_buffer_read(&out, got);
             char what[96];
-            snprintf(what, sizeof what, "%s fill at offset %llu, n %lld", optk_backend_name(backend),
-                     (unsigned long long)offsets[o], (long long)n);
+            snprintf(what, sizeof what, "%s fill at offset %llu, n %lld",
+                     optk_backend_name(backend), (unsigned long long)offsets[o], (long long)n);
             test_assert_bits_equal(got, want, (size_t)n, 4, what);
             test_buffer_check_guards(&out, what);
             test_buffer_free(&out);
@@ -93,7 +93,8 @@ BACKEND_TEST(random, bad_arguments_are_refused_and_nothing_is_written) {
     optk_context *ctx = test_context(backend);
     enum { N = 16 };
     uint32_t host[N], back[N];
-    for (int i = 0; i < N; ++i) host[i] = 0xC0FFEE00u + (uint32_t)i;
+    for (int i = 0; i < N; ++i)
+        host[i] = 0xC0FFEE00u + (uint32_t)i;
     test_buffer buf = test_buffer_new(ctx, N, 4, host);
     cr_assert_eq(optk_random_fill_u32(ctx, 1, 0, 0, NULL, N), OPTK_ERR_INVALID_ARGUMENT);
     cr_assert_eq(optk_random_fill_u32(ctx, 1, 0, 0, buf.data, 0), OPTK_ERR_INVALID_ARGUMENT);

@@ -24,12 +24,12 @@ extern "C" {
 /** What a call did. OPTK_OK is zero; every other value means nothing was written. */
 typedef enum optk_status {
     OPTK_OK = 0,
-    OPTK_ERR_INVALID_ARGUMENT = 1,   /* a null pointer, bad size, out-of-range value, overlap */
-    OPTK_ERR_UNSUPPORTED = 2,        /* a valid request this build or op does not provide */
+    OPTK_ERR_INVALID_ARGUMENT = 1,    /* a null pointer, bad size, out-of-range value, overlap */
+    OPTK_ERR_UNSUPPORTED = 2,         /* a valid request this build or op does not provide */
     OPTK_ERR_BACKEND_UNAVAILABLE = 3, /* the backend was not compiled into this library */
-    OPTK_ERR_NO_DEVICE = 4,          /* the backend is compiled but no usable device exists */
+    OPTK_ERR_NO_DEVICE = 4,           /* the backend is compiled but no usable device exists */
     OPTK_ERR_OUT_OF_MEMORY = 5,
-    OPTK_ERR_DEVICE = 6,             /* a CUDA runtime or library call failed */
+    OPTK_ERR_DEVICE = 6, /* a CUDA runtime or library call failed */
     OPTK_ERR_INTERNAL = 7
 } optk_status;
 

@@ -24,9 +24,9 @@ extern "C" {
 /** One parameter tensor, its gradient and its optimizer state (all fp32, all numel
  *  elements, 4-byte aligned, no two buffers overlapping). */
 typedef struct optk_param_tensor {
-    int64_t numel;               /* elements, >= 1 */
-    float *param;                /* updated in place */
-    const float *grad;           /* read only */
+    int64_t numel;                /* elements, >= 1 */
+    float *param;                 /* updated in place */
+    const float *grad;            /* read only */
     float *state[OPTK_MAX_STATE]; /* the rule's state buffers, in the rule's order */
 } optk_param_tensor;
 
@@ -38,8 +38,8 @@ typedef struct optk_adamw_options {
     double beta2;        /* second-moment decay, in [0, 1) */
     double eps;          /* added to the denominator, finite, >= 0 */
     double weight_decay; /* decoupled: p *= 1 - lr * weight_decay; finite, >= 0 */
-    bool amsgrad;       /* use the running maximum of the second moment */
-    bool maximize;      /* ascend instead of descend */
+    bool amsgrad;        /* use the running maximum of the second moment */
+    bool maximize;       /* ascend instead of descend */
 } optk_adamw_options;
 
 /** PyTorch's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2. */

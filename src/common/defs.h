@@ -19,6 +19,8 @@
 #endif
 
 /* max(a, b) that propagates a NaN in either argument, like torch.maximum (fmaxf drops it). */
-OPTK_HD float optk_max_nan(float a, float b) { return (a > b || a != a) ? a : b; }
+OPTK_HD float optk_max_nan(float a, float b) {
+    return (a > b || a != a) ? a : b;
+}
 
 #endif /* OPTK_COMMON_DEFS_H */

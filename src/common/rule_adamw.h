@@ -19,11 +19,11 @@
 typedef struct optk_adamw_consts {
     float beta1, one_minus_beta1;
     float beta2, one_minus_beta2;
-    float decay;      /* 1 - lr * weight_decay */
-    float step_size;  /* lr / (1 - beta1^t) */
-    float bc2_sqrt;   /* sqrt(1 - beta2^t) */
+    float decay;     /* 1 - lr * weight_decay */
+    float step_size; /* lr / (1 - beta1^t) */
+    float bc2_sqrt;  /* sqrt(1 - beta2^t) */
     float eps;
-    float grad_sign;  /* -1 to maximize, else +1 (multiplying by +-1 is exact) */
+    float grad_sign; /* -1 to maximize, else +1 (multiplying by +-1 is exact) */
     int amsgrad;
 } optk_adamw_consts;
 

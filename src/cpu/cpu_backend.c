@@ -26,14 +26,18 @@ static void read_cpu_name(char *buf, size_t len) {
 
 static optk_status cpu_init(optk_context *ctx, int device) {
     if (device != 0) {
-        return optk_fail(ctx, OPTK_ERR_NO_DEVICE, "context_create: the cpu backend has one device "
-                                                  "(0), got %d", device);
+        return optk_fail(ctx, OPTK_ERR_NO_DEVICE,
+                         "context_create: the cpu backend has one device "
+                         "(0), got %d",
+                         device);
     }
     read_cpu_name(ctx->device_name, sizeof ctx->device_name);
     return OPTK_OK;
 }
 
-static void cpu_release(optk_context *ctx) { (void)ctx; }
+static void cpu_release(optk_context *ctx) {
+    (void)ctx;
+}
 
 static optk_status cpu_set_stream(optk_context *ctx, void *stream) {
     ctx->stream = stream; /* always NULL: the dispatch layer refuses others */

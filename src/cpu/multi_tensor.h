@@ -19,19 +19,22 @@
 #define OPTK_CPU_HOT_LOOP
 #endif
 
-#define OPTK_CPU_DEFINE_TENSOR_LOOP(name, consts_type, rule, nstate)                             \
-    OPTK_CPU_HOT_LOOP static void name(const consts_type *k, const optk_param_tensor *x) {       \
-        float *restrict p = x->param;                                                            \
-        const float *restrict g = x->grad;                                                       \
-        float *restrict state[OPTK_MAX_STATE];                                                   \
-        for (int j = 0; j < (nstate); ++j) state[j] = x->state[j];                               \
-        const consts_type kk = *k;                                                               \
-        for (int64_t i = 0; i < x->numel; ++i) {                                                 \
-            float s[OPTK_MAX_STATE] = {0};                                                       \
-            for (int j = 0; j < (nstate); ++j) s[j] = state[j][i];                               \
-            rule(&kk, &p[i], g[i], s);                                                           \
-            for (int j = 0; j < (nstate); ++j) state[j][i] = s[j];                               \
-        }                                                                                        \
+#define OPTK_CPU_DEFINE_TENSOR_LOOP(name, consts_type, rule, nstate)                               \
+    OPTK_CPU_HOT_LOOP static void name(const consts_type *k, const optk_param_tensor *x) {         \
+        float *restrict p = x->param;                                                              \
+        const float *restrict g = x->grad;                                                         \
+        float *restrict state[OPTK_MAX_STATE];                                                     \
+        for (int j = 0; j < (nstate); ++j)                                                         \
+            state[j] = x->state[j];                                                                \
+        const consts_type kk = *k;                                                                 \
+        for (int64_t i = 0; i < x->numel; ++i) {                                                   \
+            float s[OPTK_MAX_STATE] = {0};                                                         \
+            for (int j = 0; j < (nstate); ++j)                                                     \
+                s[j] = state[j][i];                                                                \
+            rule(&kk, &p[i], g[i], s);                                                             \
+            for (int j = 0; j < (nstate); ++j)                                                     \
+                state[j][i] = s[j];                                                                \
+        }                                                                                          \
     }
 
 #endif /* OPTK_CPU_MULTI_TENSOR_H */

@@ -14,6 +14,7 @@ optk_status optk_cpu_random_fill_u32(optk_context *ctx, uint64_t seed, uint64_t 
     for (; i + 4 <= n; i += 4) {
         optk_philox_block(seed, subsequence, (offset + (uint64_t)i) >> 2, &out[i]);
     }
-    for (; i < n; ++i) out[i] = optk_philox_u32(seed, subsequence, offset + (uint64_t)i);
+    for (; i < n; ++i)
+        out[i] = optk_philox_u32(seed, subsequence, offset + (uint64_t)i);
     return OPTK_OK;
 }

@@ -10,12 +10,16 @@ namespace optk_cuda {
 
 inline optk_status status_of(cudaError_t err) {
     switch (err) {
-    case cudaSuccess: return OPTK_OK;
-    case cudaErrorMemoryAllocation: return OPTK_ERR_OUT_OF_MEMORY;
+    case cudaSuccess:
+        return OPTK_OK;
+    case cudaErrorMemoryAllocation:
+        return OPTK_ERR_OUT_OF_MEMORY;
     case cudaErrorNoDevice:
     case cudaErrorInsufficientDriver:
-    case cudaErrorInvalidDevice: return OPTK_ERR_NO_DEVICE;
-    default: return OPTK_ERR_DEVICE;
+    case cudaErrorInvalidDevice:
+        return OPTK_ERR_NO_DEVICE;
+    default:
+        return OPTK_ERR_DEVICE;
     }
 }
 

@@ -21,9 +21,8 @@ extern "C" optk_status optk_cuda_init(optk_context *ctx, int device) {
     cudaError_t err = cudaGetDeviceCount(&count);
     if (err != cudaSuccess) {
         cudaGetLastError();
-        return optk_fail(ctx, OPTK_ERR_NO_DEVICE,
-                         "%s: no CUDA device is usable: %s (%s)", op, cudaGetErrorString(err),
-                         cudaGetErrorName(err));
+        return optk_fail(ctx, OPTK_ERR_NO_DEVICE, "%s: no CUDA device is usable: %s (%s)", op,
+                         cudaGetErrorString(err), cudaGetErrorName(err));
     }
     if (device >= count) {
         return optk_fail(ctx, OPTK_ERR_NO_DEVICE, "%s: CUDA device %d requested, %d present", op,

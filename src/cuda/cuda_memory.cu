@@ -24,8 +24,8 @@ extern "C" optk_status optk_cuda_mem_free(optk_context *ctx, void *ptr) {
 }
 
 /* A copy on the stream; with wait, the host waits for it (and all queued work) to finish. */
-static optk_status copy(optk_context *ctx, const char *op, void *dst, const void *src,
-                        size_t bytes, cudaMemcpyKind kind, bool wait) {
+static optk_status copy(optk_context *ctx, const char *op, void *dst, const void *src, size_t bytes,
+                        cudaMemcpyKind kind, bool wait) {
     optk_status s = enter(ctx, op);
     if (s != OPTK_OK) return s;
     cudaError_t err = cudaMemcpyAsync(dst, src, bytes, kind, stream_of(ctx));

@@ -47,8 +47,10 @@ __device__ __forceinline__ int find_tensor(const TensorBatch<kBuffers> &batch, i
     int lo = 0, hi = batch.count - 1;
     while (lo < hi) {
         const int mid = (lo + hi + 1) / 2;
-        if (batch.tile_begin[mid] <= tile) lo = mid;
-        else hi = mid - 1;
+        if (batch.tile_begin[mid] <= tile)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
     return lo;
 }
@@ -81,7 +83,8 @@ __global__ void __launch_bounds__(kThreads)
             pv[u] = *reinterpret_cast<const float4 *>(p + i);
             gv[u] = *reinterpret_cast<const float4 *>(g + i);
 #pragma unroll
-            for (int j = 0; j < kStates; ++j) sv[j][u] = *reinterpret_cast<const float4 *>(s[j] + i);
+            for (int j = 0; j < kStates; ++j)
+                sv[j][u] = *reinterpret_cast<const float4 *>(s[j] + i);
         }
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
@@ -91,10 +94,12 @@ __global__ void __launch_bounds__(kThreads)
             for (int lane = 0; lane < 4; ++lane) {
                 float se[kStates > 0 ? kStates : 1];
 #pragma unroll
-                for (int j = 0; j < kStates; ++j) se[j] = (&sv[j][u].x)[lane];
+                for (int j = 0; j < kStates; ++j)
+                    se[j] = (&sv[j][u].x)[lane];
                 Rule::apply(k, pe[lane], ge[lane], se);
 #pragma unroll
-                for (int j = 0; j < kStates; ++j) (&sv[j][u].x)[lane] = se[j];
+                for (int j = 0; j < kStates; ++j)
+                    (&sv[j][u].x)[lane] = se[j];
             }
         }
 #pragma unroll
@@ -102,18 +107,21 @@ __global__ void __launch_bounds__(kThreads)
             const int i = (u * kThreads + (int)threadIdx.x) * 4;
             *reinterpret_cast<float4 *>(p + i) = pv[u];
 #pragma unroll
-            for (int j = 0; j < kStates; ++j) *reinterpret_cast<float4 *>(s[j] + i) = sv[j][u];
+            for (int j = 0; j < kStates; ++j)
+                *reinterpret_cast<float4 *>(s[j] + i) = sv[j][u];
         }
     } else {
         for (int i = (int)threadIdx.x; i < n; i += kThreads) {
             float pe = p[i];
             float se[kStates > 0 ? kStates : 1];
 #pragma unroll
-            for (int j = 0; j < kStates; ++j) se[j] = s[j][i];
+            for (int j = 0; j < kStates; ++j)
+                se[j] = s[j][i];
             Rule::apply(k, pe, g[i], se);
             p[i] = pe;
 #pragma unroll
-            for (int j = 0; j < kStates; ++j) s[j][i] = se[j];
+            for (int j = 0; j < kStates; ++j)
+                s[j][i] = se[j];
         }
     }
 }
@@ -156,7 +164,8 @@ optk_status multi_tensor_apply(optk_context *ctx, const char *op, const typename
             batch.numel[c] = take;
             batch.ptr[0][c] = x.param + offset;
             batch.ptr[1][c] = const_cast<float *>(x.grad) + offset;
-            for (int j = 0; j < Rule::kStates; ++j) batch.ptr[2 + j][c] = x.state[j] + offset;
+            for (int j = 0; j < Rule::kStates; ++j)
+                batch.ptr[2 + j][c] = x.state[j] + offset;
             batch.tile_begin[c + 1] = batch.tile_begin[c] + (int)((take + kTile - 1) / kTile);
             batch.count = c + 1;
             offset += take;

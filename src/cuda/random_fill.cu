@@ -43,9 +43,8 @@ extern "C" optk_status optk_cuda_random_fill_u32(optk_context *ctx, uint64_t see
     /* Launch in slices so that the grid stays within its x-dimension limit. */
     const uint64_t max_blocks_per_launch = (uint64_t)kThreads * 0x7fffffffull;
     for (uint64_t b = first_block; b <= last_block; b += max_blocks_per_launch) {
-        const uint64_t blocks = last_block - b + 1 < max_blocks_per_launch
-                                    ? last_block - b + 1
-                                    : max_blocks_per_launch;
+        const uint64_t blocks =
+            last_block - b + 1 < max_blocks_per_launch ? last_block - b + 1 : max_blocks_per_launch;
         const unsigned grid = (unsigned)((blocks + kThreads - 1) / kThreads);
         random_fill_u32_kernel<<<grid, kThreads, 0, stream_of(ctx)>>>(seed, subsequence, offset,
                                                                       out, n, b, blocks);

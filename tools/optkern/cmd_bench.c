@@ -19,14 +19,14 @@ typedef struct bench_options {
 } bench_options;
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: optkern bench [adamw] [--backend cpu|cuda|auto] [--sizes N,N,...]\n"
-            "                     [--tensors N] [--reps N] [--json]\n\n"
-            "Measures the memory roofline of the backend first (device-to-device copy on\n"
-            "CUDA; on the CPU the faster of memcpy and an in-place update, since in-place ops\n"
-            "skip the read-for-ownership a copy pays), then each op at each size: median time\n"
-            "of --reps timed runs after warm-up, GB/s, and the fraction of the roofline. --json prints one JSON object per line. Sizes are parameters per\n"
-            "step (default 2^20,2^24 on the CPU; 2^20,2^24,2^28 on CUDA).\n");
+    fprintf(f, "usage: optkern bench [adamw] [--backend cpu|cuda|auto] [--sizes N,N,...]\n"
+               "                     [--tensors N] [--reps N] [--json]\n\n"
+               "Measures the memory roofline of the backend first (device-to-device copy on\n"
+               "CUDA; on the CPU the faster of memcpy and an in-place update, since in-place ops\n"
+               "skip the read-for-ownership a copy pays), then each op at each size: median time\n"
+               "of --reps timed runs after warm-up, GB/s, and the fraction of the roofline. --json "
+               "prints one JSON object per line. Sizes are parameters per\n"
+               "step (default 2^20,2^24 on the CPU; 2^20,2^24,2^28 on CUDA).\n");
 }
 
 static bool parse_sizes(const char *text, bench_options *o) {

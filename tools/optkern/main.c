@@ -6,18 +6,23 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: optkern <command> [options]\n\n"
-               "commands:\n"
-               "  info     build, backends, devices and versions\n"
-               "  bench    throughput of the ops against a copy roofline measured in the same run\n\n"
-               "`optkern <command> --help` describes a command's options.\n");
+    fprintf(f,
+            "usage: optkern <command> [options]\n\n"
+            "commands:\n"
+            "  info     build, backends, devices and versions\n"
+            "  bench    throughput of the ops against a copy roofline measured in the same run\n\n"
+            "`optkern <command> --help` describes a command's options.\n");
 }
 
 bool cli_parse_backend(const char *text, optk_backend *out) {
-    if (strcmp(text, "cpu") == 0) *out = OPTK_BACKEND_CPU;
-    else if (strcmp(text, "cuda") == 0) *out = OPTK_BACKEND_CUDA;
-    else if (strcmp(text, "auto") == 0) *out = OPTK_BACKEND_AUTO;
-    else return false;
+    if (strcmp(text, "cpu") == 0)
+        *out = OPTK_BACKEND_CPU;
+    else if (strcmp(text, "cuda") == 0)
+        *out = OPTK_BACKEND_CUDA;
+    else if (strcmp(text, "auto") == 0)
+        *out = OPTK_BACKEND_AUTO;
+    else
+        return false;
     return true;
 }
 
@@ -25,8 +30,8 @@ optk_context *cli_open_context(optk_backend backend) {
     optk_context *ctx = NULL;
     optk_status s = optk_context_create(&ctx, backend, 0);
     if (s != OPTK_OK) {
-        fprintf(stderr, "optkern: cannot open the %s backend: %s (%s)\n", optk_backend_name(backend),
-                optk_context_last_error(NULL), optk_status_string(s));
+        fprintf(stderr, "optkern: cannot open the %s backend: %s (%s)\n",
+                optk_backend_name(backend), optk_context_last_error(NULL), optk_status_string(s));
         return NULL;
     }
     return ctx;
