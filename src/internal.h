@@ -9,18 +9,22 @@
 
 #include "build_config.h"
 #include "optkern.h"
-#include "common/rule_adamw.h"
+#include "common/rules.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* One AdamW step as the backends receive it: validated tensors and float scalars. */
-typedef struct optk_adamw_launch {
-    optk_adamw_consts consts;
+/* One element rule over a tensor list, as the backends receive it: validated tensors and
+ * the rule's float scalars for this step. */
+typedef struct optk_element_launch {
+    optk_element_rule rule;
+    optk_element_consts k;
+    int nstate;   /* state buffers per tensor */
+    int nwritten; /* the first nwritten states are written back, the rest only read */
     const optk_param_tensor *tensors;
     int count;
-} optk_adamw_launch;
+} optk_element_launch;
 
 /* The table a backend fills (designated initialisers); NULL slots are unsupported. */
 typedef struct optk_backend_ops {
@@ -40,7 +44,8 @@ typedef struct optk_backend_ops {
     /* Ops. */
     optk_status (*random_fill_u32)(optk_context *ctx, uint64_t seed, uint64_t subsequence,
                                    uint64_t offset, uint32_t *out, int64_t n);
-    optk_status (*adamw_step)(optk_context *ctx, const optk_adamw_launch *launch);
+    /* Every optimizer rule: one element rule over every element of every tensor. */
+    optk_status (*element_apply)(optk_context *ctx, const optk_element_launch *launch);
 } optk_backend_ops;
 
 struct optk_context {

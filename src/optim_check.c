@@ -49,7 +49,8 @@ static optk_status check_no_overlap(optk_context *ctx, const char *op, buffer_ra
 }
 
 optk_status optk_check_param_tensors(optk_context *ctx, const char *op,
-                                     const optk_param_tensor *tensors, int count, int nstate) {
+                                     const optk_param_tensor *tensors, int count, int nstate,
+                                     bool needs_grad) {
     if (count < 1) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: count must be >= 1, got %d", op,
                          count);
@@ -57,10 +58,11 @@ optk_status optk_check_param_tensors(optk_context *ctx, const char *op,
     if (!tensors) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: tensors is NULL", op);
 
     const int per_tensor = 2 + nstate;
-    const size_t n = (size_t)count * (size_t)per_tensor;
+    size_t n = 0;
     enum { STACK_RANGES = 1024 };
     buffer_range stack_ranges[STACK_RANGES];
-    buffer_range *ranges = n <= STACK_RANGES ? stack_ranges : malloc(n * sizeof *ranges);
+    const size_t most = (size_t)count * (size_t)per_tensor;
+    buffer_range *ranges = most <= STACK_RANGES ? stack_ranges : malloc(most * sizeof *ranges);
     if (!ranges) return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
 
     optk_status status = OPTK_OK;
@@ -77,6 +79,7 @@ optk_status optk_check_param_tensors(optk_context *ctx, const char *op,
         for (int s = 0; s < nstate; ++s)
             buffers[2 + s] = x->state[s];
         for (int r = 0; r < per_tensor; ++r) {
+            if (r == 1 && !needs_grad) continue;
             if (!buffers[r]) {
                 status = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: tensors[%d].%s is NULL", op,
                                    t, role_name(r));
@@ -87,7 +90,7 @@ optk_status optk_check_param_tensors(optk_context *ctx, const char *op,
                                    "%s: tensors[%d].%s is not 4-byte aligned", op, t, role_name(r));
                 break;
             }
-            buffer_range *range = &ranges[(size_t)t * per_tensor + r];
+            buffer_range *range = &ranges[n++];
             range->begin = (uintptr_t)buffers[r];
             range->end = range->begin + (uintptr_t)x->numel * sizeof(float);
             range->tensor = t;

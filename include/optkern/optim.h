@@ -57,6 +57,116 @@ int optk_adamw_state_count(const optk_adamw_options *opt);
 optk_status optk_adamw_step(optk_context *ctx, const optk_adamw_options *opt, int64_t step,
                             const optk_param_tensor *tensors, int count);
 
+/* ---- Every rule: options, state, and the optimizer object ---------------------------- */
+
+/** The optimizer rules. Semantics: ALGORITHMS.md, i.e. the official implementations. */
+typedef enum optk_rule {
+    OPTK_RULE_SGD = 0,    /* PyTorch SGD: momentum, dampening, Nesterov */
+    OPTK_RULE_SIGNUM,     /* signSGD (momentum 0) / Signum */
+    OPTK_RULE_ADAGRAD,    /* PyTorch Adagrad */
+    OPTK_RULE_RMSPROP,    /* PyTorch RMSprop: centered, momentum */
+    OPTK_RULE_ADAM,       /* PyTorch Adam (coupled L2), AMSGrad */
+    OPTK_RULE_ADAMW,      /* PyTorch AdamW (decoupled), AMSGrad */
+    OPTK_RULE_ADABELIEF,  /* adabelief_pytorch 0.2 */
+    OPTK_RULE_DIFFGRAD,   /* diffGrad v2 */
+    OPTK_RULE_ADAN,       /* sail-sg Adan (multi-tensor path) */
+    OPTK_RULE_LION,       /* google/automl Lion */
+    OPTK_RULE_SOPHIA,     /* SophiaG step; h from an estimator */
+    OPTK_RULE_ADAHESSIAN, /* AdaHessian step; D from an estimator */
+    OPTK_RULE_SCHEDULE_FREE_ADAMW,
+    OPTK_RULE_SCHEDULE_FREE_SGD,
+    OPTK_RULE_COUNT
+} optk_rule;
+
+/** Hyperparameters of every rule; each rule reads the fields its row of the README's rule
+ *  table names. Start from optk_optim_default_options(rule), which gives the official
+ *  defaults, and change what you need. */
+typedef struct optk_optim_options {
+    optk_rule rule;
+    double lr;
+    double weight_decay; /* coupled or decoupled as the rule's official code does */
+    bool maximize;       /* ascend: the gradient is negated first */
+    /* SGD, Signum (its beta), RMSprop, Schedule-Free SGD */
+    double momentum;
+    double dampening;                 /* SGD */
+    bool nesterov;                    /* SGD: needs momentum > 0 and dampening 0 */
+    double alpha;                     /* RMSprop smoothing constant */
+    bool centered;                    /* RMSprop */
+    double lr_decay;                  /* Adagrad */
+    double initial_accumulator_value; /* Adagrad */
+    /* Adam family, AdaBelief, diffGrad, Adan (beta3 too), Lion, Sophia, AdaHessian, SF-AdamW */
+    double beta1, beta2, beta3;
+    double eps;
+    bool amsgrad;            /* Adam, AdamW */
+    bool weight_decouple;    /* AdaBelief: decoupled decay */
+    bool fixed_decay;        /* AdaBelief: p *= 1 - wd instead of 1 - lr wd */
+    bool rectify;            /* AdaBelief */
+    bool degenerated_to_sgd; /* AdaBelief: SGD steps while the rectifier is undefined */
+    bool no_prox;            /* Adan: decoupled decay instead of the proximal form */
+    double rho;              /* Sophia clipping scale */
+    double batch_tokens;     /* Sophia: tokens per batch ("bs"), > 0, must be set */
+    double hessian_power;    /* AdaHessian k, in (0, 1] */
+    int64_t warmup_steps;    /* Schedule-Free linear warm-up */
+    double r;                /* Schedule-Free polynomial weighting power */
+    double weight_lr_power;  /* Schedule-Free */
+} optk_optim_options;
+
+/** The official defaults of a rule (see the README's table). */
+optk_optim_options optk_optim_default_options(optk_rule rule);
+
+/** "sgd", "signum", "adagrad", "rmsprop", "adam", "adamw", "adabelief", "diffgrad", "adan",
+ *  "lion", "sophia", "adahessian", "schedule_free_adamw", "schedule_free_sgd";
+ *  "unknown" otherwise. */
+const char *optk_rule_name(optk_rule rule);
+
+/** How many state buffers the rule needs per tensor with these options (0..4), or -1 for a
+ *  NULL or unknown rule. Their order and meaning: optk_optim_state_name. */
+int optk_optim_state_count(const optk_optim_options *opt);
+
+/** Name of state buffer index ("m", "v", "vmax", "z", "h", ...), or NULL out of range. */
+const char *optk_optim_state_name(const optk_optim_options *opt, int index);
+
+/** A stateful optimizer: the rule, its options, the step counter and the per-group scalars
+ *  some rules keep (Schedule-Free's lr_max and weight sum, its train/eval mode). */
+typedef struct optk_optimizer optk_optimizer;
+
+/** Validates opt and creates an optimizer on ctx (which must outlive it).
+ *  OPTK_ERR_INVALID_ARGUMENT with a message for out-of-range hyperparameters. */
+optk_status optk_optimizer_create(optk_context *ctx, const optk_optim_options *opt,
+                                  optk_optimizer **out);
+
+/** Frees an optimizer. Accepts NULL. */
+void optk_optimizer_free(optk_optimizer *optimizer);
+
+/** The options the optimizer runs with. */
+const optk_optim_options *optk_optimizer_options(const optk_optimizer *optimizer);
+
+/** Sets every state buffer of the tensors to its starting value: zero; Adagrad's sum to
+ *  initial_accumulator_value; Schedule-Free's z to a copy of the parameter. Sophia's h and
+ *  AdaHessian's D start at zero and are then written by the Hutchinson estimators. */
+optk_status optk_optimizer_init_state(optk_optimizer *optimizer, const optk_param_tensor *tensors,
+                                      int count);
+
+/** One step over count tensors: increments the step counter, derives the step's scalars in
+ *  double and runs the rule's fused kernel(s). Refused (nothing written) for bad tensors, or
+ *  for a Schedule-Free optimizer in eval mode. */
+optk_status optk_optimizer_step(optk_optimizer *optimizer, const optk_param_tensor *tensors,
+                                int count);
+
+/** Steps taken so far (0 after create). */
+int64_t optk_optimizer_step_count(const optk_optimizer *optimizer);
+
+/** Changes the learning rate for the following steps (schedules). */
+optk_status optk_optimizer_set_lr(optk_optimizer *optimizer, double lr);
+
+/** Schedule-Free only: switches the parameters to the evaluation point x (eval) or back to
+ *  the training point y (train), in place: p = p + w (z - p) with w = 1 - 1/beta1 (eval) or
+ *  1 - beta1 (train). Calling the mode the optimizer is already in does nothing. */
+optk_status optk_optimizer_eval(optk_optimizer *optimizer, const optk_param_tensor *tensors,
+                                int count);
+optk_status optk_optimizer_train(optk_optimizer *optimizer, const optk_param_tensor *tensors,
+                                 int count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -93,5 +93,5 @@ const optk_backend_ops optk_cpu_backend = {
     .mem_copy = cpu_mem_copy,
     .mem_set = cpu_mem_set,
     .random_fill_u32 = optk_cpu_random_fill_u32,
-    .adamw_step = optk_cpu_adamw_step,
+    .element_apply = optk_cpu_element_apply,
 };

@@ -1,12 +1,12 @@
 /* multi_tensor.h — the CPU side of the one multi-tensor machinery: a loop over every
- * element of every tensor that applies a shared rule from src/common/.
+ * element of a tensor that applies a shared rule from src/common/.
  *
- * OPTK_CPU_DEFINE_TENSOR_LOOP(name, consts_type, rule, nstate) defines
+ * OPTK_CPU_DEFINE_TENSOR_LOOP(name, consts_type, rule, nstate, nwritten, reads_grad) defines
  *     static void name(const consts_type *k, const optk_param_tensor *x)
- * which runs rule(k, &p, g, s) on each element, with s[0..nstate) loaded from and stored
- * back to x->state. The loop is simple enough for the compiler to vectorise; on x86-64 it
- * is also cloned for AVX2+FMA and picked at load time, which changes speed, not bits
- * (every operation the rules use is correctly rounded).
+ * which runs rule(k, &p, g, s) on each element, with s[0..nstate) loaded from x->state, the
+ * first nwritten stored back, and g read only when reads_grad. The loop is simple enough for
+ * the compiler to vectorise; on x86-64 it is also cloned for AVX2+FMA and picked at load
+ * time, which changes speed, not bits (every operation the rules use is correctly rounded).
  */
 #ifndef OPTK_CPU_MULTI_TENSOR_H
 #define OPTK_CPU_MULTI_TENSOR_H
@@ -19,7 +19,7 @@
 #define OPTK_CPU_HOT_LOOP
 #endif
 
-#define OPTK_CPU_DEFINE_TENSOR_LOOP(name, consts_type, rule, nstate)                               \
+#define OPTK_CPU_DEFINE_TENSOR_LOOP(name, consts_type, rule, nstate, nwritten, reads_grad)         \
     OPTK_CPU_HOT_LOOP static void name(const consts_type *k, const optk_param_tensor *x) {         \
         float *restrict p = x->param;                                                              \
         const float *restrict g = x->grad;                                                         \
@@ -31,8 +31,8 @@
             float s[OPTK_MAX_STATE] = {0};                                                         \
             for (int j = 0; j < (nstate); ++j)                                                     \
                 s[j] = state[j][i];                                                                \
-            rule(&kk, &p[i], g[i], s);                                                             \
-            for (int j = 0; j < (nstate); ++j)                                                     \
+            rule(&kk, &p[i], (reads_grad) ? g[i] : 0.0f, s);                                       \
+            for (int j = 0; j < (nwritten); ++j)                                                   \
                 state[j][i] = s[j];                                                                \
         }                                                                                          \
     }

@@ -15,5 +15,5 @@ const optk_backend_ops optk_cuda_backend = {
     .mem_copy = optk_cuda_mem_copy,
     .mem_set = optk_cuda_mem_set,
     .random_fill_u32 = optk_cuda_random_fill_u32,
-    .adamw_step = optk_cuda_adamw_step,
+    .element_apply = optk_cuda_element_apply,
 };

@@ -28,7 +28,7 @@ optk_status optk_cuda_mem_set(optk_context *ctx, void *dst, int value, size_t by
 
 optk_status optk_cuda_random_fill_u32(optk_context *ctx, uint64_t seed, uint64_t subsequence,
                                       uint64_t offset, uint32_t *out, int64_t n);
-optk_status optk_cuda_adamw_step(optk_context *ctx, const optk_adamw_launch *launch);
+optk_status optk_cuda_element_apply(optk_context *ctx, const optk_element_launch *launch);
 
 #ifdef __cplusplus
 }

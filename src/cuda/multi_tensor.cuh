@@ -12,9 +12,11 @@
  * one element at a time. Every element is computed by the shared rule from src/common/,
  * the same function the CPU backend runs.
  *
- * A rule plugs in as a struct:
- *   struct Rule { using Consts = ...; static constexpr int kStates = ...;
+ * A rule plugs in as a struct (element_rules.cu makes one per line of src/common/rules.h):
+ *   struct Rule { using Consts = ...; static constexpr bool kReadsGrad = ...;
  *                 __device__ static void apply(const Consts &, float &p, float g, float *s); };
+ * and the kernel is instantiated per state layout: kStates buffers, the first kWritten
+ * stored back. Rules that read no gradient (the Schedule-Free swap) leave grad unread.
  */
 #ifndef OPTK_CUDA_MULTI_TENSOR_CUH
 #define OPTK_CUDA_MULTI_TENSOR_CUH
@@ -55,20 +57,20 @@ __device__ __forceinline__ int find_tensor(const TensorBatch<kBuffers> &batch, i
     return lo;
 }
 
-template <class Rule>
+template <class Rule, int kStates, int kWritten>
 __global__ void __launch_bounds__(kThreads)
-    multi_tensor_kernel(const __grid_constant__ TensorBatch<2 + Rule::kStates> batch,
+    multi_tensor_kernel(const __grid_constant__ TensorBatch<2 + kStates> batch,
                         const typename Rule::Consts k) {
-    constexpr int kStates = Rule::kStates;
+    constexpr bool kReadsGrad = Rule::kReadsGrad;
     const int t = find_tensor(batch, (int)blockIdx.x);
     const int64_t base = (int64_t)(blockIdx.x - batch.tile_begin[t]) * kTile;
     const int64_t remaining = batch.numel[t] - base;
     const int n = remaining < kTile ? (int)remaining : kTile;
 
     float *p = batch.ptr[0][t] + base;
-    const float *g = batch.ptr[1][t] + base;
+    const float *g = kReadsGrad ? batch.ptr[1][t] + base : nullptr;
     float *s[kStates > 0 ? kStates : 1];
-    uintptr_t any_bits = (uintptr_t)p | (uintptr_t)g;
+    uintptr_t any_bits = (uintptr_t)p | (kReadsGrad ? (uintptr_t)g : 0u);
 #pragma unroll
     for (int j = 0; j < kStates; ++j) {
         s[j] = batch.ptr[2 + j][t] + base;
@@ -81,7 +83,7 @@ __global__ void __launch_bounds__(kThreads)
         for (int u = 0; u < kUnroll; ++u) {
             const int i = (u * kThreads + (int)threadIdx.x) * 4;
             pv[u] = *reinterpret_cast<const float4 *>(p + i);
-            gv[u] = *reinterpret_cast<const float4 *>(g + i);
+            gv[u] = kReadsGrad ? *reinterpret_cast<const float4 *>(g + i) : float4{};
 #pragma unroll
             for (int j = 0; j < kStates; ++j)
                 sv[j][u] = *reinterpret_cast<const float4 *>(s[j] + i);
@@ -98,7 +100,7 @@ __global__ void __launch_bounds__(kThreads)
                     se[j] = (&sv[j][u].x)[lane];
                 Rule::apply(k, pe[lane], ge[lane], se);
 #pragma unroll
-                for (int j = 0; j < kStates; ++j)
+                for (int j = 0; j < kWritten; ++j)
                     (&sv[j][u].x)[lane] = se[j];
             }
         }
@@ -107,7 +109,7 @@ __global__ void __launch_bounds__(kThreads)
             const int i = (u * kThreads + (int)threadIdx.x) * 4;
             *reinterpret_cast<float4 *>(p + i) = pv[u];
 #pragma unroll
-            for (int j = 0; j < kStates; ++j)
+            for (int j = 0; j < kWritten; ++j)
                 *reinterpret_cast<float4 *>(s[j] + i) = sv[j][u];
         }
     } else {
@@ -117,10 +119,10 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
             for (int j = 0; j < kStates; ++j)
                 se[j] = s[j][i];
-            Rule::apply(k, pe, g[i], se);
+            Rule::apply(k, pe, kReadsGrad ? g[i] : 0.0f, se);
             p[i] = pe;
 #pragma unroll
-            for (int j = 0; j < kStates; ++j)
+            for (int j = 0; j < kWritten; ++j)
                 s[j][i] = se[j];
         }
     }
@@ -128,10 +130,10 @@ __global__ void __launch_bounds__(kThreads)
 
 /* Runs Rule over every element of every tensor, in as few launches as the parameter space
  * allows (one for a few hundred tensors). The tensors were validated by the dispatch layer. */
-template <class Rule>
+template <class Rule, int kStates, int kWritten>
 optk_status multi_tensor_apply(optk_context *ctx, const char *op, const typename Rule::Consts &k,
                                const optk_param_tensor *tensors, int count) {
-    using Batch = TensorBatch<2 + Rule::kStates>;
+    using Batch = TensorBatch<2 + kStates>;
     static_assert(sizeof(Batch) + sizeof(typename Rule::Consts) <= 32764,
                   "kernel parameters exceed CUDA's 32,764-byte limit");
     optk_status s = enter(ctx, op);
@@ -143,7 +145,8 @@ optk_status multi_tensor_apply(optk_context *ctx, const char *op, const typename
     auto flush = [&]() -> optk_status {
         if (batch.count == 0) return OPTK_OK;
         const unsigned grid = (unsigned)batch.tile_begin[batch.count];
-        multi_tensor_kernel<Rule><<<grid, kThreads, 0, stream_of(ctx)>>>(batch, k);
+        multi_tensor_kernel<Rule, kStates, kWritten>
+            <<<grid, kThreads, 0, stream_of(ctx)>>>(batch, k);
         batch.count = 0;
         return check_launch(ctx, op);
     };
@@ -163,8 +166,8 @@ optk_status multi_tensor_apply(optk_context *ctx, const char *op, const typename
             const int c = batch.count;
             batch.numel[c] = take;
             batch.ptr[0][c] = x.param + offset;
-            batch.ptr[1][c] = const_cast<float *>(x.grad) + offset;
-            for (int j = 0; j < Rule::kStates; ++j)
+            batch.ptr[1][c] = Rule::kReadsGrad ? const_cast<float *>(x.grad) + offset : nullptr;
+            for (int j = 0; j < kStates; ++j)
                 batch.ptr[2 + j][c] = x.state[j] + offset;
             batch.tile_begin[c + 1] = batch.tile_begin[c] + (int)((take + kTile - 1) / kTile);
             batch.count = c + 1;

@@ -1,0 +1,114 @@
+/* math.h — element functions the rules share, built only from correctly rounded operations
+ * (+, -, *, /, sqrtf, fmaf, rintf), so that the host and the device give the same bits.
+ *
+ * Why not expf/logf/powf: glibc's and CUDA's differ in the last bit for some inputs (both are
+ * within an ulp or two of the truth, neither is correctly rounded), which would break the
+ * CPU == CUDA contract for diffGrad and AdaHessian. These are within 2 ulp (exp) and a few
+ * ulp (log) over their whole range; tests/test_math.c measures it against double.
+ */
+#ifndef OPTK_COMMON_MATH_H
+#define OPTK_COMMON_MATH_H
+
+#include "defs.h"
+
+/* A float from its IEEE bits (the infinities and NaN without dividing by zero). */
+OPTK_HD float optk_float_from_bits(uint32_t bits) {
+    union {
+        uint32_t u;
+        float f;
+    } v;
+    v.u = bits;
+    return v.f;
+}
+#define OPTK_INF_F optk_float_from_bits(0x7f800000u)
+#define OPTK_NAN_F optk_float_from_bits(0x7fc00000u)
+
+/* sign(x): +1, -1, 0 for +-0 (keeping its sign), NaN for NaN. */
+OPTK_HD float optk_sign(float x) {
+    return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x);
+}
+
+/* min(x, 1) that propagates NaN (torch.clamp(max=1) does). */
+OPTK_HD float optk_min1_nan(float x) {
+    return x > 1.0f ? 1.0f : x;
+}
+
+/* 2^k for k in [-252, 254] as two exact power-of-two factors applied to x in a fixed order,
+ * so that a subnormal result is rounded once, the same way everywhere. */
+OPTK_HD float optk_scale2(float x, int k) {
+    int k1 = k / 2, k2 = k - k1;
+    union {
+        uint32_t u;
+        float f;
+    } a, b;
+    a.u = (uint32_t)(k1 + 127) << 23;
+    b.u = (uint32_t)(k2 + 127) << 23;
+    return (x * a.f) * b.f;
+}
+
+/* e^x. Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2, then a degree-7 Taylor polynomial
+ * (truncation error < 5e-9 relative) in Horner form with fmaf. */
+OPTK_HD float optk_expf(float x) {
+    if (x != x) return x;
+    if (x > 88.72283935546875f) return OPTK_INF_F;
+    if (x < -103.97208404541015625f) return 0.0f;
+    const float k = rintf(x * 1.44269502162933349609375f);
+    float r = fmaf(-k, 0.693145751953125f, x);   /* ln2, high 16 bits: k*hi is exact */
+    r = fmaf(-k, 1.428606765330187045e-06f, r);  /* ln2 - high part */
+    float p = 1.98412701138295233250e-04f;       /* 1/5040 */
+    p = fmaf(p, r, 1.38888892251998186111e-03f); /* 1/720 */
+    p = fmaf(p, r, 8.33333376795053482056e-03f); /* 1/120 */
+    p = fmaf(p, r, 4.16666679084300994873e-02f); /* 1/24 */
+    p = fmaf(p, r, 1.66666671633720397949e-01f); /* 1/6 */
+    p = fmaf(p, r, 0.5f);
+    p = fmaf(p, r, 1.0f);
+    p = fmaf(p, r, 1.0f);
+    return optk_scale2(p, (int)k);
+}
+
+/* ln(x) for x > 0 (NaN for x < 0 or NaN, -Inf for 0, +Inf for +Inf). x = m 2^e with m in
+ * [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s), s = (m - 1)/(m + 1), |s| < 0.172, odd series to
+ * s^11 (truncation < 1e-9). */
+OPTK_HD float optk_logf(float x) {
+    if (x != x || x < 0.0f) return OPTK_NAN_F;
+    if (x == 0.0f) return -OPTK_INF_F;
+    if (x == OPTK_INF_F) return x;
+    int e = 0;
+    if (x < 1.17549435e-38f) { /* subnormal: bring into the normal range first */
+        x = x * 8388608.0f;    /* 2^23, exact */
+        e = -23;
+    }
+    union {
+        float f;
+        uint32_t u;
+    } v;
+    v.f = x;
+    e += (int)((v.u >> 23) & 0xff) - 127;
+    v.u = (v.u & 0x007fffffu) | 0x3f800000u; /* m in [1, 2) */
+    float m = v.f;
+    if (m > 1.41421356f) {
+        m = m * 0.5f;
+        e += 1;
+    }
+    const float s = (m - 1.0f) / (m + 1.0f);
+    const float s2 = s * s;
+    float q = 1.0f / 11.0f;
+    q = fmaf(q, s2, 1.0f / 9.0f);
+    q = fmaf(q, s2, 1.0f / 7.0f);
+    q = fmaf(q, s2, 1.0f / 5.0f);
+    q = fmaf(q, s2, 1.0f / 3.0f);
+    const float log_m = fmaf(2.0f * s * s2, q, 2.0f * s);
+    const float fe = (float)e;
+    return fmaf(fe, 0.693145751953125f, fmaf(fe, 1.428606765330187045e-06f, log_m));
+}
+
+/* x^k for x >= 0 and k in (0, 1]: exact paths for k = 1 and k = 1/2 (the usual AdaHessian
+ * settings), exp(k ln x) otherwise. */
+OPTK_HD float optk_powf_unit(float x, float k) {
+    if (k == 1.0f) return x;
+    if (k == 0.5f) return sqrtf(x);
+    if (x == 0.0f) return 0.0f;
+    return optk_expf(k * optk_logf(x));
+}
+
+#endif /* OPTK_COMMON_MATH_H */

@@ -1,0 +1,63 @@
+/* element_rules.c — every optimizer rule on the CPU: the shared element rules of
+ * src/common/rules.h, each instantiated for the state layouts it supports. */
+#include "cpu_backend.h"
+#include "multi_tensor.h"
+
+/* One loop per (rule, layout); a layout the rule does not list is never called. */
+#define OPTK_X(NAME, name, T, fn, reads_grad, layouts)                                             \
+    OPTK_CPU_DEFINE_TENSOR_LOOP(name##_0_0, T, fn, 0, 0, reads_grad)                               \
+    OPTK_CPU_DEFINE_TENSOR_LOOP(name##_1_0, T, fn, 1, 0, reads_grad)                               \
+    OPTK_CPU_DEFINE_TENSOR_LOOP(name##_1_1, T, fn, 1, 1, reads_grad)                               \
+    OPTK_CPU_DEFINE_TENSOR_LOOP(name##_2_1, T, fn, 2, 1, reads_grad)                               \
+    OPTK_CPU_DEFINE_TENSOR_LOOP(name##_2_2, T, fn, 2, 2, reads_grad)                               \
+    OPTK_CPU_DEFINE_TENSOR_LOOP(name##_3_2, T, fn, 3, 2, reads_grad)                               \
+    OPTK_CPU_DEFINE_TENSOR_LOOP(name##_3_3, T, fn, 3, 3, reads_grad)                               \
+    OPTK_CPU_DEFINE_TENSOR_LOOP(name##_4_4, T, fn, 4, 4, reads_grad)                               \
+    static void name##_tensors(const optk_element_launch *l) {                                     \
+        const T *k = &l->k.name;                                                                   \
+        for (int t = 0; t < l->count; ++t) {                                                       \
+            const optk_param_tensor *x = &l->tensors[t];                                           \
+            switch (l->nstate * 8 + l->nwritten) {                                                 \
+            case 0:                                                                                \
+                name##_0_0(k, x);                                                                  \
+                break;                                                                             \
+            case 8:                                                                                \
+                name##_1_0(k, x);                                                                  \
+                break;                                                                             \
+            case 9:                                                                                \
+                name##_1_1(k, x);                                                                  \
+                break;                                                                             \
+            case 17:                                                                               \
+                name##_2_1(k, x);                                                                  \
+                break;                                                                             \
+            case 18:                                                                               \
+                name##_2_2(k, x);                                                                  \
+                break;                                                                             \
+            case 26:                                                                               \
+                name##_3_2(k, x);                                                                  \
+                break;                                                                             \
+            case 27:                                                                               \
+                name##_3_3(k, x);                                                                  \
+                break;                                                                             \
+            default:                                                                               \
+                name##_4_4(k, x);                                                                  \
+                break;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
+    }
+OPTK_ELEMENT_RULES(OPTK_X)
+#undef OPTK_X
+
+optk_status optk_cpu_element_apply(optk_context *ctx, const optk_element_launch *launch) {
+    switch (launch->rule) {
+#define OPTK_X(NAME, name, T, fn, reads_grad, layouts)                                             \
+    case OPTK_ELEMENT_##NAME:                                                                      \
+        name##_tensors(launch);                                                                    \
+        return OPTK_OK;
+        OPTK_ELEMENT_RULES(OPTK_X)
+#undef OPTK_X
+    case OPTK_ELEMENT_RULE_COUNT:
+        break;
+    }
+    return optk_fail(ctx, OPTK_ERR_INTERNAL, "element_apply: unknown rule %d", (int)launch->rule);
+}
