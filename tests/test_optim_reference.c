@@ -89,13 +89,15 @@ static void set_field(optk_optim_options *o, const char *key, const char *value)
     for (size_t f = 0; f < sizeof fields / sizeof *fields; ++f) {
         if (strcmp(fields[f].name, key) != 0) continue;
         char *at = (char *)o + fields[f].offset;
-        double v = strtod(value, NULL);
+        const double v = strtod(value, NULL);
+        const bool b = v != 0.0;
+        const int64_t n = (int64_t)v;
         if (fields[f].type == 'd')
-            *(double *)at = v;
+            memcpy(at, &v, sizeof v);
         else if (fields[f].type == 'b')
-            *(bool *)at = v != 0.0;
+            memcpy(at, &b, sizeof b);
         else
-            *(int64_t *)at = (int64_t)v;
+            memcpy(at, &n, sizeof n);
         return;
     }
     cr_assert_fail("unknown option field '%s' in the reference data", key);
