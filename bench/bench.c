@@ -82,7 +82,7 @@ void bench_print(FILE *f, const bench_result *r, bool json) {
                 r->median_s, r->min_s, r->bytes, r->gbps, r->roofline_gbps, fraction);
     } else {
         fprintf(f,
-                "%-8s %-14s %-5s n=%-11lld tensors=%-4d median %10.4f ms  %8.2f GB/s  "
+                "%-19s %-14s %-5s n=%-11lld tensors=%-4d median %10.4f ms  %8.2f GB/s  "
                 "%5.1f%% of %.2f GB/s roofline\n",
                 r->op, r->variant, r->backend, (long long)r->numel, r->tensors, r->median_s * 1e3,
                 r->gbps, 100.0 * fraction, r->roofline_gbps);

@@ -48,9 +48,12 @@ optk_status bench_copy_roofline(optk_context *ctx, size_t bytes, int reps, bench
  * memcpy; the optimizer steps update in place, so this is their honest ceiling. */
 optk_status bench_update_roofline(optk_context *ctx, size_t bytes, int reps, bench_result *out);
 
-/* One AdamW step over `tensors` tensors holding numel parameters in all. */
-optk_status bench_adamw(optk_context *ctx, int64_t numel, int tensors, bool amsgrad, int reps,
-                        double roofline_gbps, bench_result *out);
+/* Bytes one step of the rule must move per parameter (fp32). */
+double bench_optim_bytes_per_param(const optk_optim_options *options);
+
+/* One optimizer step over `tensors` tensors holding numel parameters in all. */
+optk_status bench_optim(optk_context *ctx, const optk_optim_options *options, int64_t numel,
+                        int tensors, int reps, double roofline_gbps, bench_result *out);
 
 /* Prints a result as an aligned human line, or as one JSON object per line. */
 void bench_print(FILE *f, const bench_result *r, bool json);

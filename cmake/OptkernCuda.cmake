@@ -31,8 +31,11 @@ endif()
 
 # Exact arithmetic contract: no implicit FMA contraction, IEEE division and square root on
 # both sides, so that the shared rules give the same bits on the CPU and the GPU.
-set(OPTKERN_C_FLAGS -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno)
+# -fno-math-errno and -fno-trapping-math change no result: they let the compiler use
+# sqrtps without an errno check and evaluate both arms of a rule's select (we never enable
+# FP exception traps), which is what lets every rule's CPU loop vectorise.
+set(OPTKERN_C_FLAGS -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno -fno-trapping-math)
 set(OPTKERN_CUDA_FLAGS
     --fmad=false -prec-div=true -prec-sqrt=true -ftz=false
     -Werror=all-warnings
-    "-Xcompiler=-Wall,-Wextra,-Werror,-ffp-contract=off")
+    "-Xcompiler=-Wall,-Wextra,-Werror,-ffp-contract=off,-fno-math-errno,-fno-trapping-math")

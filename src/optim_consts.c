@@ -28,8 +28,9 @@ static void prepare_adabelief(const optk_optim_options *o, double t, optk_adabel
     } else {
         k->l2 = to_float(o->weight_decay, ok);
     }
-    k->bc2_sqrt = to_float(sqrt(bc2), ok);
-    k->mode = OPTK_ADABELIEF_UNRECTIFIED;
+    k->root_div = to_float(sqrt(bc2), ok);
+    k->sgd_step = 0;
+    k->skip = 0;
     k->step_size = to_float(o->lr / bc1, ok);
     if (!o->rectify) return;
     const double rho_inf = 2.0 / (1.0 - o->beta2) - 1.0;
@@ -39,10 +40,12 @@ static void prepare_adabelief(const optk_optim_options *o, double t, optk_adabel
         const double r = sqrt(bc2 * (rho_t - 4.0) / (rho_inf - 4.0) * (rho_t - 2.0) / rho_t *
                               rho_inf / (rho_inf - 2.0)) /
                          bc1;
-        k->mode = OPTK_ADABELIEF_RECTIFIED;
+        k->root_div = 1.0f;
         k->step_size = to_float(o->lr * r, ok);
+    } else if (o->degenerated_to_sgd) {
+        k->sgd_step = 1;
     } else {
-        k->mode = o->degenerated_to_sgd ? OPTK_ADABELIEF_SGD : OPTK_ADABELIEF_NONE;
+        k->skip = 1;
     }
 }
 
@@ -213,8 +216,10 @@ optk_status optk_optim_prepare(optk_context *ctx, const char *op, const optk_opt
         };
         break;
     case OPTK_RULE_ADAHESSIAN:
-        launch->rule = OPTK_ELEMENT_ADAHESSIAN;
-        k->adahessian = (optk_adahessian_consts){
+        /* k = 1 has its own entry so that the default pays for no exp/log. */
+        launch->rule =
+            o->hessian_power == 1.0 ? OPTK_ELEMENT_ADAHESSIAN : OPTK_ELEMENT_ADAHESSIAN_POW;
+        const optk_adahessian_consts ah = {
             .lr = to_float(o->lr, &ok),
             .beta1 = to_float(o->beta1, &ok),
             .one_minus_beta1 = to_float(1.0 - o->beta1, &ok),
@@ -227,6 +232,10 @@ optk_status optk_optim_prepare(optk_context *ctx, const char *op, const optk_opt
             .weight_decay = to_float(o->weight_decay, &ok),
             .grad_sign = sign,
         };
+        if (launch->rule == OPTK_ELEMENT_ADAHESSIAN)
+            k->adahessian = ah;
+        else
+            k->adahessian_pow = ah;
         break;
     case OPTK_RULE_SCHEDULE_FREE_ADAMW:
     case OPTK_RULE_SCHEDULE_FREE_SGD:

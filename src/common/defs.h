@@ -14,6 +14,10 @@
 
 #ifdef __CUDACC__
 #define OPTK_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+/* Forced, as under nvcc: a rule must inline into its loop for the loop to vectorise, and
+ * GCC's unit-growth limits otherwise stop inlining partway through element_rules.c. */
+#define OPTK_HD static inline __attribute__((always_inline))
 #else
 #define OPTK_HD static inline
 #endif

@@ -47,13 +47,13 @@ OPTK_HD float optk_scale2(float x, int k) {
 }
 
 /* e^x. Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2, then a degree-7 Taylor polynomial
- * (truncation error < 5e-9 relative) in Horner form with fmaf. */
+ * (truncation error < 5e-9 relative) in Horner form with fmaf. Branch-free (special cases
+ * are patched in with selects at the end), so loops that call it still vectorise. */
 OPTK_HD float optk_expf(float x) {
-    if (x != x) return x;
-    if (x > 88.72283935546875f) return OPTK_INF_F;
-    if (x < -103.97208404541015625f) return 0.0f;
-    const float k = rintf(x * 1.44269502162933349609375f);
-    float r = fmaf(-k, 0.693145751953125f, x);   /* ln2, high 16 bits: k*hi is exact */
+    const float hi = 88.72283935546875f, lo = -103.97208404541015625f;
+    const float xc = x > hi ? hi : (x < lo ? lo : (x == x ? x : 0.0f));
+    const float k = rintf(xc * 1.44269502162933349609375f);
+    float r = fmaf(-k, 0.693145751953125f, xc);  /* ln2, high 16 bits: k*hi is exact */
     r = fmaf(-k, 1.428606765330187045e-06f, r);  /* ln2 - high part */
     float p = 1.98412701138295233250e-04f;       /* 1/5040 */
     p = fmaf(p, r, 1.38888892251998186111e-03f); /* 1/720 */
@@ -63,33 +63,26 @@ OPTK_HD float optk_expf(float x) {
     p = fmaf(p, r, 0.5f);
     p = fmaf(p, r, 1.0f);
     p = fmaf(p, r, 1.0f);
-    return optk_scale2(p, (int)k);
+    const float e = optk_scale2(p, (int)k);
+    return x != x ? x : (x > hi ? OPTK_INF_F : (x < lo ? 0.0f : e));
 }
 
 /* ln(x) for x > 0 (NaN for x < 0 or NaN, -Inf for 0, +Inf for +Inf). x = m 2^e with m in
  * [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s), s = (m - 1)/(m + 1), |s| < 0.172, odd series to
- * s^11 (truncation < 1e-9). */
+ * s^11 (truncation < 1e-9). Branch-free like optk_expf. */
 OPTK_HD float optk_logf(float x) {
-    if (x != x || x < 0.0f) return OPTK_NAN_F;
-    if (x == 0.0f) return -OPTK_INF_F;
-    if (x == OPTK_INF_F) return x;
-    int e = 0;
-    if (x < 1.17549435e-38f) { /* subnormal: bring into the normal range first */
-        x = x * 8388608.0f;    /* 2^23, exact */
-        e = -23;
-    }
+    const int subnormal = x < 1.17549435e-38f;
+    const float xn = subnormal ? x * 8388608.0f : x; /* 2^23, exact */
     union {
         float f;
         uint32_t u;
     } v;
-    v.f = x;
-    e += (int)((v.u >> 23) & 0xff) - 127;
+    v.f = xn;
+    int e = (int)((v.u >> 23) & 0xffu) - 127 - (subnormal ? 23 : 0);
     v.u = (v.u & 0x007fffffu) | 0x3f800000u; /* m in [1, 2) */
-    float m = v.f;
-    if (m > 1.41421356f) {
-        m = m * 0.5f;
-        e += 1;
-    }
+    const int halve = v.f > 1.41421356f;
+    const float m = halve ? v.f * 0.5f : v.f;
+    e += halve;
     const float s = (m - 1.0f) / (m + 1.0f);
     const float s2 = s * s;
     float q = 1.0f / 11.0f;
@@ -99,16 +92,16 @@ OPTK_HD float optk_logf(float x) {
     q = fmaf(q, s2, 1.0f / 3.0f);
     const float log_m = fmaf(2.0f * s * s2, q, 2.0f * s);
     const float fe = (float)e;
-    return fmaf(fe, 0.693145751953125f, fmaf(fe, 1.428606765330187045e-06f, log_m));
+    const float l = fmaf(fe, 0.693145751953125f, fmaf(fe, 1.428606765330187045e-06f, log_m));
+    return (x != x || x < 0.0f) ? OPTK_NAN_F
+                                : (x == 0.0f ? -OPTK_INF_F : (x == OPTK_INF_F ? x : l));
 }
 
-/* x^k for x >= 0 and k in (0, 1]: exact paths for k = 1 and k = 1/2 (the usual AdaHessian
- * settings), exp(k ln x) otherwise. */
+/* x^k for x >= 0 and k in (0, 1]: exactly x for k = 1 (AdaHessian's default), exp(k ln x)
+ * otherwise (0 at x = 0, since exp(-inf) = 0). One select, so loops stay vectorisable. */
 OPTK_HD float optk_powf_unit(float x, float k) {
-    if (k == 1.0f) return x;
-    if (k == 0.5f) return sqrtf(x);
-    if (x == 0.0f) return 0.0f;
-    return optk_expf(k * optk_logf(x));
+    const float general = optk_expf(k * optk_logf(x));
+    return k == 1.0f ? x : general;
 }
 
 #endif /* OPTK_COMMON_MATH_H */

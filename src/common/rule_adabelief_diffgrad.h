@@ -2,6 +2,7 @@
  * (official v2), one element.
  * AdaBelief: weight_decouple ? p = p * decay : g = g + wd * p
  *   m = b1 m + (1 - b1) g;  s = b2 s + (1 - b2) (g - m)^2;  s = s + eps  (into the state)
+ *   (the mode is chosen per step on the host)
  *   mode UNRECTIFIED: p = p - (lr / bc1) m / (sqrt(s) / sqrt(bc2) + eps)
  *   mode RECTIFIED (rho_t >= 5): p = p - lr r m / (sqrt(s) + eps)   (r includes 1 / bc1)
  *   mode SGD (rho_t < 5, degenerated_to_sgd): p = p - (lr / bc1) m;  mode NONE: p unchanged
@@ -15,40 +16,30 @@
 
 #include "math.h"
 
-enum {
-    OPTK_ADABELIEF_UNRECTIFIED = 0,
-    OPTK_ADABELIEF_RECTIFIED = 1,
-    OPTK_ADABELIEF_SGD = 2,
-    OPTK_ADABELIEF_NONE = 3
-};
-
 typedef struct optk_adabelief_consts {
     float beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
     float decay;     /* decoupled: 1 - lr wd (fixed_decay: 1 - wd); else 1 */
     float l2;        /* coupled: wd; else 0 */
     float step_size; /* lr / bc1 (UNRECTIFIED, SGD) or lr r (RECTIFIED) */
-    float bc2_sqrt;
+    float root_div;  /* sqrt(bc2) (UNRECTIFIED) or 1 (RECTIFIED): dividing by 1 is exact */
     float grad_sign;
-    int mode;
+    int sgd_step; /* mode SGD: the step is m itself */
+    int skip;     /* mode NONE: p keeps its decayed value */
 } optk_adabelief_consts;
 
 OPTK_HD void optk_rule_adabelief(const optk_adabelief_consts *k, float *p, float g, float *s) {
     g = g * k->grad_sign;
-    if (k->l2 != 0.0f) g = fmaf(k->l2, *p, g);
-    float param = *p * k->decay;
-    float m = fmaf(k->beta1, s[0], k->one_minus_beta1 * g);
-    float residual = g - m;
-    float var = fmaf(k->beta2, s[1], (k->one_minus_beta2 * residual) * residual) + k->eps;
+    g = k->l2 != 0.0f ? fmaf(k->l2, *p, g) : g;
+    const float param = *p * k->decay;
+    const float m = fmaf(k->beta1, s[0], k->one_minus_beta1 * g);
+    const float residual = g - m;
+    const float var = fmaf(k->beta2, s[1], (k->one_minus_beta2 * residual) * residual) + k->eps;
     s[0] = m;
     s[1] = var;
-    if (k->mode == OPTK_ADABELIEF_UNRECTIFIED) {
-        param = fmaf(-k->step_size, m / (sqrtf(var) / k->bc2_sqrt + k->eps), param);
-    } else if (k->mode == OPTK_ADABELIEF_RECTIFIED) {
-        param = fmaf(-k->step_size, m / (sqrtf(var) + k->eps), param);
-    } else if (k->mode == OPTK_ADABELIEF_SGD) {
-        param = fmaf(-k->step_size, m, param);
-    }
-    *p = param;
+    /* Single-level selects on uniform flags: the loops stay vectorisable. */
+    const float direction = k->sgd_step ? m : m / (sqrtf(var) / k->root_div + k->eps);
+    const float stepped = fmaf(-k->step_size, direction, param);
+    *p = k->skip ? param : stepped;
 }
 
 typedef struct optk_diffgrad_consts {
@@ -59,7 +50,7 @@ typedef struct optk_diffgrad_consts {
 
 OPTK_HD void optk_rule_diffgrad(const optk_diffgrad_consts *k, float *p, float g, float *s) {
     g = g * k->grad_sign;
-    if (k->l2 != 0.0f) g = fmaf(k->l2, *p, g);
+    g = k->l2 != 0.0f ? fmaf(k->l2, *p, g) : g;
     float m = fmaf(k->beta1, s[0], k->one_minus_beta1 * g);
     float v = fmaf(k->beta2, s[1], (k->one_minus_beta2 * g) * g);
     float xi = 1.0f / (1.0f + optk_expf(-fabsf(s[2] - g)));

@@ -21,7 +21,7 @@ typedef struct optk_adagrad_consts {
 
 OPTK_HD void optk_rule_adagrad(const optk_adagrad_consts *k, float *p, float g, float *s) {
     g = g * k->grad_sign;
-    if (k->weight_decay != 0.0f) g = fmaf(k->weight_decay, *p, g);
+    g = k->weight_decay != 0.0f ? fmaf(k->weight_decay, *p, g) : g;
     float sum = fmaf(g, g, s[0]);
     s[0] = sum;
     *p = fmaf(-k->clr, g / (sqrtf(sum) + k->eps), *p);
@@ -34,25 +34,16 @@ typedef struct optk_rmsprop_consts {
 
 OPTK_HD void optk_rule_rmsprop(const optk_rmsprop_consts *k, float *p, float g, float *s) {
     g = g * k->grad_sign;
-    if (k->weight_decay != 0.0f) g = fmaf(k->weight_decay, *p, g);
-    float sq = fmaf(k->alpha, s[0], (k->one_minus_alpha * g) * g);
+    g = k->weight_decay != 0.0f ? fmaf(k->weight_decay, *p, g) : g;
+    const float sq = fmaf(k->alpha, s[0], (k->one_minus_alpha * g) * g);
+    /* Centered: gavg in s[1] and the momentum buffer in s[2]; else the buffer in s[1]. */
+    const float gavg = fmaf(k->alpha, s[1], k->one_minus_alpha * g);
+    const float avg = (k->centered ? sqrtf(fmaf(-gavg, gavg, sq)) : sqrtf(sq)) + k->eps;
+    const float buf = fmaf(k->momentum, k->centered ? s[2] : s[1], g / avg);
     s[0] = sq;
-    float avg;
-    if (k->centered) {
-        float gavg = fmaf(k->alpha, s[1], k->one_minus_alpha * g);
-        s[1] = gavg;
-        avg = sqrtf(fmaf(-gavg, gavg, sq)) + k->eps;
-    } else {
-        avg = sqrtf(sq) + k->eps;
-    }
-    if (k->has_momentum) {
-        const int b = k->centered ? 2 : 1;
-        float buf = fmaf(k->momentum, s[b], g / avg);
-        s[b] = buf;
-        *p = fmaf(-k->lr, buf, *p);
-    } else {
-        *p = fmaf(-k->lr, g / avg, *p);
-    }
+    s[2] = k->centered ? buf : s[2];
+    s[1] = k->centered ? gavg : buf; /* dead slots where the layout has none */
+    *p = fmaf(-k->lr, k->has_momentum ? buf : g / avg, *p);
 }
 
 #endif /* OPTK_COMMON_RULE_ADAGRAD_RMSPROP_H */

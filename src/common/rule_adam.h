@@ -29,15 +29,12 @@ enum { OPTK_ADAM_STATES = 2, OPTK_ADAM_STATES_AMSGRAD = 3 };
 
 OPTK_HD void optk_rule_adam(const optk_adam_consts *k, float *p, float g, float *s) {
     g = g * k->grad_sign;
-    if (k->l2 != 0.0f) g = fmaf(k->l2, *p, g);
+    g = k->l2 != 0.0f ? fmaf(k->l2, *p, g) : g;
     float param = *p * k->decay;
     float m = fmaf(k->beta1, s[0], k->one_minus_beta1 * g);
     float v = fmaf(k->beta2, s[1], (k->one_minus_beta2 * g) * g);
-    float vv = v;
-    if (k->amsgrad) {
-        vv = optk_max_nan(s[2], v);
-        s[2] = vv;
-    }
+    float vv = k->amsgrad ? optk_max_nan(s[2], v) : v;
+    s[2] = vv; /* a dead slot without amsgrad */
     float denom = sqrtf(vv) / k->bc2_sqrt + k->eps;
     *p = fmaf(-k->step_size, m / denom, param);
     s[0] = m;

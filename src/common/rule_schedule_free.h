@@ -25,13 +25,10 @@ OPTK_HD void optk_rule_schedule_free(const optk_schedule_free_consts *k, float *
                                      float *s) {
     g = g * k->grad_sign;
     float y = *p, z = s[0];
-    float u = g;
-    if (k->adaptive) {
-        float v = fmaf(k->beta2, s[1], (k->one_minus_beta2 * g) * g);
-        s[1] = v;
-        u = g / (sqrtf(v / k->bc2) + k->eps);
-    }
-    if (k->weight_decay != 0.0f) u = fmaf(k->weight_decay, y, u);
+    const float v = fmaf(k->beta2, s[1], (k->one_minus_beta2 * g) * g);
+    s[1] = v; /* a dead slot for SGD */
+    float u = k->adaptive ? g / (sqrtf(v / k->bc2) + k->eps) : g;
+    u = k->weight_decay != 0.0f ? fmaf(k->weight_decay, y, u) : u;
     y = fmaf(k->c, z - y, y);
     y = fmaf(k->y_lr, u, y);
     s[0] = fmaf(-k->lr, u, z);

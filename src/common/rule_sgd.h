@@ -20,13 +20,11 @@ typedef struct optk_sgd_consts {
 
 OPTK_HD void optk_rule_sgd(const optk_sgd_consts *k, float *p, float g, float *s) {
     g = g * k->grad_sign;
-    if (k->weight_decay != 0.0f) g = fmaf(k->weight_decay, *p, g);
-    if (k->has_momentum) {
-        float buf = k->first_step ? g : fmaf(k->momentum, s[0], k->one_minus_dampening * g);
-        s[0] = buf;
-        g = k->nesterov ? fmaf(k->momentum, buf, g) : buf;
-    }
-    *p = fmaf(-k->lr, g, *p);
+    g = k->weight_decay != 0.0f ? fmaf(k->weight_decay, *p, g) : g;
+    const float buf = k->first_step ? g : fmaf(k->momentum, s[0], k->one_minus_dampening * g);
+    s[0] = buf; /* a dead slot without momentum */
+    const float direction = k->nesterov ? fmaf(k->momentum, buf, g) : buf;
+    *p = fmaf(-k->lr, k->has_momentum ? direction : g, *p);
 }
 
 typedef struct optk_signum_consts {
@@ -36,11 +34,8 @@ typedef struct optk_signum_consts {
 
 OPTK_HD void optk_rule_signum(const optk_signum_consts *k, float *p, float g, float *s) {
     g = g * k->grad_sign;
-    float m = g;
-    if (k->has_momentum) {
-        m = fmaf(k->beta, s[0], k->one_minus_beta * g);
-        s[0] = m;
-    }
+    const float m = k->has_momentum ? fmaf(k->beta, s[0], k->one_minus_beta * g) : g;
+    s[0] = m; /* a dead slot without momentum */
     *p = fmaf(-k->lr, optk_sign(m), *p * k->decay);
 }
 

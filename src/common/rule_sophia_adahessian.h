@@ -32,15 +32,28 @@ typedef struct optk_adahessian_consts {
     float bc1, bc2_sqrt, hessian_power, eps, weight_decay, grad_sign;
 } optk_adahessian_consts;
 
-OPTK_HD void optk_rule_adahessian(const optk_adahessian_consts *k, float *p, float g, float *s) {
+/* One AdaHessian update; general_power is a constant at each call site: 0 for k = 1 (the
+ * default: no exp/log evaluated), 1 for any k in (0, 1]. */
+OPTK_HD void optk_adahessian_update(const optk_adahessian_consts *k, float *p, float g, float *s,
+                                    int general_power) {
     g = g * k->grad_sign;
     const float d = s[2];
     float m = fmaf(k->beta1, s[0], k->one_minus_beta1 * g);
     float v = fmaf(k->beta2, s[1], (k->one_minus_beta2 * d) * d);
-    float denom = optk_powf_unit(sqrtf(v) / k->bc2_sqrt, k->hessian_power) + k->eps;
+    const float root = sqrtf(v) / k->bc2_sqrt;
+    float denom = (general_power ? optk_powf_unit(root, k->hessian_power) : root) + k->eps;
     *p = fmaf(-k->lr, fmaf(k->weight_decay, *p, (m / k->bc1) / denom), *p);
     s[0] = m;
     s[1] = v;
+}
+
+OPTK_HD void optk_rule_adahessian(const optk_adahessian_consts *k, float *p, float g, float *s) {
+    optk_adahessian_update(k, p, g, s, 0);
+}
+
+OPTK_HD void optk_rule_adahessian_pow(const optk_adahessian_consts *k, float *p, float g,
+                                      float *s) {
+    optk_adahessian_update(k, p, g, s, 1);
 }
 
 #endif /* OPTK_COMMON_RULE_SOPHIA_ADAHESSIAN_H */

@@ -34,6 +34,8 @@
     X(LION, lion, optk_lion_consts, optk_rule_lion, 1, OPTK_LAYOUT(1, 1))                          \
     X(SOPHIA, sophia, optk_sophia_consts, optk_rule_sophia, 1, OPTK_LAYOUT(2, 1))                  \
     X(ADAHESSIAN, adahessian, optk_adahessian_consts, optk_rule_adahessian, 1, OPTK_LAYOUT(3, 2))  \
+    X(ADAHESSIAN_POW, adahessian_pow, optk_adahessian_consts, optk_rule_adahessian_pow, 1,         \
+      OPTK_LAYOUT(3, 2))                                                                           \
     X(SCHEDULE_FREE, schedule_free, optk_schedule_free_consts, optk_rule_schedule_free, 1,         \
       OPTK_LAYOUT(1, 1) | OPTK_LAYOUT(2, 2))                                                       \
     X(LERP_TO_STATE, lerp_to_state, optk_lerp_consts, optk_rule_lerp_to_state, 0,                  \

@@ -19,22 +19,29 @@
 #define OPTK_CPU_HOT_LOOP
 #endif
 
+/* The buffers are restrict parameters because the dispatch layer has checked that none
+ * overlaps: the compiler then needs no run-time alias checks (it gives up past 10 of them,
+ * which Adan's six streams exceed). States past the layout read as 0 and are not stored. */
 #define OPTK_CPU_DEFINE_TENSOR_LOOP(name, consts_type, rule, nstate, nwritten, reads_grad)         \
-    OPTK_CPU_HOT_LOOP static void name(const consts_type *k, const optk_param_tensor *x) {         \
-        float *restrict p = x->param;                                                              \
-        const float *restrict g = x->grad;                                                         \
-        float *restrict state[OPTK_MAX_STATE];                                                     \
-        for (int j = 0; j < (nstate); ++j)                                                         \
-            state[j] = x->state[j];                                                                \
-        const consts_type kk = *k;                                                                 \
-        for (int64_t i = 0; i < x->numel; ++i) {                                                   \
+    OPTK_CPU_HOT_LOOP static void name##_kernel(                                                   \
+        const consts_type kk, int64_t n, float *restrict p, const float *restrict g,               \
+        float *restrict s0, float *restrict s1, float *restrict s2, float *restrict s3) {          \
+        for (int64_t i = 0; i < n; ++i) {                                                          \
             float s[OPTK_MAX_STATE] = {0};                                                         \
-            for (int j = 0; j < (nstate); ++j)                                                     \
-                s[j] = state[j][i];                                                                \
+            if ((nstate) > 0) s[0] = s0[i];                                                        \
+            if ((nstate) > 1) s[1] = s1[i];                                                        \
+            if ((nstate) > 2) s[2] = s2[i];                                                        \
+            if ((nstate) > 3) s[3] = s3[i];                                                        \
             rule(&kk, &p[i], (reads_grad) ? g[i] : 0.0f, s);                                       \
-            for (int j = 0; j < (nwritten); ++j)                                                   \
-                state[j][i] = s[j];                                                                \
+            if ((nwritten) > 0) s0[i] = s[0];                                                      \
+            if ((nwritten) > 1) s1[i] = s[1];                                                      \
+            if ((nwritten) > 2) s2[i] = s[2];                                                      \
+            if ((nwritten) > 3) s3[i] = s[3];                                                      \
         }                                                                                          \
+    }                                                                                              \
+    static void name(const consts_type *k, const optk_param_tensor *x) {                           \
+        name##_kernel(*k, x->numel, x->param, x->grad, x->state[0], x->state[1], x->state[2],      \
+                      x->state[3]);                                                                \
     }
 
 #endif /* OPTK_CPU_MULTI_TENSOR_H */

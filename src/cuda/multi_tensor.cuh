@@ -94,7 +94,7 @@ __global__ void __launch_bounds__(kThreads)
             const float *ge = &gv[u].x;
 #pragma unroll
             for (int lane = 0; lane < 4; ++lane) {
-                float se[kStates > 0 ? kStates : 1];
+                float se[OPTK_MAX_STATE] = {}; /* rules may store past the layout */
 #pragma unroll
                 for (int j = 0; j < kStates; ++j)
                     se[j] = (&sv[j][u].x)[lane];
@@ -115,7 +115,7 @@ __global__ void __launch_bounds__(kThreads)
     } else {
         for (int i = (int)threadIdx.x; i < n; i += kThreads) {
             float pe = p[i];
-            float se[kStates > 0 ? kStates : 1];
+            float se[OPTK_MAX_STATE] = {}; /* rules may store past the layout */
 #pragma unroll
             for (int j = 0; j < kStates; ++j)
                 se[j] = s[j][i];

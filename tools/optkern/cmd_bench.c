@@ -15,7 +15,8 @@ typedef struct bench_options {
     int tensors;
     int nsizes;
     int64_t sizes[MAX_SIZES];
-    bool ops_adamw, ops_copy;
+    bool copy;
+    bool rules[OPTK_RULE_COUNT];
 } bench_options;
 
 static void usage(FILE *f) {
@@ -27,6 +28,13 @@ static void usage(FILE *f) {
                "of --reps timed runs after warm-up, GB/s, and the fraction of the roofline. --json "
                "prints one JSON object per line. Sizes are parameters per\n"
                "step (default 2^20,2^24 on the CPU; 2^20,2^24,2^28 on CUDA).\n");
+}
+
+static int rule_named(const char *name) {
+    for (int r = 0; r < OPTK_RULE_COUNT; ++r) {
+        if (strcmp(optk_rule_name((optk_rule)r), name) == 0) return r;
+    }
+    return -1;
 }
 
 static bool parse_sizes(const char *text, bench_options *o) {
@@ -59,17 +67,24 @@ static int parse(int argc, char **argv, bench_options *o) {
             ++i;
         } else if (strcmp(a, "--tensors") == 0 && next && (o->tensors = atoi(next)) > 0) {
             ++i;
-        } else if (strcmp(a, "adamw") == 0) {
-            o->ops_adamw = true;
         } else if (strcmp(a, "copy") == 0) {
-            o->ops_copy = true;
+            o->copy = true;
+        } else if (rule_named(a) >= 0) {
+            o->rules[rule_named(a)] = true;
         } else {
             fprintf(stderr, "optkern bench: bad argument '%s'\n\n", a);
             usage(stderr);
             return 2;
         }
     }
-    if (!o->ops_adamw && !o->ops_copy) o->ops_adamw = o->ops_copy = true;
+    bool any = o->copy;
+    for (int r = 0; r < OPTK_RULE_COUNT; ++r)
+        any = any || o->rules[r];
+    if (!any) {
+        o->copy = true;
+        for (int r = 0; r < OPTK_RULE_COUNT; ++r)
+            o->rules[r] = true;
+    }
     return -1;
 }
 
@@ -105,7 +120,7 @@ int cmd_bench(int argc, char **argv) {
         optk_context_free(ctx);
         return 1;
     }
-    if (o.ops_copy) {
+    if (o.copy) {
         copy.roofline_gbps = roofline;
         bench_print(stdout, &copy, o.json);
         if (!cuda) {
@@ -114,17 +129,24 @@ int cmd_bench(int argc, char **argv) {
         }
     }
 
-    for (int i = 0; i < o.nsizes && o.ops_adamw; ++i) {
-        for (int ams = 0; ams < 2; ++ams) {
-            bench_result r;
-            s = bench_adamw(ctx, o.sizes[i], o.tensors, ams != 0, o.reps, roofline, &r);
-            if (s != OPTK_OK) {
-                fprintf(stderr, "optkern bench: adamw n=%lld: %s (%s)\n", (long long)o.sizes[i],
-                        optk_context_last_error(ctx), optk_status_string(s));
-                optk_context_free(ctx);
-                return 1;
+    for (int r = 0; r < OPTK_RULE_COUNT; ++r) {
+        if (!o.rules[r]) continue;
+        for (int variant = 0; variant < (r == OPTK_RULE_ADAMW ? 2 : 1); ++variant) {
+            optk_optim_options rule = optk_optim_default_options((optk_rule)r);
+            rule.batch_tokens = 1024.0; /* Sophia's tokens per batch; others ignore it */
+            rule.amsgrad = variant == 1;
+            for (int i = 0; i < o.nsizes; ++i) {
+                bench_result res;
+                s = bench_optim(ctx, &rule, o.sizes[i], o.tensors, o.reps, roofline, &res);
+                if (s != OPTK_OK) {
+                    fprintf(stderr, "optkern bench: %s n=%lld: %s (%s)\n",
+                            optk_rule_name((optk_rule)r), (long long)o.sizes[i],
+                            optk_context_last_error(ctx), optk_status_string(s));
+                    optk_context_free(ctx);
+                    return 1;
+                }
+                bench_print(stdout, &res, o.json);
             }
-            bench_print(stdout, &r, o.json);
         }
     }
     optk_context_free(ctx);

@@ -1,6 +1,8 @@
-/* bench_adamw.c — one fused AdamW step: time, GB/s and fraction of the copy roofline.
+/* bench_optim.c — one fused optimizer step of any rule: time, GB/s and fraction of the
+ * roofline.
  *
- * Bytes per parameter: 28 (read p, g, m, v; write p, m, v), 36 with AMSGrad (vmax too).
+ * Bytes per parameter: 4 x (read p, g and every state; write p and the states the rule
+ * writes) = 4 (3 + states + written states): 28 for AdamW, 12 for plain SGD.
  * Inputs are rotated among enough copies to exceed 256 MB, more than any GPU's L2, so that
  * small sizes measure memory and not cache.
  */
@@ -11,16 +13,17 @@
 
 enum { MAX_COPIES = 16 };
 
-typedef struct adamw_args {
-    optk_adamw_options opt;
+typedef struct optim_args {
+    optk_optimizer *opt;
     int copies, tensors;
     optk_param_tensor *lists[MAX_COPIES]; /* one tensor list per copy */
     float *storage[MAX_COPIES];
-} adamw_args;
+} optim_args;
 
-static optk_status run_adamw(optk_context *ctx, void *arg, int rep) {
-    adamw_args *a = arg;
-    return optk_adamw_step(ctx, &a->opt, rep + 1, a->lists[rep % a->copies], a->tensors);
+static optk_status run_step(optk_context *ctx, void *arg, int rep) {
+    (void)ctx;
+    optim_args *a = arg;
+    return optk_optimizer_step(a->opt, a->lists[rep % a->copies], a->tensors);
 }
 
 /* Fills n floats of backend memory with value patterns from a small host tile. */
@@ -41,17 +44,24 @@ static optk_status fill(optk_context *ctx, float *dst, int64_t n, float lo, floa
     return s;
 }
 
-optk_status bench_adamw(optk_context *ctx, int64_t numel, int tensors, bool amsgrad, int reps,
-                        double roofline_gbps, bench_result *out) {
-    adamw_args a = {.opt = optk_adamw_default_options(), .tensors = tensors};
-    a.opt.amsgrad = amsgrad;
-    const int buffers = 2 + optk_adamw_state_count(&a.opt);
-    const double bytes_per_param = amsgrad ? 36.0 : 28.0;
+double bench_optim_bytes_per_param(const optk_optim_options *o) {
+    int states = optk_optim_state_count(o);
+    int written = states;
+    if (o->rule == OPTK_RULE_SOPHIA || o->rule == OPTK_RULE_ADAHESSIAN) written -= 1;
+    return 4.0 * (3 + states + written);
+}
+
+optk_status bench_optim(optk_context *ctx, const optk_optim_options *options, int64_t numel,
+                        int tensors, int reps, double roofline_gbps, bench_result *out) {
+    optim_args a = {.tensors = tensors};
+    optk_status s = optk_optimizer_create(ctx, options, &a.opt);
+    if (s != OPTK_OK) return s;
+    const int buffers = 2 + optk_optim_state_count(options);
+    const double bytes_per_param = bench_optim_bytes_per_param(options);
     const double set_bytes = (double)numel * buffers * sizeof(float);
     a.copies = (int)(256e6 / set_bytes) + 1;
     if (a.copies > MAX_COPIES) a.copies = MAX_COPIES;
 
-    optk_status s = OPTK_OK;
     for (int c = 0; c < a.copies && s == OPTK_OK; ++c) {
         void *mem = NULL;
         s = optk_mem_alloc(ctx, (size_t)set_bytes, &mem);
@@ -61,8 +71,9 @@ optk_status bench_adamw(optk_context *ctx, int64_t numel, int tensors, bool amsg
         float *at = mem;
         /* Split the parameters evenly, one contiguous block per buffer. */
         for (int b = 0; b < buffers && s == OPTK_OK; ++b) {
-            static const float lo[] = {-1.0f, -1e-2f, -1e-3f, 1e-6f, 1e-6f};
-            static const float hi[] = {1.0f, 1e-2f, 1e-3f, 1e-4f, 1e-4f};
+            /* p, g, then states: small positive values suit every rule's state. */
+            static const float lo[] = {-1.0f, -1e-2f, 1e-6f, 1e-6f, 1e-6f, 1e-6f};
+            static const float hi[] = {1.0f, 1e-2f, 1e-4f, 1e-4f, 1e-4f, 1e-4f};
             s = fill(ctx, at + (int64_t)b * numel, numel, lo[b], hi[b]);
         }
         int64_t offset = 0;
@@ -78,14 +89,15 @@ optk_status bench_adamw(optk_context *ctx, int64_t numel, int tensors, bool amsg
         }
     }
     memset(out, 0, sizeof *out);
-    if (s == OPTK_OK) s = bench_time(ctx, run_adamw, &a, 3, reps, &out->median_s, &out->min_s);
+    if (s == OPTK_OK) s = bench_time(ctx, run_step, &a, 3, reps, &out->median_s, &out->min_s);
     for (int c = 0; c < a.copies; ++c) {
         optk_mem_free(ctx, a.storage[c]);
         free(a.lists[c]);
     }
+    optk_optimizer_free(a.opt);
     if (s != OPTK_OK) return s;
-    out->op = "adamw";
-    out->variant = amsgrad ? "fp32+amsgrad" : "fp32";
+    out->op = optk_rule_name(options->rule);
+    out->variant = options->amsgrad ? "fp32+amsgrad" : "fp32";
     out->backend = optk_backend_name(optk_context_backend(ctx));
     out->device = optk_context_device_name(ctx);
     out->numel = numel;
