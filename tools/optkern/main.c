@@ -1,4 +1,4 @@
-/* main.c — the optkern command: `optkern info`, `optkern bench ...`.
+/* main.c — the optkern command: `optkern info`, `optkern bench ...`, `optkern validate`.
  * Run `optkern --help` for the list, `optkern <command> --help` for each. */
 #include "cli.h"
 
@@ -49,6 +49,7 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "info") == 0) return cmd_info(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+    if (strcmp(argv[1], "validate") == 0) return cmd_validate(argc - 1, argv + 1);
     fprintf(stderr, "optkern: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -1,0 +1,243 @@
+/* cmd_validate.c — `optkern validate`: every optimizer rule on fresh random inputs of awkward
+ * sizes. With a GPU: CUDA against the CPU reference, which the numerics contract says must
+ * agree bit for bit. Without one: it says so and checks what the CPU can alone — the same
+ * bits on a second run, and the same bits whether the tensors go in one call or one by one. */
+#include "cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int64_t sizes[] = {1, 3, 1023, 2048, 4099, (1 << 20) + 7};
+enum { NSIZES = 6, STEPS = 3, MAX_BUFFERS = 2 + OPTK_MAX_STATE };
+
+/* Every rule in its default form and in the variants that change its state layout. */
+static int variants(optk_optim_options out[32], const char *names[32]) {
+    int n = 0;
+    for (int r = 0; r < OPTK_RULE_COUNT; ++r) {
+        out[n] = optk_optim_default_options((optk_rule)r);
+        out[n].batch_tokens = 512.0;
+        names[n++] = optk_rule_name((optk_rule)r);
+    }
+    static const char *extra[] = {"sgd+nesterov", "signsgd", "rmsprop+centered+momentum",
+                                  "adamw+amsgrad+maximize", "adahessian+power0.6"};
+    out[n] = optk_optim_default_options(OPTK_RULE_SGD), out[n].momentum = 0.9,
+    out[n].nesterov = true, names[n] = extra[0], ++n;
+    out[n] = optk_optim_default_options(OPTK_RULE_SIGNUM), out[n].momentum = 0.0,
+    names[n] = extra[1], ++n;
+    out[n] = optk_optim_default_options(OPTK_RULE_RMSPROP), out[n].centered = true,
+    out[n].momentum = 0.5, names[n] = extra[2], ++n;
+    out[n] = optk_optim_default_options(OPTK_RULE_ADAMW), out[n].amsgrad = true,
+    out[n].maximize = true, names[n] = extra[3], ++n;
+    out[n] = optk_optim_default_options(OPTK_RULE_ADAHESSIAN), out[n].hessian_power = 0.6,
+    names[n] = extra[4], ++n;
+    return n;
+}
+
+/* Whether name is one of the comma-separated names in list. */
+static bool listed(const char *list, const char *name) {
+    size_t len = strlen(name);
+    for (const char *at = list; at && *at;) {
+        const char *comma = strchr(at, ',');
+        size_t n = comma ? (size_t)(comma - at) : strlen(at);
+        if (n == len && strncmp(at, name, n) == 0) return true;
+        at = comma ? comma + 1 : NULL;
+    }
+    return false;
+}
+
+static uint64_t next_random(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Buffer b of tensor t before step `step` (b: 0 param, 1 grad, 2.. states). Curvature states
+ * (read-only) are positive; gradients nowhere zero. */
+static void fill(float *x, int64_t n, uint64_t seed, int t, int b, int step) {
+    uint64_t state = seed ^ ((uint64_t)t << 48) ^ ((uint64_t)b << 40) ^ ((uint64_t)step << 32);
+    for (int64_t i = 0; i < n; ++i) {
+        float u = (float)((double)(next_random(&state) >> 40) * 0x1.0p-24); /* [0, 1) */
+        x[i] =
+            b == 0 ? 2.0f * u - 1.0f : (b == 1 ? (i & 1 ? -1.0f : 1.0f) * (0.01f + u) : 0.01f + u);
+    }
+}
+
+/* Runs STEPS steps of o over the tensors on ctx, one call for all (or one call per tensor
+ * with split), and returns every final buffer concatenated (host memory). */
+static float *run(optk_context *ctx, const optk_optim_options *o, uint64_t seed, bool split,
+                  size_t *total_out) {
+    const int nstate = optk_optim_state_count(o);
+    const bool curvature = o->rule == OPTK_RULE_SOPHIA || o->rule == OPTK_RULE_ADAHESSIAN;
+    optk_optimizer *opts[NSIZES] = {0};
+    optk_param_tensor tensors[NSIZES];
+    void *buffers[NSIZES][MAX_BUFFERS] = {{0}};
+    size_t total = 0;
+    float *host = malloc(((size_t)sizes[NSIZES - 1]) * sizeof(float));
+    optk_status s = OPTK_OK;
+    for (int k = 0; k < (split ? NSIZES : 1) && s == OPTK_OK; ++k)
+        s = optk_optimizer_create(ctx, o, &opts[k]);
+    for (int t = 0; t < NSIZES && s == OPTK_OK; ++t) {
+        tensors[t] = (optk_param_tensor){.numel = sizes[t]};
+        for (int b = 0; b < 2 + nstate && s == OPTK_OK; ++b) {
+            s = optk_mem_alloc(ctx, (size_t)sizes[t] * sizeof(float), &buffers[t][b]);
+            if (s == OPTK_OK && b < 2) {
+                fill(host, sizes[t], seed, t, b, 0);
+                s = optk_mem_upload(ctx, buffers[t][b], host, (size_t)sizes[t] * sizeof(float));
+            }
+            total += (size_t)sizes[t];
+        }
+        tensors[t].param = buffers[t][0];
+        tensors[t].grad = buffers[t][1];
+        for (int j = 0; j < nstate; ++j)
+            tensors[t].state[j] = buffers[t][2 + j];
+    }
+    for (int k = 0; k < (split ? NSIZES : 1) && s == OPTK_OK; ++k) {
+        s = optk_optimizer_init_state(opts[k], split ? &tensors[k] : tensors, split ? 1 : NSIZES);
+    }
+    for (int t = 0; t < NSIZES && s == OPTK_OK && curvature; ++t) {
+        fill(host, sizes[t], seed, t, 2 + nstate - 1, 0);
+        s = optk_mem_upload(ctx, tensors[t].state[nstate - 1], host,
+                            (size_t)sizes[t] * sizeof(float));
+    }
+    for (int step = 1; step <= STEPS && s == OPTK_OK; ++step) {
+        for (int t = 0; t < NSIZES && s == OPTK_OK; ++t) {
+            fill(host, sizes[t], seed, t, 1, step);
+            s = optk_mem_upload(ctx, buffers[t][1], host, (size_t)sizes[t] * sizeof(float));
+        }
+        for (int k = 0; k < (split ? NSIZES : 1) && s == OPTK_OK; ++k) {
+            s = optk_optimizer_step(opts[k], split ? &tensors[k] : tensors, split ? 1 : NSIZES);
+        }
+    }
+    float *all = s == OPTK_OK ? malloc(total * sizeof(float)) : NULL;
+    size_t at = 0;
+    for (int t = 0; t < NSIZES; ++t) {
+        for (int b = 0; b < 2 + nstate; ++b) {
+            if (all && s == OPTK_OK) {
+                s = optk_mem_download(ctx, all + at, buffers[t][b],
+                                      (size_t)sizes[t] * sizeof(float));
+            }
+            at += (size_t)sizes[t];
+            optk_mem_free(ctx, buffers[t][b]);
+        }
+    }
+    for (int k = 0; k < NSIZES; ++k)
+        optk_optimizer_free(opts[k]);
+    free(host);
+    if (s != OPTK_OK) {
+        fprintf(stderr, "optkern validate: %s on %s: %s\n", optk_rule_name(o->rule),
+                optk_backend_name(optk_context_backend(ctx)), optk_context_last_error(ctx));
+        free(all);
+        return NULL;
+    }
+    *total_out = total;
+    return all;
+}
+
+/* Distance in units in the last place between two floats (NaN vs non-NaN: huge). */
+static uint64_t ulp_distance(float a, float b) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b) ? 0 : UINT64_MAX;
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    int64_t oa = ia < 0 ? (int64_t)INT32_MIN - ia : ia, ob = ib < 0 ? (int64_t)INT32_MIN - ib : ib;
+    return (uint64_t)(oa > ob ? oa - ob : ob - oa);
+}
+
+typedef struct comparison {
+    double max_abs, max_rel;
+    uint64_t max_ulp;
+    bool exact;
+} comparison;
+
+static comparison compare(const float *got, const float *want, size_t n) {
+    comparison c = {0.0, 0.0, 0, true};
+    for (size_t i = 0; i < n; ++i) {
+        if (memcmp(&got[i], &want[i], 4) != 0) c.exact = false;
+        double abs_err = fabs((double)got[i] - (double)want[i]);
+        double rel = abs_err / fmax(fabs((double)want[i]), 1e-30);
+        if (abs_err > c.max_abs) c.max_abs = abs_err;
+        if (rel > c.max_rel) c.max_rel = rel;
+        uint64_t u = ulp_distance(got[i], want[i]);
+        if (u > c.max_ulp) c.max_ulp = u;
+    }
+    return c;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: optkern validate [--seed N] [--ops RULE,RULE,...]\n\n"
+            "Runs every optimizer rule (and the variants that change its state layout) on\n"
+            "fresh random inputs of awkward sizes (1, 3, 1023, 2048, 4099, 2^20+7 in one\n"
+            "list, 3 steps). With a CUDA device: CUDA against the CPU, which must agree bit\n"
+            "for bit. Without one: the CPU's own checks (the same bits on a second run and\n"
+            "whether the tensors go in one call or one by one). Exit status 1 on any failure.\n");
+}
+
+int cmd_validate(int argc, char **argv) {
+    uint64_t seed = 20261122;
+    const char *ops = NULL;
+    for (int i = 1; i < argc; ++i) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+            seed = strtoull(argv[++i], NULL, 0);
+        } else if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc) {
+            ops = argv[++i];
+        } else {
+            fprintf(stderr, "optkern validate: bad argument '%s'\n\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    optk_context *cpu = cli_open_context(OPTK_BACKEND_CPU);
+    if (!cpu) return 1;
+    optk_context *cuda = NULL;
+    if (optk_context_create(&cuda, OPTK_BACKEND_CUDA, 0) != OPTK_OK) {
+        printf("no CUDA device: %s\nvalidating the CPU backend alone (determinism, one call vs "
+               "per-tensor calls)\n\n",
+               optk_context_last_error(NULL));
+    } else {
+        printf("validating cuda (%s) against cpu (%s), seed %llu\n\n",
+               optk_context_device_name(cuda), optk_context_device_name(cpu),
+               (unsigned long long)seed);
+    }
+    printf("%-26s %-9s %12s %12s %10s %-6s %s\n", "rule", "check", "max abs", "max rel", "max ulp",
+           "exact", "result");
+    optk_optim_options opts[32];
+    const char *names[32];
+    const int n = variants(opts, names);
+    int failures = 0, ran = 0;
+    for (int v = 0; v < n; ++v) {
+        if (ops && !listed(ops, optk_rule_name(opts[v].rule))) continue;
+        size_t total = 0, total2 = 0;
+        float *ref = run(cpu, &opts[v], seed, false, &total);
+        float *other = cuda ? run(cuda, &opts[v], seed, false, &total2)
+                            : run(cpu, &opts[v], seed, true, &total2);
+        const char *check = cuda ? "cuda=cpu" : "split=one";
+        bool ok = ref && other && total == total2;
+        comparison c = {0};
+        if (ok) {
+            c = compare(other, ref, total);
+            ok = c.exact;
+        }
+        if (ok && !cuda) { /* and a second run gives the same bits */
+            float *again = run(cpu, &opts[v], seed, false, &total2);
+            ok = again && memcmp(again, ref, total * sizeof(float)) == 0;
+            free(again);
+        }
+        printf("%-26s %-9s %12.3g %12.3g %10llu %-6s %s\n", names[v], check, c.max_abs, c.max_rel,
+               (unsigned long long)c.max_ulp, c.exact ? "yes" : "no", ok ? "pass" : "FAIL");
+        failures += !ok;
+        ++ran;
+        free(ref);
+        free(other);
+    }
+    printf("\n%d passed, %d failed\n", ran - failures, failures);
+    optk_context_free(cuda);
+    optk_context_free(cpu);
+    return failures ? 1 : 0;
+}
