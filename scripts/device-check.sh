@@ -5,10 +5,11 @@
 # Writes (at most eight files) into OUTDIR:
 #   environment.txt  GPU, driver, toolkit, commit, date
 #   build.log        configure and build
-#   tests.log        ctest, then every test program with --verbose (skips say why)
+#   tests.log        ctest, every test program with --verbose (skips say why), optkern validate
 #   sanitizer.log    the four compute-sanitizer tools over every test program
 #   info.txt         optkern info
 #   bench.txt        optkern bench (human)      bench.jsonl   the same as JSON lines
+#   compare_adamw.jsonl  bench/compare_adamw_torch.py: PyTorch AdamW fused/foreach vs optkern
 # Criterion: if .deps/criterion exists (scripts/carry-criterion.sh), it is used from there.
 # Set OPTK_COMMIT to the commit when the sources travel without .git.
 set -uo pipefail
@@ -50,8 +51,10 @@ tests=$(find "$BUILD/tests" -maxdepth 1 -type f -name 'test_*' -perm -u+x | sort
 {
     (cd "$BUILD" && ctest --output-on-failure) || status=1
     for t in $tests; do echo "==== $t"; "$t" --verbose 2>&1; done
+    echo "==== optkern validate"
+    "$BUILD/bin/optkern" validate || status=1
 } >"$OUT/tests.log" 2>&1
-grep -E "tests passed|tests failed" "$OUT/tests.log"
+grep -E "tests passed|tests failed|^[0-9]+ passed" "$OUT/tests.log"
 
 echo "== compute-sanitizer"
 {
@@ -72,4 +75,8 @@ echo "== info and benchmarks"
 "$BUILD/bin/optkern" bench --backend cuda >"$OUT/bench.txt" 2>&1 || status=1
 "$BUILD/bin/optkern" bench --backend cuda --json >"$OUT/bench.jsonl" 2>&1 || status=1
 cat "$OUT/info.txt" "$OUT/bench.txt"
+
+echo "== PyTorch side by side"
+PYTHONUNBUFFERED=1 python3 "$ROOT/bench/compare_adamw_torch.py" --lib "$BUILD/src/liboptkern.so" \
+    --device cuda --out "$OUT/compare_adamw.jsonl" || status=1
 exit $status
