@@ -8,6 +8,9 @@
 #define OPTK_INTERNAL_H
 
 #include "build_config.h"
+
+#include <string.h>
+
 #include "optkern.h"
 #include "common/rules.h"
 
@@ -22,9 +25,25 @@ typedef struct optk_element_launch {
     optk_element_consts k;
     int nstate;   /* state buffers per tensor */
     int nwritten; /* the first nwritten states are written back, the rest only read */
+    /* The machinery feeds the rule g = (g * grad_unscale) * grad_clip (1 and 1: g itself,
+     * exactly). Set both through optk_element_launch_for. */
+    float grad_unscale, grad_clip;
     const optk_param_tensor *tensors;
     int count;
 } optk_element_launch;
+
+/* A launch of rule over the tensors with the gradient taken as it is. */
+static inline optk_element_launch
+optk_element_launch_for(optk_element_rule rule, const optk_param_tensor *tensors, int count) {
+    optk_element_launch l;
+    memset(&l, 0, sizeof l); /* no designated initialisers: nvcc reads this header as C++ */
+    l.rule = rule;
+    l.grad_unscale = 1.0f;
+    l.grad_clip = 1.0f;
+    l.tensors = tensors;
+    l.count = count;
+    return l;
+}
 
 /* The table a backend fills (designated initialisers); NULL slots are unsupported. */
 typedef struct optk_backend_ops {
@@ -46,6 +65,9 @@ typedef struct optk_backend_ops {
                                    uint64_t offset, uint32_t *out, int64_t n);
     /* Every optimizer rule: one element rule over every element of every tensor. */
     optk_status (*element_apply)(optk_context *ctx, const optk_element_launch *launch);
+    /* Sum of the squares of every gradient, in double, in a fixed order; a host value. */
+    optk_status (*grad_sum_squares)(optk_context *ctx, const optk_param_tensor *tensors, int count,
+                                    double *out);
 } optk_backend_ops;
 
 struct optk_context {

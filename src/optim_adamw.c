@@ -49,7 +49,7 @@ optk_status optk_adamw_step(optk_context *ctx, const optk_adamw_options *opt, in
     if (s != OPTK_OK) return s;
     s = optk_check_param_tensors(ctx, op, tensors, count, optk_optim_state_count(&o), true);
     if (s != OPTK_OK) return s;
-    optk_element_launch launch = {.tensors = tensors, .count = count};
+    optk_element_launch launch = optk_element_launch_for(OPTK_ELEMENT_ADAM, tensors, count);
     s = optk_optim_prepare(ctx, op, &o, step, NULL, NULL, &launch);
     if (s != OPTK_OK) return s;
     return ctx->ops->element_apply(ctx, &launch);

@@ -82,7 +82,7 @@ optk_status optk_optim_prepare(optk_context *ctx, const char *op, const optk_opt
     const double bc1 = 1.0 - pow(o->beta1, t), bc2 = 1.0 - pow(o->beta2, t);
     const float sign = o->maximize ? -1.0f : 1.0f;
     bool ok = true;
-    optk_element_consts *k = &launch->k;
+    optk_element_consts *k = &launch->k; /* launch->rule is set below */
     launch->nstate = optk_optim_state_count(o);
     launch->nwritten = optk_optim_written_state_count(o);
     if (sf_next) *sf_next = *sf;

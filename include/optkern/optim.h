@@ -167,6 +167,37 @@ optk_status optk_optimizer_eval(optk_optimizer *optimizer, const optk_param_tens
 optk_status optk_optimizer_train(optk_optimizer *optimizer, const optk_param_tensor *tensors,
                                  int count);
 
+/* ---- Loss scaling, gradient clipping, skip on overflow --------------------------------- */
+
+/** What to do with the gradients inside a step, as torch.cuda.amp.GradScaler.unscale_ and
+ *  torch.nn.utils.clip_grad_norm_ would, without modifying the gradient buffers. */
+typedef struct optk_grad_options {
+    double inv_scale; /* unscaling: each gradient is multiplied by it first (1: none), > 0 */
+    double max_norm;  /* clip the global L2 norm of the unscaled gradients to it: each is then
+                         multiplied by min(1, max_norm / (norm + 1e-6)); 0: no clipping */
+} optk_grad_options;
+
+/** What a guarded step did. */
+typedef struct optk_step_report {
+    double grad_norm; /* global L2 norm of the unscaled gradients (Inf or NaN if any is) */
+    bool skipped;     /* a gradient was non-finite: nothing was written, the counter kept */
+} optk_step_report;
+
+/** Global L2 norm of the gradients of the tensors, sqrt(sum of g^2) accumulated in double in
+ *  a fixed order (the same bits on every run of a backend; CPU and CUDA agree to ~1e-15).
+ *  Inf or NaN when any gradient is. Waits for the device (the norm is a host value). */
+optk_status optk_grad_norm(optk_context *ctx, const optk_param_tensor *tensors, int count,
+                           double *norm);
+
+/** One step with loss-scale unscaling and global-norm clipping: computes the norm of the
+ *  unscaled gradients; if it is not finite, skips the step (no parameter or state written,
+ *  the step counter not advanced, report->skipped set); otherwise runs the rule with
+ *  g = (g * inv_scale) * clip. report may be NULL. Waits for the device once (for the norm).
+ */
+optk_status optk_optimizer_step_scaled(optk_optimizer *optimizer, const optk_param_tensor *tensors,
+                                       int count, const optk_grad_options *grad,
+                                       optk_step_report *report);
+
 #ifdef __cplusplus
 }
 #endif

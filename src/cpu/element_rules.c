@@ -15,32 +15,33 @@
     OPTK_CPU_DEFINE_TENSOR_LOOP(name##_4_4, T, fn, 4, 4, reads_grad)                               \
     static void name##_tensors(const optk_element_launch *l) {                                     \
         const T *k = &l->k.name;                                                                   \
+        const float u = l->grad_unscale, c = l->grad_clip;                                         \
         for (int t = 0; t < l->count; ++t) {                                                       \
             const optk_param_tensor *x = &l->tensors[t];                                           \
             switch (l->nstate * 8 + l->nwritten) {                                                 \
             case 0:                                                                                \
-                name##_0_0(k, x);                                                                  \
+                name##_0_0(k, x, u, c);                                                            \
                 break;                                                                             \
             case 8:                                                                                \
-                name##_1_0(k, x);                                                                  \
+                name##_1_0(k, x, u, c);                                                            \
                 break;                                                                             \
             case 9:                                                                                \
-                name##_1_1(k, x);                                                                  \
+                name##_1_1(k, x, u, c);                                                            \
                 break;                                                                             \
             case 17:                                                                               \
-                name##_2_1(k, x);                                                                  \
+                name##_2_1(k, x, u, c);                                                            \
                 break;                                                                             \
             case 18:                                                                               \
-                name##_2_2(k, x);                                                                  \
+                name##_2_2(k, x, u, c);                                                            \
                 break;                                                                             \
             case 26:                                                                               \
-                name##_3_2(k, x);                                                                  \
+                name##_3_2(k, x, u, c);                                                            \
                 break;                                                                             \
             case 27:                                                                               \
-                name##_3_3(k, x);                                                                  \
+                name##_3_3(k, x, u, c);                                                            \
                 break;                                                                             \
             default:                                                                               \
-                name##_4_4(k, x);                                                                  \
+                name##_4_4(k, x, u, c);                                                            \
                 break;                                                                             \
             }                                                                                      \
         }                                                                                          \

@@ -12,7 +12,13 @@ extern "C" {
 /* What a CUDA context holds beside the common fields. */
 typedef struct optk_cuda_state {
     int sm_count;
+    void *workspace; /* device scratch for reductions; grows, never shrinks */
+    size_t workspace_bytes;
 } optk_cuda_state;
+
+/* At least bytes of device scratch owned by ctx (allocated on first need, then reused: no
+ * allocation per call once it is large enough). */
+optk_status optk_cuda_workspace(optk_context *ctx, size_t bytes, void **out);
 
 optk_status optk_cuda_init(optk_context *ctx, int device);
 void optk_cuda_release(optk_context *ctx);
@@ -29,6 +35,8 @@ optk_status optk_cuda_mem_set(optk_context *ctx, void *dst, int value, size_t by
 optk_status optk_cuda_random_fill_u32(optk_context *ctx, uint64_t seed, uint64_t subsequence,
                                       uint64_t offset, uint32_t *out, int64_t n);
 optk_status optk_cuda_element_apply(optk_context *ctx, const optk_element_launch *launch);
+optk_status optk_cuda_grad_sum_squares(optk_context *ctx, const optk_param_tensor *tensors,
+                                       int count, double *out);
 
 #ifdef __cplusplus
 }

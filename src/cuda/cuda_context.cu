@@ -43,7 +43,24 @@ extern "C" optk_status optk_cuda_init(optk_context *ctx, int device) {
     return OPTK_OK;
 }
 
+extern "C" optk_status optk_cuda_workspace(optk_context *ctx, size_t bytes, void **out) {
+    auto *state = static_cast<optk_cuda_state *>(ctx->backend_data);
+    if (state->workspace_bytes < bytes) {
+        /* Queued work may still use the old buffer: cudaFree waits for the device. */
+        cudaFree(state->workspace);
+        state->workspace = nullptr;
+        state->workspace_bytes = 0;
+        cudaError_t err = cudaMalloc(&state->workspace, bytes);
+        if (err != cudaSuccess) return fail(ctx, err, "workspace", "cudaMalloc");
+        state->workspace_bytes = bytes;
+    }
+    *out = state->workspace;
+    return OPTK_OK;
+}
+
 extern "C" void optk_cuda_release(optk_context *ctx) {
+    auto *state = static_cast<optk_cuda_state *>(ctx->backend_data);
+    if (state) cudaFree(state->workspace);
     std::free(ctx->backend_data);
     ctx->backend_data = nullptr;
 }

@@ -60,7 +60,7 @@ __device__ __forceinline__ int find_tensor(const TensorBatch<kBuffers> &batch, i
 template <class Rule, int kStates, int kWritten>
 __global__ void __launch_bounds__(kThreads)
     multi_tensor_kernel(const __grid_constant__ TensorBatch<2 + kStates> batch,
-                        const typename Rule::Consts k) {
+                        const typename Rule::Consts k, const float unscale, const float clip) {
     constexpr bool kReadsGrad = Rule::kReadsGrad;
     const int t = find_tensor(batch, (int)blockIdx.x);
     const int64_t base = (int64_t)(blockIdx.x - batch.tile_begin[t]) * kTile;
@@ -98,7 +98,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
                 for (int j = 0; j < kStates; ++j)
                     se[j] = (&sv[j][u].x)[lane];
-                Rule::apply(k, pe[lane], ge[lane], se);
+                Rule::apply(k, pe[lane], (ge[lane] * unscale) * clip, se);
 #pragma unroll
                 for (int j = 0; j < kWritten; ++j)
                     (&sv[j][u].x)[lane] = se[j];
@@ -119,7 +119,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
             for (int j = 0; j < kStates; ++j)
                 se[j] = s[j][i];
-            Rule::apply(k, pe, kReadsGrad ? g[i] : 0.0f, se);
+            Rule::apply(k, pe, kReadsGrad ? (g[i] * unscale) * clip : 0.0f, se);
             p[i] = pe;
 #pragma unroll
             for (int j = 0; j < kWritten; ++j)
@@ -128,53 +128,70 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
-/* Runs Rule over every element of every tensor, in as few launches as the parameter space
- * allows (one for a few hundred tensors). The tensors were validated by the dispatch layer. */
-template <class Rule, int kStates, int kWritten>
-optk_status multi_tensor_apply(optk_context *ctx, const char *op, const typename Rule::Consts &k,
-                               const optk_param_tensor *tensors, int count) {
-    using Batch = TensorBatch<2 + kStates>;
-    static_assert(sizeof(Batch) + sizeof(typename Rule::Consts) <= 32764,
-                  "kernel parameters exceed CUDA's 32,764-byte limit");
-    optk_status s = enter(ctx, op);
-    if (s != OPTK_OK) return s;
-
+/* Cuts a tensor list into batches that fit one launch's parameter space (a few hundred
+ * tensors) and grid (2^31 - 1 tiles): a tensor too large for one grid is cut into pieces.
+ * fill(batch, c, tensor, offset) sets the pointers of piece c; run(batch, first_tile) launches
+ * a batch whose first tile is first_tile of the whole list. */
+template <int kBuffers, class Fill, class Run>
+optk_status for_each_batch(const optk_param_tensor *tensors, int count, Fill fill, Run run) {
+    using Batch = TensorBatch<kBuffers>;
     Batch batch;
     batch.count = 0;
     batch.tile_begin[0] = 0;
+    int64_t first_tile = 0;
     auto flush = [&]() -> optk_status {
         if (batch.count == 0) return OPTK_OK;
-        const unsigned grid = (unsigned)batch.tile_begin[batch.count];
-        multi_tensor_kernel<Rule, kStates, kWritten>
-            <<<grid, kThreads, 0, stream_of(ctx)>>>(batch, k);
+        optk_status s = run(batch, first_tile);
+        first_tile += batch.tile_begin[batch.count];
         batch.count = 0;
-        return check_launch(ctx, op);
+        return s;
     };
-
     for (int t = 0; t < count; ++t) {
         const optk_param_tensor &x = tensors[t];
         int64_t offset = 0;
-        /* A tensor too large for one launch's grid is cut into pieces. */
         while (offset < x.numel) {
             const int64_t tiles_left = INT_MAX - (int64_t)batch.tile_begin[batch.count];
             if (batch.count == Batch::kMaxTensors || tiles_left < 1) {
-                if ((s = flush()) != OPTK_OK) return s;
+                optk_status s = flush();
+                if (s != OPTK_OK) return s;
                 continue;
             }
             int64_t take = x.numel - offset;
             if ((take + kTile - 1) / kTile > tiles_left) take = tiles_left * kTile;
             const int c = batch.count;
             batch.numel[c] = take;
-            batch.ptr[0][c] = x.param + offset;
-            batch.ptr[1][c] = Rule::kReadsGrad ? const_cast<float *>(x.grad) + offset : nullptr;
-            for (int j = 0; j < kStates; ++j)
-                batch.ptr[2 + j][c] = x.state[j] + offset;
+            fill(batch, c, x, offset);
             batch.tile_begin[c + 1] = batch.tile_begin[c] + (int)((take + kTile - 1) / kTile);
             batch.count = c + 1;
             offset += take;
         }
     }
     return flush();
+}
+
+/* Runs Rule over every element of every tensor, in as few launches as the parameter space
+ * allows (one for a few hundred tensors). The tensors were validated by the dispatch layer. */
+template <class Rule, int kStates, int kWritten>
+optk_status multi_tensor_apply(optk_context *ctx, const char *op, const typename Rule::Consts &k,
+                               const optk_element_launch *l) {
+    using Batch = TensorBatch<2 + kStates>;
+    static_assert(sizeof(Batch) + sizeof(typename Rule::Consts) + 8 <= 32764,
+                  "kernel parameters exceed CUDA's 32,764-byte limit");
+    optk_status s = enter(ctx, op);
+    if (s != OPTK_OK) return s;
+    auto fill = [](Batch &b, int c, const optk_param_tensor &x, int64_t offset) {
+        b.ptr[0][c] = x.param + offset;
+        b.ptr[1][c] = Rule::kReadsGrad ? const_cast<float *>(x.grad) + offset : nullptr;
+        for (int j = 0; j < kStates; ++j)
+            b.ptr[2 + j][c] = x.state[j] + offset;
+    };
+    auto run = [&](const Batch &b, int64_t) -> optk_status {
+        const unsigned grid = (unsigned)b.tile_begin[b.count];
+        multi_tensor_kernel<Rule, kStates, kWritten>
+            <<<grid, kThreads, 0, stream_of(ctx)>>>(b, k, l->grad_unscale, l->grad_clip);
+        return check_launch(ctx, op);
+    };
+    return for_each_batch<2 + kStates>(l->tensors, l->count, fill, run);
 }
 
 } // namespace optk_cuda

@@ -1,0 +1,79 @@
+/* grad_norm.cu — the sum of squares of every gradient on CUDA, deterministic: each block sums
+ * one tile in double with a fixed thread assignment and a fixed shared-memory tree, writes its
+ * partial to the context's workspace, and one block then reduces the partials in a fixed
+ * order. The same bits on every run; the CPU's order differs, so the two agree to ~1e-15. */
+#include "multi_tensor.cuh"
+
+using namespace optk_cuda;
+
+namespace {
+
+/* Sum of v over the block, as a fixed tree; every thread gets it. */
+__device__ double block_sum(double v) {
+    __shared__ double buf[kThreads];
+    buf[threadIdx.x] = v;
+    __syncthreads();
+    for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+        if ((int)threadIdx.x < stride) buf[threadIdx.x] += buf[threadIdx.x + stride];
+        __syncthreads();
+    }
+    return buf[0];
+}
+
+__global__ void __launch_bounds__(kThreads)
+    tile_sum_squares_kernel(const __grid_constant__ TensorBatch<1> batch, double *partials) {
+    const int t = find_tensor(batch, (int)blockIdx.x);
+    const int64_t base = (int64_t)(blockIdx.x - batch.tile_begin[t]) * kTile;
+    const int64_t remaining = batch.numel[t] - base;
+    const int n = remaining < kTile ? (int)remaining : kTile;
+    const float *g = batch.ptr[0][t] + base;
+    double acc = 0.0;
+    for (int i = (int)threadIdx.x; i < n; i += kThreads) {
+        const double v = (double)g[i];
+        acc += v * v;
+    }
+    const double total = block_sum(acc);
+    if (threadIdx.x == 0) partials[blockIdx.x] = total;
+}
+
+__global__ void __launch_bounds__(kThreads)
+    sum_partials_kernel(const double *partials, int64_t n, double *out) {
+    double acc = 0.0;
+    for (int64_t i = threadIdx.x; i < n; i += kThreads)
+        acc += partials[i];
+    const double total = block_sum(acc);
+    if (threadIdx.x == 0) *out = total;
+}
+
+} // namespace
+
+extern "C" optk_status optk_cuda_grad_sum_squares(optk_context *ctx,
+                                                  const optk_param_tensor *tensors, int count,
+                                                  double *out) {
+    static const char op[] = "grad_norm";
+    optk_status s = enter(ctx, op);
+    if (s != OPTK_OK) return s;
+    int64_t tiles = 0;
+    for (int t = 0; t < count; ++t)
+        tiles += (tensors[t].numel + kTile - 1) / kTile;
+    void *scratch = nullptr;
+    if ((s = optk_cuda_workspace(ctx, (size_t)(tiles + 1) * sizeof(double), &scratch)) != OPTK_OK) {
+        return s;
+    }
+    double *partials = static_cast<double *>(scratch), *result = partials + tiles;
+    auto fill = [](TensorBatch<1> &b, int c, const optk_param_tensor &x, int64_t offset) {
+        b.ptr[0][c] = const_cast<float *>(x.grad) + offset;
+    };
+    auto run = [&](const TensorBatch<1> &b, int64_t first_tile) -> optk_status {
+        const unsigned grid = (unsigned)b.tile_begin[b.count];
+        tile_sum_squares_kernel<<<grid, kThreads, 0, stream_of(ctx)>>>(b, partials + first_tile);
+        return check_launch(ctx, op);
+    };
+    if ((s = for_each_batch<1>(tensors, count, fill, run)) != OPTK_OK) return s;
+    sum_partials_kernel<<<1, kThreads, 0, stream_of(ctx)>>>(partials, tiles, result);
+    if ((s = check_launch(ctx, op)) != OPTK_OK) return s;
+    cudaError_t err =
+        cudaMemcpyAsync(out, result, sizeof(double), cudaMemcpyDeviceToHost, stream_of(ctx));
+    if (err == cudaSuccess) err = cudaStreamSynchronize(stream_of(ctx));
+    return err == cudaSuccess ? OPTK_OK : fail(ctx, err, op, "reading the norm back");
+}
