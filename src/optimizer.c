@@ -3,16 +3,33 @@
 #include "optim_check.h"
 
 #include <float.h>
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct optk_optimizer {
     optk_context *ctx;
     optk_optim_options opt;
     int64_t steps;
-    optk_schedule_free_state schedule_free;
+    /* Schedule-Free's scalars per group index (upstream keeps them per param_group). */
+    optk_schedule_free_state *schedule_free;
+    int groups_seen;
     bool eval_mode;
 };
+
+/* Room for the Schedule-Free scalars of ngroups groups; new groups start as upstream's. */
+static optk_status reserve_groups(optk_optimizer *o, int ngroups) {
+    if (ngroups <= o->groups_seen) return OPTK_OK;
+    optk_schedule_free_state *grown = realloc(o->schedule_free, (size_t)ngroups * sizeof *grown);
+    if (!grown) return optk_fail(o->ctx, OPTK_ERR_OUT_OF_MEMORY, "optimizer: out of host memory");
+    for (int g = o->groups_seen; g < ngroups; ++g)
+        grown[g] = (optk_schedule_free_state){-1.0, 0.0};
+    o->schedule_free = grown;
+    o->groups_seen = ngroups;
+    return OPTK_OK;
+}
 
 static bool is_schedule_free(const optk_optim_options *o) {
     return o->rule == OPTK_RULE_SCHEDULE_FREE_ADAMW || o->rule == OPTK_RULE_SCHEDULE_FREE_SGD;
@@ -30,7 +47,10 @@ optk_status optk_optimizer_create(optk_context *ctx, const optk_optim_options *o
     if (!o) return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
     o->ctx = ctx;
     o->opt = *opt;
-    o->schedule_free.lr_max = -1.0;
+    if ((s = reserve_groups(o, 1)) != OPTK_OK) {
+        free(o);
+        return s;
+    }
     *out = o;
     return OPTK_OK;
 }
@@ -84,47 +104,6 @@ optk_status optk_optimizer_init_state(optk_optimizer *optimizer, const optk_para
     return s;
 }
 
-/* Checks and runs one step with the given gradient multipliers. */
-static optk_status step(optk_optimizer *optimizer, const char *op, const optk_param_tensor *tensors,
-                        int count, float grad_unscale, float grad_clip) {
-    optk_context *ctx = optimizer->ctx;
-    const optk_optim_options *o = &optimizer->opt;
-    optk_element_launch launch = optk_element_launch_for(OPTK_ELEMENT_RULE_COUNT, tensors, count);
-    launch.grad_unscale = grad_unscale;
-    launch.grad_clip = grad_clip;
-    optk_schedule_free_state next;
-    optk_status s = optk_optim_prepare(ctx, op, o, optimizer->steps + 1, &optimizer->schedule_free,
-                                       &next, &launch);
-    if (s != OPTK_OK) return s;
-    s = ctx->ops->element_apply(ctx, &launch);
-    if (s != OPTK_OK) return s;
-    optimizer->steps += 1;
-    optimizer->schedule_free = next;
-    return OPTK_OK;
-}
-
-/* The checks every step shares: train mode, then the tensors. */
-static optk_status check_step(optk_optimizer *optimizer, const char *op,
-                              const optk_param_tensor *tensors, int count) {
-    optk_context *ctx = optimizer->ctx;
-    if (optimizer->eval_mode) {
-        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
-                         "%s: the Schedule-Free optimizer is in eval mode; call "
-                         "optk_optimizer_train first",
-                         op);
-    }
-    return optk_check_param_tensors(ctx, op, tensors, count,
-                                    optk_optim_state_count(&optimizer->opt), true);
-}
-
-optk_status optk_optimizer_step(optk_optimizer *optimizer, const optk_param_tensor *tensors,
-                                int count) {
-    static const char op[] = "optimizer_step";
-    if (!optimizer) return OPTK_ERR_INVALID_ARGUMENT;
-    optk_status s = check_step(optimizer, op, tensors, count);
-    return s != OPTK_OK ? s : step(optimizer, op, tensors, count, 1.0f, 1.0f);
-}
-
 optk_status optk_grad_norm(optk_context *ctx, const optk_param_tensor *tensors, int count,
                            double *norm) {
     static const char op[] = "grad_norm";
@@ -137,34 +116,150 @@ optk_status optk_grad_norm(optk_context *ctx, const optk_param_tensor *tensors, 
     return s;
 }
 
-optk_status optk_optimizer_step_scaled(optk_optimizer *optimizer, const optk_param_tensor *tensors,
-                                       int count, const optk_grad_options *grad,
-                                       optk_step_report *report) {
-    static const char op[] = "optimizer_step_scaled";
-    if (!optimizer) return OPTK_ERR_INVALID_ARGUMENT;
+/* Checks what a step call was given, beyond the tensors themselves. */
+static optk_status check_call(optk_optimizer *optimizer, const char *op,
+                              const optk_param_group *groups, int ngroups,
+                              const optk_grad_options *grad) {
     optk_context *ctx = optimizer->ctx;
-    if (!grad) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: grad options are NULL", op);
-    optk_status s;
+    if (optimizer->eval_mode) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: the Schedule-Free optimizer is in eval mode; call "
+                         "optk_optimizer_train first",
+                         op);
+    }
+    if (ngroups < 1) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: ngroups must be >= 1, got %d", op,
+                         ngroups);
+    }
+    if (!groups) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: groups is NULL", op);
+    for (int g = 0; g < ngroups; ++g) {
+        char name[64];
+        snprintf(name, sizeof name, "groups[%d].lr_scale", g);
+        optk_status s = optk_check_hparam(ctx, op, name, groups[g].lr_scale, 0.0, HUGE_VAL, false);
+        if (s != OPTK_OK) return s;
+        snprintf(name, sizeof name, "groups[%d].weight_decay_scale", g);
+        s = optk_check_hparam(ctx, op, name, groups[g].weight_decay_scale, 0.0, HUGE_VAL, false);
+        if (s != OPTK_OK) return s;
+    }
+    if (!grad) return OPTK_OK;
     if (!(grad->inv_scale > 0.0 && grad->inv_scale <= FLT_MAX)) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
                          "%s: inv_scale must be finite and > 0, got %g", op, grad->inv_scale);
     }
-    if ((s = optk_check_hparam(ctx, op, "max_norm", grad->max_norm, 0.0, HUGE_VAL, false)) !=
-            OPTK_OK ||
-        (s = check_step(optimizer, op, tensors, count)) != OPTK_OK) {
+    return optk_check_hparam(ctx, op, "max_norm", grad->max_norm, 0.0, HUGE_VAL, false);
+}
+
+enum { STACK_TENSORS = 256, STACK_GROUPS = 16 };
+
+/* Every step goes through here: checks, the optional global norm and skip, each group's
+ * scalars (all prepared before anything is launched), one launch per group, then the
+ * counter and the per-group Schedule-Free scalars. */
+static optk_status step_groups(optk_optimizer *optimizer, const char *op,
+                               const optk_param_group *groups, int ngroups,
+                               const optk_grad_options *grad, optk_step_report *report) {
+    if (!optimizer) return OPTK_ERR_INVALID_ARGUMENT;
+    optk_context *ctx = optimizer->ctx;
+    optk_status s = check_call(optimizer, op, groups, ngroups, grad);
+    if (s != OPTK_OK) return s;
+    const optk_optim_options *o = &optimizer->opt;
+
+    /* All tensors as one list: overlaps are checked across groups, and the norm is global.
+     * Tensors are numbered across the groups, in order, in messages. */
+    const optk_param_tensor *all = groups[0].tensors;
+    int total = groups[0].count;
+    optk_param_tensor stack_all[STACK_TENSORS], *joined = NULL;
+    if (ngroups > 1) {
+        total = 0;
+        for (int g = 0; g < ngroups; ++g) {
+            if (groups[g].count < 1 || !groups[g].tensors) {
+                return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                                 "%s: groups[%d] needs tensors and count >= 1", op, g);
+            }
+            if (groups[g].count > INT_MAX - total) {
+                return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: too many tensors", op);
+            }
+            total += groups[g].count;
+        }
+        joined = total <= STACK_TENSORS ? stack_all : malloc((size_t)total * sizeof *joined);
+        if (!joined) return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
+        for (int g = 0, at = 0; g < ngroups; at += groups[g].count, ++g) {
+            memcpy(joined + at, groups[g].tensors, (size_t)groups[g].count * sizeof *joined);
+        }
+        all = joined;
+    }
+    s = optk_check_param_tensors(ctx, op, all, total, optk_optim_state_count(o), true);
+
+    optk_step_report r = {.grad_norm = 0.0, .skipped = false};
+    float unscale = 1.0f, clip = 1.0f;
+    if (s == OPTK_OK && grad) {
+        double sum = 0.0;
+        s = ctx->ops->grad_sum_squares(ctx, all, total, &sum);
+        /* The norm of the unscaled gradients, as PyTorch computes it after unscale_. */
+        r.grad_norm = sqrt(sum) * grad->inv_scale;
+        r.skipped = !isfinite(r.grad_norm);
+        unscale = (float)grad->inv_scale;
+        if (grad->max_norm > 0.0) clip = (float)fmin(1.0, grad->max_norm / (r.grad_norm + 1e-6));
+    }
+    if (joined != stack_all) free(joined);
+    if (s == OPTK_OK) s = reserve_groups(optimizer, ngroups);
+    if (s != OPTK_OK || r.skipped) {
+        if (s == OPTK_OK && report) *report = r;
         return s;
     }
-    double sum = 0.0;
-    if ((s = ctx->ops->grad_sum_squares(ctx, tensors, count, &sum)) != OPTK_OK) return s;
-    /* The norm of the unscaled gradients, as PyTorch computes it after unscale_. */
-    const double norm = sqrt(sum) * grad->inv_scale;
-    optk_step_report r = {.grad_norm = norm, .skipped = !isfinite(norm)};
-    if (!r.skipped) {
-        const double clip = grad->max_norm > 0.0 ? fmin(1.0, grad->max_norm / (norm + 1e-6)) : 1.0;
-        s = step(optimizer, op, tensors, count, (float)grad->inv_scale, (float)clip);
+
+    optk_element_launch stack_launches[STACK_GROUPS], *launches = stack_launches;
+    optk_schedule_free_state stack_next[STACK_GROUPS], *next = stack_next;
+    if (ngroups > STACK_GROUPS) {
+        launches = malloc((size_t)ngroups * sizeof *launches);
+        next = malloc((size_t)ngroups * sizeof *next);
+        if (!launches || !next)
+            s = optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
     }
-    if (s == OPTK_OK && report) *report = r;
+    for (int g = 0; g < ngroups && s == OPTK_OK; ++g) {
+        optk_optim_options group = *o;
+        group.lr = o->lr * groups[g].lr_scale;
+        group.weight_decay = o->weight_decay * groups[g].weight_decay_scale;
+        launches[g] =
+            optk_element_launch_for(OPTK_ELEMENT_RULE_COUNT, groups[g].tensors, groups[g].count);
+        launches[g].grad_unscale = unscale;
+        launches[g].grad_clip = clip;
+        s = optk_optim_prepare(ctx, op, &group, optimizer->steps + 1, &optimizer->schedule_free[g],
+                               &next[g], &launches[g]);
+    }
+    for (int g = 0; g < ngroups && s == OPTK_OK; ++g)
+        s = ctx->ops->element_apply(ctx, &launches[g]);
+    if (s == OPTK_OK) {
+        optimizer->steps += 1;
+        memcpy(optimizer->schedule_free, next, (size_t)ngroups * sizeof *next);
+        if (report) *report = r;
+    }
+    if (launches != stack_launches) free(launches);
+    if (next != stack_next) free(next);
     return s;
+}
+
+optk_status optk_optimizer_step(optk_optimizer *optimizer, const optk_param_tensor *tensors,
+                                int count) {
+    const optk_param_group all = {tensors, count, 1.0, 1.0};
+    return step_groups(optimizer, "optimizer_step", &all, 1, NULL, NULL);
+}
+
+optk_status optk_optimizer_step_scaled(optk_optimizer *optimizer, const optk_param_tensor *tensors,
+                                       int count, const optk_grad_options *grad,
+                                       optk_step_report *report) {
+    static const char op[] = "optimizer_step_scaled";
+    if (optimizer && !grad) {
+        return optk_fail(optimizer->ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: grad options are NULL",
+                         op);
+    }
+    const optk_param_group all = {tensors, count, 1.0, 1.0};
+    return step_groups(optimizer, op, &all, 1, grad, report);
+}
+
+optk_status optk_optimizer_step_groups(optk_optimizer *optimizer, const optk_param_group *groups,
+                                       int ngroups, const optk_grad_options *grad,
+                                       optk_step_report *report) {
+    return step_groups(optimizer, "optimizer_step_groups", groups, ngroups, grad, report);
 }
 
 /* The Schedule-Free swap: p = p + w (z - p). */

@@ -198,6 +198,26 @@ optk_status optk_optimizer_step_scaled(optk_optimizer *optimizer, const optk_par
                                        int count, const optk_grad_options *grad,
                                        optk_step_report *report);
 
+/* ---- Parameter groups ----------------------------------------------------------------- */
+
+/** A group of tensors with its own learning-rate and weight-decay multipliers, as PyTorch's
+ *  param_groups: e.g. {weights, 1, 1} and {biases and norms, 1, 0}. */
+typedef struct optk_param_group {
+    const optk_param_tensor *tensors;
+    int count;
+    double lr_scale;           /* the group's lr is lr * lr_scale; finite, >= 0 */
+    double weight_decay_scale; /* the group's weight_decay is weight_decay * it; 0: no decay */
+} optk_param_group;
+
+/** One step over several groups in one call: one launch per group, one step counter. With
+ *  grad non-NULL, unscaling, clipping and the skip on non-finite gradients work as in
+ *  optk_optimizer_step_scaled over all groups together (one global norm). Schedule-Free keeps
+ *  its lr_max and weight sum per group index, as upstream does per param_group. No tensor
+ *  may overlap another, within or across groups. report may be NULL. */
+optk_status optk_optimizer_step_groups(optk_optimizer *optimizer, const optk_param_group *groups,
+                                       int ngroups, const optk_grad_options *grad,
+                                       optk_step_report *report);
+
 #ifdef __cplusplus
 }
 #endif
