@@ -7,27 +7,12 @@
  * the comparison is by tolerance; measured worst relative errors are logged.
  */
 #include "harness.h"
+#include "reference_data.h"
 
 #include <math.h>
 #include <stdlib.h>
 
 enum { MAX_TENSORS = 3, MAX_CONFIGS = 3, STEPS = 100 };
-
-/* The generator of the reference script: splitmix64 mapped to exact float32 values. */
-static uint64_t splitmix64(uint64_t x) {
-    uint64_t z = x + 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float reference_value(uint64_t kind, uint64_t config, uint64_t step, uint64_t tensor,
-                             uint64_t i) {
-    uint64_t h = splitmix64((kind << 56) ^ (config << 48) ^ (step << 32) ^ (tensor << 24) ^ i);
-    if ((h & 0xFF) < 8) return 0.0f;
-    double mantissa = (double)((h >> 40) & 0xFFFFFF);
-    return (float)((mantissa - 8388608.0) / 8388608.0 * ldexp(1.0, -(int)((h >> 8) & 7)));
-}
 
 typedef struct torch_data {
     int ntensors, nconfigs;
@@ -38,16 +23,8 @@ typedef struct torch_data {
 
 static torch_data load_data(void) {
     torch_data d = {0};
-    const char *path = OPTK_TEST_DATA_DIR "/adamw_torch.txt";
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    d.text = malloc((size_t)len + 1);
-    cr_assert_eq(fread(d.text, 1, (size_t)len, f), (size_t)len);
-    d.text[len] = '\0';
-    fclose(f);
+    const char *path = "adamw_torch.txt";
+    d.text = ref_read_data_file(path);
     for (char *line = d.text; line && *line;
          line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
         long long a, b, c;
@@ -121,7 +98,7 @@ BACKEND_TEST(adamw_torch, trajectories_match_pytorch_over_100_steps) {
                 host[t][k] = calloc((size_t)n, sizeof(float));
             grad[t] = malloc((size_t)n * sizeof(float));
             for (int64_t i = 0; i < n; ++i)
-                host[t][0][i] = reference_value(0, c, 0, t, i);
+                host[t][0][i] = ref_input(0, c, 0, t, i);
             bufs[t][0] = test_buffer_new(ctx, (size_t)n, 4, host[t][0]);
             bufs[t][1] = test_buffer_new(ctx, (size_t)n, 4, NULL);
             tensors[t] =
@@ -136,7 +113,7 @@ BACKEND_TEST(adamw_torch, trajectories_match_pytorch_over_100_steps) {
         for (int step = 1; step <= STEPS; ++step) {
             for (int t = 0; t < d.ntensors; ++t) {
                 for (int64_t i = 0; i < d.sizes[t]; ++i)
-                    grad[t][i] = reference_value(1, c, step, t, i);
+                    grad[t][i] = ref_input(1, c, step, t, i);
                 cr_assert_eq(optk_mem_upload(ctx, bufs[t][1].data, grad[t], (size_t)d.sizes[t] * 4),
                              OPTK_OK);
             }

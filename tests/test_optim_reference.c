@@ -6,6 +6,7 @@
  * round trip. */
 #define _POSIX_C_SOURCE 200809L
 #include "harness.h"
+#include "reference_data.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -24,27 +25,6 @@ typedef struct ref_data {
     ref_config configs[MAX_CONFIGS];
     char *text;
 } ref_data;
-
-/* ---- inputs: the generator of the reference script ---- */
-
-static uint64_t splitmix64(uint64_t x) {
-    uint64_t z = x + 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float input_value(uint64_t kind, uint64_t config, uint64_t step, uint64_t tensor,
-                         uint64_t i) {
-    uint64_t h = splitmix64((kind << 56) ^ (config << 48) ^ (step << 32) ^ (tensor << 24) ^ i);
-    double scale = ldexp(1.0, -(int)((h >> 8) & 7));
-    if (kind == 2)
-        return (float)((double)(((h >> 40) & 0xFFFFFF) + 1) / 16777216.0 * scale + 0x1p-10);
-    if ((h & 0xFF) < 8) return 0.0f;
-    double mantissa = (double)((h >> 40) & 0xFFFFFF);
-    float v = (float)((mantissa - 8388608.0) / 8388608.0 * scale);
-    return kind == 3 ? fabsf(v) : v;
-}
 
 /* ---- the data file ---- */
 
@@ -113,16 +93,7 @@ static optk_rule rule_named(const char *name) {
 
 static ref_data load(void) {
     ref_data d = {0};
-    const char *path = OPTK_TEST_DATA_DIR "/optim_reference.txt";
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    d.text = malloc((size_t)len + 1);
-    cr_assert_eq(fread(d.text, 1, (size_t)len, f), (size_t)len);
-    d.text[len] = '\0';
-    fclose(f);
+    d.text = ref_read_data_file("optim_reference.txt");
     for (char *line = d.text; *line;) {
         char *end = strchr(line, '\n');
         size_t n = end ? (size_t)(end - line) : strlen(line);
@@ -217,7 +188,7 @@ static run_result run_config(optk_context *ctx, const ref_data *d, int c, bool c
         const int64_t n = d->sizes[t];
         host[t] = malloc((size_t)n * sizeof(float));
         for (int64_t i = 0; i < n; ++i)
-            host[t][i] = input_value(0, c, 0, t, i);
+            host[t][i] = ref_input(0, c, 0, t, i);
         bufs[t][0] = test_buffer_new(ctx, (size_t)n, 4, host[t]);
         bufs[t][1] = test_buffer_new(ctx, (size_t)n, 4, NULL);
         tensors[t] =
@@ -232,7 +203,7 @@ static run_result run_config(optk_context *ctx, const ref_data *d, int c, bool c
     if (o->rule == OPTK_RULE_SOPHIA) { /* h: given, constant */
         for (int t = 0; t < NTENSORS; ++t) {
             for (int64_t i = 0; i < d->sizes[t]; ++i)
-                host[t][i] = input_value(2, c, 0, t, i);
+                host[t][i] = ref_input(2, c, 0, t, i);
             cr_assert_eq(
                 optk_mem_upload(ctx, tensors[t].state[1], host[t], (size_t)d->sizes[t] * 4),
                 OPTK_OK);
@@ -242,12 +213,12 @@ static run_result run_config(optk_context *ctx, const ref_data *d, int c, bool c
     for (int step = 1; step <= STEPS; ++step) {
         for (int t = 0; t < NTENSORS; ++t) {
             for (int64_t i = 0; i < d->sizes[t]; ++i)
-                host[t][i] = input_value(1, c, step, t, i);
+                host[t][i] = ref_input(1, c, step, t, i);
             cr_assert_eq(optk_mem_upload(ctx, bufs[t][1].data, host[t], (size_t)d->sizes[t] * 4),
                          OPTK_OK);
             if (o->rule == OPTK_RULE_ADAHESSIAN) { /* D: a new estimate every step */
                 for (int64_t i = 0; i < d->sizes[t]; ++i)
-                    host[t][i] = input_value(3, c, step, t, i);
+                    host[t][i] = ref_input(3, c, step, t, i);
                 cr_assert_eq(
                     optk_mem_upload(ctx, tensors[t].state[2], host[t], (size_t)d->sizes[t] * 4),
                     OPTK_OK);

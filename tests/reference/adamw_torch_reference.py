@@ -14,7 +14,8 @@ import sys
 
 import torch
 
-MASK = (1 << 64) - 1
+from hashed_inputs import value
+
 SIZES = [1, 383, 616]  # three tensors, one call
 STEPS = 100
 CHECKPOINTS = [1, 10, 50, 100]
@@ -24,22 +25,6 @@ CONFIGS = [
     ("amsgrad_decay", 1e-2, 0.9, 0.999, 1e-8, 0.1, True, False),
     ("maximize_betas_eps", 5e-3, 0.8, 0.99, 1e-6, 0.0, False, True),
 ]
-
-
-def splitmix64(x):
-    z = (x + 0x9E3779B97F4A7C15) & MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return z ^ (z >> 31)
-
-
-def value(kind, config, step, tensor, i):
-    """kind 0: initial parameter, kind 1: gradient. Exact in float32; 1 in 32 are zero."""
-    h = splitmix64((kind << 56) ^ (config << 48) ^ (step << 32) ^ (tensor << 24) ^ i)
-    if (h & 0xFF) < 8:
-        return 0.0
-    mantissa = (h >> 40) & 0xFFFFFF
-    return (mantissa - (1 << 23)) / float(1 << 23) * 2.0 ** -((h >> 8) & 7)
 
 
 def tensor_values(kind, config, step, t):

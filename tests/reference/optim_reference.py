@@ -19,7 +19,8 @@ import sys
 import numpy as np
 import torch
 
-MASK = (1 << 64) - 1
+from hashed_inputs import value
+
 SIZES = [1, 383, 216]
 STEPS = 100
 CHECKPOINTS = [1, 10, 100]
@@ -77,24 +78,6 @@ DEFAULTS = {  # optkern's defaults for the fields these transcriptions read
     "schedule_free_sgd": dict(momentum=0.9, weight_decay=0.0, warmup_steps=0, r=0.0,
                               weight_lr_power=2.0),
 }
-
-
-def splitmix64(x):
-    z = (x + 0x9E3779B97F4A7C15) & MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
-    return z ^ (z >> 31)
-
-
-def value(kind, config, step, tensor, i):
-    """kind 0: parameter, 1: gradient, 2: Sophia's h, 3: AdaHessian's D. Exact in float32."""
-    h = splitmix64((kind << 56) ^ (config << 48) ^ (step << 32) ^ (tensor << 24) ^ i)
-    if kind == 2:  # a positive curvature, 1e-3 .. 1
-        return (((h >> 40) & 0xFFFFFF) + 1) / float(1 << 24) * 2.0 ** -((h >> 8) & 7) + 2.0 ** -10
-    if (h & 0xFF) < 8:
-        return 0.0
-    mantissa = (h >> 40) & 0xFFFFFF
-    return (mantissa - (1 << 23)) / float(1 << 23) * 2.0 ** -((h >> 8) & 7)
 
 
 def values(kind, config, step, t):
@@ -291,7 +274,7 @@ def run_numpy(c, rule, o, emit):
         for t in range(len(SIZES)):
             g = values(1, c, step, t)
             if rule == "adahessian":
-                states[t]["D"] = np.abs(values(3, c, step, t))
+                states[t]["D"] = values(3, c, step, t)
             if sf:
                 params[t] = sf.step(params[t], g, states[t], *scal)
             else:
