@@ -104,18 +104,6 @@ optk_status optk_optimizer_init_state(optk_optimizer *optimizer, const optk_para
     return s;
 }
 
-optk_status optk_grad_norm(optk_context *ctx, const optk_param_tensor *tensors, int count,
-                           double *norm) {
-    static const char op[] = "grad_norm";
-    if (!ctx) return OPTK_ERR_INVALID_ARGUMENT;
-    if (!norm) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: norm is NULL", op);
-    optk_status s = optk_check_param_tensors(ctx, op, tensors, count, 0, true);
-    double sum = 0.0;
-    if (s == OPTK_OK) s = ctx->ops->grad_sum_squares(ctx, tensors, count, &sum);
-    if (s == OPTK_OK) *norm = sqrt(sum);
-    return s;
-}
-
 /* Checks what a step call was given, beyond the tensors themselves. */
 static optk_status check_call(optk_optimizer *optimizer, const char *op,
                               const optk_param_group *groups, int ngroups,
