@@ -77,15 +77,18 @@ void bench_print(FILE *f, const bench_result *r, bool json) {
         fprintf(f,
                 "{\"op\":\"%s\",\"variant\":\"%s\",\"backend\":\"%s\",\"device\":\"%s\","
                 "\"numel\":%lld,\"tensors\":%d,\"reps\":%d,\"median_s\":%.9g,\"min_s\":%.9g,"
-                "\"bytes\":%.0f,\"gbps\":%.6g,\"roofline_gbps\":%.6g,\"roofline_fraction\":%.4f}\n",
+                "\"bytes\":%.0f,\"bytes_per_element\":%.4g,\"gbps\":%.6g,\"roofline_gbps\":%.6g,"
+                "\"roofline_fraction\":%.4f}\n",
                 r->op, r->variant, r->backend, r->device, (long long)r->numel, r->tensors, r->reps,
-                r->median_s, r->min_s, r->bytes, r->gbps, r->roofline_gbps, fraction);
+                r->median_s, r->min_s, r->bytes, r->bytes / (double)r->numel, r->gbps,
+                r->roofline_gbps, fraction);
     } else {
         fprintf(f,
-                "%-19s %-14s %-5s n=%-11lld tensors=%-4d median %10.4f ms  %8.2f GB/s  "
-                "%5.1f%% of %.2f GB/s roofline\n",
-                r->op, r->variant, r->backend, (long long)r->numel, r->tensors, r->median_s * 1e3,
-                r->gbps, 100.0 * fraction, r->roofline_gbps);
+                "%-19s %-14s %-5s n=%-11lld tensors=%-4d %3.0f B/elem  median %10.4f ms  "
+                "%8.2f GB/s  %5.1f%% of %.2f GB/s roofline\n",
+                r->op, r->variant, r->backend, (long long)r->numel, r->tensors,
+                r->bytes / (double)r->numel, r->median_s * 1e3, r->gbps, 100.0 * fraction,
+                r->roofline_gbps);
     }
     fflush(f);
 }
