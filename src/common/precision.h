@@ -1,0 +1,89 @@
+/* precision.h — fp32 <-> bf16 / fp16 conversions shared by the host and the device, in
+ * integer arithmetic only (so both sides give the same bits without relying on either's
+ * conversion instructions): round to nearest even, and stochastic rounding for bf16.
+ *
+ * Stochastic rounding adds 16 random bits below bf16's last place and truncates: the result
+ * is one of the two neighbouring bf16 values, the upper one with probability equal to the
+ * distance from the lower one in units of the gap, so E[round(x)] = x. NaN stays NaN (quiet);
+ * +-Inf stays +-Inf; a finite value may round up to Inf only if it is within one bf16 gap of
+ * the largest finite bf16, as with nearest rounding.
+ */
+#ifndef OPTK_COMMON_PRECISION_H
+#define OPTK_COMMON_PRECISION_H
+
+#include "defs.h"
+
+OPTK_HD uint32_t optk_f32_bits(float x) {
+    union {
+        float f;
+        uint32_t u;
+    } v;
+    v.f = x;
+    return v.u;
+}
+
+OPTK_HD float optk_f32_from_bits(uint32_t u) {
+    union {
+        uint32_t u;
+        float f;
+    } v;
+    v.u = u;
+    return v.f;
+}
+
+/* ---- bf16: the upper 16 bits of an fp32 ---- */
+
+OPTK_HD float optk_bf16_to_f32(uint16_t h) {
+    return optk_f32_from_bits((uint32_t)h << 16);
+}
+
+OPTK_HD uint16_t optk_f32_to_bf16_rne(float x) {
+    const uint32_t u = optk_f32_bits(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u); /* quiet NaN */
+    const uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)((u + rounding) >> 16);
+}
+
+/* random: 32 random bits; the low 16 are used. */
+OPTK_HD uint16_t optk_f32_to_bf16_sr(float x, uint32_t random) {
+    const uint32_t u = optk_f32_bits(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u); /* quiet NaN */
+    if ((u & 0x7fffffffu) == 0x7f800000u) return (uint16_t)(u >> 16);            /* +-Inf */
+    return (uint16_t)((u + (random & 0xffffu)) >> 16);
+}
+
+/* ---- fp16 (IEEE binary16) ---- */
+
+OPTK_HD float optk_f16_to_f32(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
+    if (exponent == 0x1fu) return optk_f32_from_bits(sign | 0x7f800000u | (mantissa << 13));
+    if (exponent != 0)
+        return optk_f32_from_bits(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+    /* zero or subnormal: mantissa * 2^-24, exact in fp32 */
+    const float magnitude = (float)mantissa * 5.9604644775390625e-08f;
+    return sign ? -magnitude : magnitude;
+}
+
+OPTK_HD uint16_t optk_f32_to_f16_rne(float x) {
+    const uint32_t u = optk_f32_bits(x);
+    const uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    const uint32_t a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu)); /* NaN */
+    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to >= 65520: Inf */
+    if (a >= 0x38800000u) {                                  /* normal in fp16 */
+        const uint32_t rebias = a - 0x38000000u;             /* exponent 127 -> 15 */
+        const uint32_t rounding = 0xfffu + ((rebias >> 13) & 1u);
+        return (uint16_t)(sign | ((rebias + rounding) >> 13));
+    }
+    if (a < 0x33000000u) return sign; /* below half the smallest subnormal: +-0 */
+    /* subnormal in fp16: shift the full significand right, rounding to nearest even */
+    const uint32_t e = a >> 23, significand = (a & 0x7fffffu) | 0x800000u;
+    const uint32_t shift = 126u - e; /* 14 .. 24 */
+    const uint32_t half = 1u << (shift - 1), rest = significand & ((1u << shift) - 1u);
+    uint32_t result = significand >> shift;
+    if (rest > half || (rest == half && (result & 1u))) result += 1u;
+    return (uint16_t)(sign | result);
+}
+
+#endif /* OPTK_COMMON_PRECISION_H */
