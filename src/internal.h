@@ -18,6 +18,13 @@
 extern "C" {
 #endif
 
+/* How a parameter is stored. */
+typedef enum optk_precision {
+    OPTK_PRECISION_F32 = 0,   /* fp32 parameter, no master copy */
+    OPTK_PRECISION_MASTER,    /* bf16/fp16 parameter written (nearest even) from an fp32 master */
+    OPTK_PRECISION_STOCHASTIC /* bf16 parameter, no master, stochastic rounding */
+} optk_precision;
+
 /* One element rule over a tensor list, as the backends receive it: validated tensors and
  * the rule's float scalars for this step. */
 typedef struct optk_element_launch {
@@ -28,9 +35,22 @@ typedef struct optk_element_launch {
     /* The machinery feeds the rule g = (g * grad_unscale) * grad_clip (1 and 1: g itself,
      * exactly). Set both through optk_element_launch_for. */
     float grad_unscale, grad_clip;
+    /* Precision: how p is loaded and stored (the rule always sees fp32) and the gradient's
+     * dtype. Stochastic rounding draws element e of tensor T from the Philox stream
+     * (seed, subsequence = sr_stream * 2^20 + tensor_base + T, offset = e). */
+    optk_precision precision;
+    optk_dtype param_dtype, grad_dtype;
+    uint64_t seed;
+    uint64_t sr_stream; /* 2t for step t, 2t + 1 for a swap after step t */
+    int tensor_base;    /* index of tensors[0] within the call (parameter groups) */
     const optk_param_tensor *tensors;
     int count;
 } optk_element_launch;
+
+/* Whether a launch needs the mixed-precision path of the machinery. */
+static inline int optk_launch_is_mixed(const optk_element_launch *l) {
+    return l->precision != OPTK_PRECISION_F32 || l->grad_dtype != OPTK_F32;
+}
 
 /* A launch of rule over the tensors with the gradient taken as it is. */
 static inline optk_element_launch
@@ -38,6 +58,9 @@ optk_element_launch_for(optk_element_rule rule, const optk_param_tensor *tensors
     optk_element_launch l;
     memset(&l, 0, sizeof l); /* no designated initialisers: nvcc reads this header as C++ */
     l.rule = rule;
+    l.precision = OPTK_PRECISION_F32;
+    l.param_dtype = OPTK_F32;
+    l.grad_dtype = OPTK_F32;
     l.grad_unscale = 1.0f;
     l.grad_clip = 1.0f;
     l.tensors = tensors;
@@ -67,7 +90,7 @@ typedef struct optk_backend_ops {
     optk_status (*element_apply)(optk_context *ctx, const optk_element_launch *launch);
     /* Sum of the squares of every gradient, in double, in a fixed order; a host value. */
     optk_status (*grad_sum_squares)(optk_context *ctx, const optk_param_tensor *tensors, int count,
-                                    double *out);
+                                    optk_dtype grad_dtype, double *out);
 } optk_backend_ops;
 
 struct optk_context {

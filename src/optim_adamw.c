@@ -47,7 +47,8 @@ optk_status optk_adamw_step(optk_context *ctx, const optk_adamw_options *opt, in
     const optk_optim_options o = as_optim_options(opt);
     optk_status s = optk_optim_check_options(ctx, op, &o);
     if (s != OPTK_OK) return s;
-    s = optk_check_param_tensors(ctx, op, tensors, count, optk_optim_state_count(&o), true);
+    const optk_tensor_checks checks = optk_tensor_checks_f32(optk_optim_state_count(&o), true);
+    s = optk_check_param_tensors(ctx, op, tensors, count, &checks);
     if (s != OPTK_OK) return s;
     optk_element_launch launch = optk_element_launch_for(OPTK_ELEMENT_ADAM, tensors, count);
     s = optk_optim_prepare(ctx, op, &o, step, NULL, NULL, &launch);

@@ -13,11 +13,27 @@ optk_status optk_check_hparam(optk_context *ctx, const char *op, const char *nam
                      hi_open ? ')' : ']', value);
 }
 
+optk_tensor_checks optk_tensor_checks_f32(int nstate, bool needs_grad) {
+    optk_tensor_checks c = {nstate, true, needs_grad, OPTK_F32, OPTK_F32, OPTK_MASTER_FORBIDDEN};
+    return c;
+}
+
+optk_tensor_checks optk_tensor_checks_for(const optk_optim_options *o, bool needs_grad) {
+    const bool master = o->param_dtype != OPTK_F32 && !o->stochastic_rounding;
+    optk_tensor_checks c = {optk_optim_state_count(o),
+                            true,
+                            needs_grad,
+                            o->param_dtype,
+                            o->grad_dtype,
+                            master ? OPTK_MASTER_REQUIRED : OPTK_MASTER_FORBIDDEN};
+    return c;
+}
+
 /* One buffer of the list, for the overlap check. */
 typedef struct buffer_range {
     uintptr_t begin, end;
     int tensor;
-    int role; /* 0 param, 1 grad, 2.. state[role - 2] */
+    int role; /* 0 param, 1 grad, 2 master, 3.. state[role - 3] */
 } buffer_range;
 
 static int compare_begin(const void *a, const void *b) {
@@ -26,8 +42,8 @@ static int compare_begin(const void *a, const void *b) {
 }
 
 static const char *role_name(int role) {
-    static const char *const names[2 + OPTK_MAX_STATE] = {"param",    "grad",     "state[0]",
-                                                          "state[1]", "state[2]", "state[3]"};
+    static const char *const names[3 + OPTK_MAX_STATE] = {
+        "param", "grad", "master", "state[0]", "state[1]", "state[2]", "state[3]"};
     return names[role];
 }
 
@@ -49,15 +65,17 @@ static optk_status check_no_overlap(optk_context *ctx, const char *op, buffer_ra
 }
 
 optk_status optk_check_param_tensors(optk_context *ctx, const char *op,
-                                     const optk_param_tensor *tensors, int count, int nstate,
-                                     bool needs_grad) {
+                                     const optk_param_tensor *tensors, int count,
+                                     const optk_tensor_checks *checks) {
     if (count < 1) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: count must be >= 1, got %d", op,
                          count);
     }
     if (!tensors) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: tensors is NULL", op);
 
-    const int per_tensor = 2 + nstate;
+    const int per_tensor = 3 + checks->nstate;
+    const size_t sizes[3 + OPTK_MAX_STATE] = {
+        optk_dtype_size(checks->param_dtype), optk_dtype_size(checks->grad_dtype), 4, 4, 4, 4, 4};
     size_t n = 0;
     enum { STACK_RANGES = 1024 };
     buffer_range stack_ranges[STACK_RANGES];
@@ -75,24 +93,36 @@ optk_status optk_check_param_tensors(optk_context *ctx, const char *op,
                                (long long)x->numel);
             break;
         }
-        const void *buffers[2 + OPTK_MAX_STATE] = {x->param, x->grad};
-        for (int s = 0; s < nstate; ++s)
-            buffers[2 + s] = x->state[s];
+        if (x->master && checks->master == OPTK_MASTER_FORBIDDEN) {
+            status =
+                optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                          "%s: tensors[%d].master must be NULL: a master copy is for bf16/fp16 "
+                          "parameters without stochastic rounding",
+                          op, t);
+            break;
+        }
+        const void *buffers[3 + OPTK_MAX_STATE] = {x->param, x->grad, x->master};
+        for (int s = 0; s < checks->nstate; ++s)
+            buffers[3 + s] = x->state[s];
         for (int r = 0; r < per_tensor; ++r) {
-            if (r == 1 && !needs_grad) continue;
+            if ((r == 0 && !checks->needs_param) || (r == 1 && !checks->needs_grad) ||
+                (r == 2 && checks->master != OPTK_MASTER_REQUIRED)) {
+                continue;
+            }
             if (!buffers[r]) {
                 status = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: tensors[%d].%s is NULL", op,
                                    t, role_name(r));
                 break;
             }
-            if (((uintptr_t)buffers[r] & 3u) != 0) {
+            if (((uintptr_t)buffers[r] & (sizes[r] - 1)) != 0) {
                 status = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
-                                   "%s: tensors[%d].%s is not 4-byte aligned", op, t, role_name(r));
+                                   "%s: tensors[%d].%s is not %zu-byte aligned", op, t,
+                                   role_name(r), sizes[r]);
                 break;
             }
             buffer_range *range = &ranges[n++];
             range->begin = (uintptr_t)buffers[r];
-            range->end = range->begin + (uintptr_t)x->numel * sizeof(float);
+            range->end = range->begin + (uintptr_t)x->numel * sizes[r];
             range->tensor = t;
             range->role = r;
         }

@@ -268,5 +268,18 @@ optk_status optk_optim_check_options(optk_context *ctx, const char *op,
         }
     }
 #undef CHECK
+    const optk_dtype dtypes[2] = {o->param_dtype, o->grad_dtype};
+    for (int d = 0; d < 2; ++d) {
+        if (dtypes[d] != OPTK_F32 && dtypes[d] != OPTK_BF16 && dtypes[d] != OPTK_F16) {
+            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                             "%s: %s must be f32, bf16 or f16, got %d", op,
+                             d == 0 ? "param_dtype" : "grad_dtype", (int)dtypes[d]);
+        }
+    }
+    if (o->stochastic_rounding && o->param_dtype != OPTK_BF16) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: stochastic_rounding needs bf16 parameters, got %s", op,
+                         optk_dtype_name(o->param_dtype));
+    }
     return OPTK_OK;
 }

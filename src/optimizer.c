@@ -31,6 +31,19 @@ static optk_status reserve_groups(optk_optimizer *o, int ngroups) {
     return OPTK_OK;
 }
 
+/* The launch's precision fields from the options. */
+static void set_precision(optk_element_launch *l, const optk_optim_options *o, uint64_t sr_stream,
+                          int tensor_base) {
+    l->param_dtype = o->param_dtype;
+    l->grad_dtype = o->grad_dtype;
+    l->precision = o->param_dtype == OPTK_F32 ? OPTK_PRECISION_F32
+                   : o->stochastic_rounding   ? OPTK_PRECISION_STOCHASTIC
+                                              : OPTK_PRECISION_MASTER;
+    l->seed = o->seed;
+    l->sr_stream = sr_stream;
+    l->tensor_base = tensor_base;
+}
+
 static bool is_schedule_free(const optk_optim_options *o) {
     return o->rule == OPTK_RULE_SCHEDULE_FREE_ADAMW || o->rule == OPTK_RULE_SCHEDULE_FREE_SGD;
 }
@@ -82,20 +95,27 @@ optk_status optk_optimizer_init_state(optk_optimizer *optimizer, const optk_para
     optk_context *ctx = optimizer->ctx;
     const optk_optim_options *o = &optimizer->opt;
     const int nstate = optk_optim_state_count(o);
-    optk_status s = optk_check_param_tensors(ctx, op, tensors, count, nstate, false);
+    const optk_tensor_checks checks = optk_tensor_checks_for(o, false);
+    optk_status s = optk_check_param_tensors(ctx, op, tensors, count, &checks);
     if (s != OPTK_OK) return s;
     for (int t = 0; t < count && s == OPTK_OK; ++t) {
         const optk_param_tensor *x = &tensors[t];
         const size_t bytes = (size_t)x->numel * sizeof(float);
         for (int j = 0; j < nstate && s == OPTK_OK; ++j) {
-            if (j == 0 && is_schedule_free(o)) {
-                s = ctx->ops->mem_copy(ctx, x->state[0], x->param, bytes);
-            } else if (j == 0 && o->rule == OPTK_RULE_ADAGRAD &&
-                       o->initial_accumulator_value != 0) {
-                optk_element_launch fill = optk_element_launch_for(OPTK_ELEMENT_FILL_STATE, x, 1);
-                fill.k.fill_state.value = (float)o->initial_accumulator_value;
-                fill.nstate = fill.nwritten = 1;
-                s = ctx->ops->element_apply(ctx, &fill);
+            const bool copy = j == 0 && is_schedule_free(o);
+            const bool fill =
+                j == 0 && o->rule == OPTK_RULE_ADAGRAD && o->initial_accumulator_value != 0;
+            if (copy || fill) {
+                /* Through the machinery: it loads p from the master copy or a bf16/fp16
+                 * parameter (and stores it back unchanged, rounded as the step would). */
+                optk_element_launch l = optk_element_launch_for(
+                    copy ? OPTK_ELEMENT_COPY_PARAM_TO_STATE : OPTK_ELEMENT_FILL_STATE, x, 1);
+                set_precision(&l, o, 0, t);
+                l.grad_dtype = OPTK_F32; /* not read */
+                l.k.fill_state.value = (float)o->initial_accumulator_value;
+                l.k.copy_param_to_state = l.k.fill_state;
+                l.nstate = l.nwritten = 1;
+                s = ctx->ops->element_apply(ctx, &l);
             } else {
                 s = ctx->ops->mem_set(ctx, x->state[j], 0, bytes);
             }
@@ -175,13 +195,20 @@ static optk_status step_groups(optk_optimizer *optimizer, const char *op,
         }
         all = joined;
     }
-    s = optk_check_param_tensors(ctx, op, all, total, optk_optim_state_count(o), true);
+    const optk_tensor_checks checks = optk_tensor_checks_for(o, true);
+    s = optk_check_param_tensors(ctx, op, all, total, &checks);
+    if (s == OPTK_OK && o->stochastic_rounding && total >= (1 << 20)) {
+        /* Each tensor keys its own random stream: 2^20 of them per step. */
+        s = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                      "%s: stochastic rounding takes at most 2^20 - 1 tensors a call, got %d", op,
+                      total);
+    }
 
     optk_step_report r = {.grad_norm = 0.0, .skipped = false};
     float unscale = 1.0f, clip = 1.0f;
     if (s == OPTK_OK && grad) {
         double sum = 0.0;
-        s = ctx->ops->grad_sum_squares(ctx, all, total, &sum);
+        s = ctx->ops->grad_sum_squares(ctx, all, total, o->grad_dtype, &sum);
         /* The norm of the unscaled gradients, as PyTorch computes it after unscale_. */
         r.grad_norm = sqrt(sum) * grad->inv_scale;
         r.skipped = !isfinite(r.grad_norm);
@@ -203,6 +230,7 @@ static optk_status step_groups(optk_optimizer *optimizer, const char *op,
         if (!launches || !next)
             s = optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
     }
+    int first_tensor = 0;
     for (int g = 0; g < ngroups && s == OPTK_OK; ++g) {
         optk_optim_options group = *o;
         group.lr = o->lr * groups[g].lr_scale;
@@ -211,6 +239,8 @@ static optk_status step_groups(optk_optimizer *optimizer, const char *op,
             optk_element_launch_for(OPTK_ELEMENT_RULE_COUNT, groups[g].tensors, groups[g].count);
         launches[g].grad_unscale = unscale;
         launches[g].grad_clip = clip;
+        set_precision(&launches[g], o, 2 * (uint64_t)(optimizer->steps + 1), first_tensor);
+        first_tensor += groups[g].count;
         s = optk_optim_prepare(ctx, op, &group, optimizer->steps + 1, &optimizer->schedule_free[g],
                                &next[g], &launches[g]);
     }
@@ -260,7 +290,9 @@ static optk_status swap(optk_optimizer *optimizer, const optk_param_tensor *tens
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s has no train/eval modes", op,
                          optk_rule_name(o->rule));
     }
-    optk_status s = optk_check_param_tensors(ctx, op, tensors, count, 1, false);
+    optk_tensor_checks checks = optk_tensor_checks_for(o, false);
+    checks.nstate = 1; /* the swap reads z only */
+    optk_status s = optk_check_param_tensors(ctx, op, tensors, count, &checks);
     if (s != OPTK_OK || optimizer->eval_mode == to_eval) return s;
     const double beta1 = o->rule == OPTK_RULE_SCHEDULE_FREE_SGD ? o->momentum : o->beta1;
     optk_element_launch launch =
@@ -268,6 +300,8 @@ static optk_status swap(optk_optimizer *optimizer, const optk_param_tensor *tens
     launch.k.lerp_to_state.weight = (float)(to_eval ? 1.0 - 1.0 / beta1 : 1.0 - beta1);
     launch.nstate = 1;
     launch.nwritten = 0;
+    set_precision(&launch, o, 2 * (uint64_t)optimizer->steps + 1, 0);
+    launch.grad_dtype = OPTK_F32; /* not read */
     s = ctx->ops->element_apply(ctx, &launch);
     if (s == OPTK_OK) optimizer->eval_mode = to_eval;
     return s;

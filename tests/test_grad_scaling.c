@@ -80,9 +80,9 @@ BACKEND_TEST(grad_norm, matches_float64_and_is_deterministic) {
     }
     want = sqrt(want);
     double got = 0.0, again = 0.0;
-    cr_assert_eq(optk_grad_norm(ctx, x.t, COUNT, &got), OPTK_OK, "%s",
+    cr_assert_eq(optk_grad_norm(ctx, x.t, COUNT, OPTK_F32, &got), OPTK_OK, "%s",
                  optk_context_last_error(ctx));
-    cr_assert_eq(optk_grad_norm(ctx, x.t, COUNT, &again), OPTK_OK);
+    cr_assert_eq(optk_grad_norm(ctx, x.t, COUNT, OPTK_F32, &again), OPTK_OK);
     cr_assert(fabs(got - want) <= 1e-12 * want, "norm %.17g, float64 reference %.17g", got, want);
     cr_assert(memcmp(&got, &again, sizeof got) == 0, "two runs differ: %.17g %.17g", got, again);
     if (backend != OPTK_BACKEND_CPU) {
@@ -90,7 +90,7 @@ BACKEND_TEST(grad_norm, matches_float64_and_is_deterministic) {
         setup y;
         make(&y, cpu, 0, 11, 3.0f);
         double cpu_norm = 0.0;
-        cr_assert_eq(optk_grad_norm(cpu, y.t, COUNT, &cpu_norm), OPTK_OK);
+        cr_assert_eq(optk_grad_norm(cpu, y.t, COUNT, OPTK_F32, &cpu_norm), OPTK_OK);
         cr_assert(fabs(got - cpu_norm) <= 1e-12 * cpu_norm, "%s %.17g vs cpu %.17g",
                   optk_backend_name(backend), got, cpu_norm);
         release(&y);
@@ -99,9 +99,9 @@ BACKEND_TEST(grad_norm, matches_float64_and_is_deterministic) {
     /* A non-finite gradient makes the norm non-finite. */
     float inf = INFINITY;
     cr_assert_eq(optk_mem_upload(ctx, (float *)x.t[3].grad + 17, &inf, 4), OPTK_OK);
-    cr_assert_eq(optk_grad_norm(ctx, x.t, COUNT, &got), OPTK_OK);
+    cr_assert_eq(optk_grad_norm(ctx, x.t, COUNT, OPTK_F32, &got), OPTK_OK);
     cr_assert(isinf(got), "norm with an Inf gradient: %g", got);
-    cr_assert_eq(optk_grad_norm(ctx, x.t, COUNT, NULL), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_grad_norm(ctx, x.t, COUNT, OPTK_F32, NULL), OPTK_ERR_INVALID_ARGUMENT);
     release(&x);
     optk_context_free(ctx);
 }

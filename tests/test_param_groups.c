@@ -104,7 +104,7 @@ BACKEND_TEST(param_groups, clipping_uses_the_norm_over_all_groups) {
     optk_optimizer *opt = NULL;
     cr_assert_eq(optk_optimizer_create(ctx, &o, &opt), OPTK_OK);
     double all = 0.0;
-    cr_assert_eq(optk_grad_norm(ctx, a.t, NT, &all), OPTK_OK);
+    cr_assert_eq(optk_grad_norm(ctx, a.t, NT, OPTK_F32, &all), OPTK_OK);
     const optk_param_group groups[2] = {{a.t, 2, 1.0, 1.0}, {a.t + 2, 3, 2.0, 1.0}};
     const optk_grad_options g = {.inv_scale = 0.25, .max_norm = 1.0};
     optk_step_report r = {0};

@@ -21,13 +21,16 @@ extern "C" {
 /** The most state buffers any optimizer rule uses per parameter tensor. */
 #define OPTK_MAX_STATE 4
 
-/** One parameter tensor, its gradient and its optimizer state (all fp32, all numel
- *  elements, 4-byte aligned, no two buffers overlapping). */
+/** One parameter tensor, its gradient and its optimizer state, numel elements each, no two
+ *  buffers overlapping, each aligned to its element size. The parameter and gradient have
+ *  the dtypes of the optimizer's options (fp32 by default; the stateless optk_adamw_step is
+ *  fp32 only); state and master copies are fp32. */
 typedef struct optk_param_tensor {
     int64_t numel;                /* elements, >= 1 */
-    float *param;                 /* updated in place */
-    const float *grad;            /* read only */
+    void *param;                  /* updated in place */
+    const void *grad;             /* read only */
     float *state[OPTK_MAX_STATE]; /* the rule's state buffers, in the rule's order */
+    float *master;                /* fp32 master copy of a bf16/fp16 parameter; else NULL */
 } optk_param_tensor;
 
 /** AdamW hyperparameters (PyTorch's torch.optim.AdamW). Doubles, as in Python: the
@@ -109,6 +112,14 @@ typedef struct optk_optim_options {
     int64_t warmup_steps;    /* Schedule-Free linear warm-up */
     double r;                /* Schedule-Free polynomial weighting power */
     double weight_lr_power;  /* Schedule-Free */
+    /* Precision (every rule). The rule always computes in fp32, on the fp32 master copy (or
+     * on the fp32 parameter); a bf16/fp16 parameter is then written from it rounded to
+     * nearest even, or, for bf16 with stochastic_rounding and no master copy, rounded
+     * stochastically with random bits keyed by (seed, step, tensor, element). */
+    optk_dtype param_dtype;   /* OPTK_F32 (default), OPTK_BF16, OPTK_F16 */
+    optk_dtype grad_dtype;    /* OPTK_F32 (default), OPTK_BF16, OPTK_F16 */
+    bool stochastic_rounding; /* bf16 parameters without a master copy */
+    uint64_t seed;            /* of the stochastic rounding */
 } optk_optim_options;
 
 /** The official defaults of a rule (see the README's table). */
@@ -183,11 +194,12 @@ typedef struct optk_step_report {
     bool skipped;     /* a gradient was non-finite: nothing was written, the counter kept */
 } optk_step_report;
 
-/** Global L2 norm of the gradients of the tensors, sqrt(sum of g^2) accumulated in double in
+/** Global L2 norm of the gradients (of grad_dtype; only grad is read) of the tensors,
+ *  sqrt(sum of g^2) accumulated in double in
  *  a fixed order (the same bits on every run of a backend; CPU and CUDA agree to ~1e-15).
  *  Inf or NaN when any gradient is. Waits for the device (the norm is a host value). */
 optk_status optk_grad_norm(optk_context *ctx, const optk_param_tensor *tensors, int count,
-                           double *norm);
+                           optk_dtype grad_dtype, double *norm);
 
 /** One step with loss-scale unscaling and global-norm clipping: computes the norm of the
  *  unscaled gradients; if it is not finite, skips the step (no parameter or state written,

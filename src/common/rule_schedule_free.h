@@ -47,10 +47,20 @@ OPTK_HD void optk_rule_lerp_to_state(const optk_lerp_consts *k, float *p, float 
     *p = fmaf(k->weight, s[0] - *p, *p);
 }
 
-/* s[0] = value, for state initialisation (Adagrad's initial accumulator). p, g untouched. */
 typedef struct optk_fill_consts {
     float value;
 } optk_fill_consts;
+
+/* s[0] = p, for Schedule-Free's z (p as the machinery loads it: the master copy, or the
+ * bf16/fp16 parameter widened). g is not read; p is stored back unchanged (the shared rule
+ * signature keeps it writable). */
+// cppcheck-suppress constParameter
+OPTK_HD void optk_rule_copy_param_to_state(const optk_fill_consts *k, float *p, float g, float *s) {
+    (void)k, (void)g;
+    s[0] = *p;
+}
+
+/* s[0] = value, for state initialisation (Adagrad's initial accumulator). p, g untouched. */
 
 OPTK_HD void optk_rule_fill_state(const optk_fill_consts *k, float *p, float g, float *s) {
     (void)p, (void)g;

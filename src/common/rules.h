@@ -40,7 +40,9 @@
       OPTK_LAYOUT(1, 1) | OPTK_LAYOUT(2, 2))                                                       \
     X(LERP_TO_STATE, lerp_to_state, optk_lerp_consts, optk_rule_lerp_to_state, 0,                  \
       OPTK_LAYOUT(1, 0))                                                                           \
-    X(FILL_STATE, fill_state, optk_fill_consts, optk_rule_fill_state, 0, OPTK_LAYOUT(1, 1))
+    X(FILL_STATE, fill_state, optk_fill_consts, optk_rule_fill_state, 0, OPTK_LAYOUT(1, 1))        \
+    X(COPY_PARAM_TO_STATE, copy_param_to_state, optk_fill_consts, optk_rule_copy_param_to_state,   \
+      0, OPTK_LAYOUT(1, 1))
 
 typedef enum optk_element_rule {
 #define OPTK_X(NAME, name, T, fn, reads_grad, layouts) OPTK_ELEMENT_##NAME,

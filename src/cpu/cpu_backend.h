@@ -8,6 +8,6 @@ optk_status optk_cpu_random_fill_u32(optk_context *ctx, uint64_t seed, uint64_t 
                                      uint64_t offset, uint32_t *out, int64_t n);
 optk_status optk_cpu_element_apply(optk_context *ctx, const optk_element_launch *launch);
 optk_status optk_cpu_grad_sum_squares(optk_context *ctx, const optk_param_tensor *tensors,
-                                      int count, double *out);
+                                      int count, optk_dtype grad_dtype, double *out);
 
 #endif /* OPTK_CPU_BACKEND_H */

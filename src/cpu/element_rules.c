@@ -16,32 +16,33 @@
     static void name##_tensors(const optk_element_launch *l) {                                     \
         const T *k = &l->k.name;                                                                   \
         const float u = l->grad_unscale, c = l->grad_clip;                                         \
+        const int mixed = optk_launch_is_mixed(l);                                                 \
         for (int t = 0; t < l->count; ++t) {                                                       \
             const optk_param_tensor *x = &l->tensors[t];                                           \
             switch (l->nstate * 8 + l->nwritten) {                                                 \
             case 0:                                                                                \
-                name##_0_0(k, x, u, c);                                                            \
+                mixed ? name##_0_0_mixed(k, x, l, t) : name##_0_0(k, x, u, c);                     \
                 break;                                                                             \
             case 8:                                                                                \
-                name##_1_0(k, x, u, c);                                                            \
+                mixed ? name##_1_0_mixed(k, x, l, t) : name##_1_0(k, x, u, c);                     \
                 break;                                                                             \
             case 9:                                                                                \
-                name##_1_1(k, x, u, c);                                                            \
+                mixed ? name##_1_1_mixed(k, x, l, t) : name##_1_1(k, x, u, c);                     \
                 break;                                                                             \
             case 17:                                                                               \
-                name##_2_1(k, x, u, c);                                                            \
+                mixed ? name##_2_1_mixed(k, x, l, t) : name##_2_1(k, x, u, c);                     \
                 break;                                                                             \
             case 18:                                                                               \
-                name##_2_2(k, x, u, c);                                                            \
+                mixed ? name##_2_2_mixed(k, x, l, t) : name##_2_2(k, x, u, c);                     \
                 break;                                                                             \
             case 26:                                                                               \
-                name##_3_2(k, x, u, c);                                                            \
+                mixed ? name##_3_2_mixed(k, x, l, t) : name##_3_2(k, x, u, c);                     \
                 break;                                                                             \
             case 27:                                                                               \
-                name##_3_3(k, x, u, c);                                                            \
+                mixed ? name##_3_3_mixed(k, x, l, t) : name##_3_3(k, x, u, c);                     \
                 break;                                                                             \
             default:                                                                               \
-                name##_4_4(k, x, u, c);                                                            \
+                mixed ? name##_4_4_mixed(k, x, l, t) : name##_4_4(k, x, u, c);                     \
                 break;                                                                             \
             }                                                                                      \
         }                                                                                          \

@@ -12,7 +12,7 @@
 #ifndef OPTK_CPU_MULTI_TENSOR_H
 #define OPTK_CPU_MULTI_TENSOR_H
 
-#include "../internal.h"
+#include "mixed_precision.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define OPTK_CPU_HOT_LOOP __attribute__((target_clones("arch=x86-64-v3", "default")))
@@ -45,6 +45,25 @@
                      float clip) {                                                                 \
         name##_kernel(*k, x->numel, unscale, clip, x->param, x->grad, x->state[0], x->state[1],    \
                       x->state[2], x->state[3]);                                                   \
+    }                                                                                              \
+    /* Any precision: loads and stores through mixed_precision.h, one element at a time. */        \
+    static void name##_mixed(const consts_type *k, const optk_param_tensor *x,                     \
+                             const optk_element_launch *l, int tensor) {                           \
+        const consts_type kk = *k;                                                                 \
+        for (int64_t i = 0; i < x->numel; ++i) {                                                   \
+            float s[OPTK_MAX_STATE] = {0};                                                         \
+            for (int j = 0; j < (nstate); ++j)                                                     \
+                s[j] = x->state[j][i];                                                             \
+            float p = optk_cpu_load_param(x, i, l);                                                \
+            const float g =                                                                        \
+                (reads_grad) ? (optk_cpu_load_grad(x->grad, i, l->grad_dtype) * l->grad_unscale) * \
+                                   l->grad_clip                                                    \
+                             : 0.0f;                                                               \
+            rule(&kk, &p, g, s);                                                                   \
+            optk_cpu_store_param(x, i, p, l, tensor);                                              \
+            for (int j = 0; j < (nwritten); ++j)                                                   \
+                x->state[j][i] = s[j];                                                             \
+        }                                                                                          \
     }
 
 #endif /* OPTK_CPU_MULTI_TENSOR_H */

@@ -36,7 +36,7 @@ optk_status optk_cuda_random_fill_u32(optk_context *ctx, uint64_t seed, uint64_t
                                       uint64_t offset, uint32_t *out, int64_t n);
 optk_status optk_cuda_element_apply(optk_context *ctx, const optk_element_launch *launch);
 optk_status optk_cuda_grad_sum_squares(optk_context *ctx, const optk_param_tensor *tensors,
-                                       int count, double *out);
+                                       int count, optk_dtype grad_dtype, double *out);
 
 #ifdef __cplusplus
 }

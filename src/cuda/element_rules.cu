@@ -24,7 +24,10 @@ template <class Rule, int kStates, int kWritten>
 optk_status apply_layout(optk_context *ctx, const typename Rule::Consts &k,
                          const optk_element_launch *l) {
     if constexpr (((Rule::kLayouts >> (kStates * 8 + kWritten)) & 1ull) != 0) {
-        return multi_tensor_apply<Rule, kStates, kWritten>(ctx, "optimizer_step", k, l);
+        if (optk_launch_is_mixed(l)) {
+            return multi_tensor_apply<Rule, kStates, kWritten, true>(ctx, "optimizer_step", k, l);
+        }
+        return multi_tensor_apply<Rule, kStates, kWritten, false>(ctx, "optimizer_step", k, l);
     } else {
         return optk_fail(ctx, OPTK_ERR_INTERNAL, "element_apply: layout (%d, %d) not built",
                          kStates, kWritten);

@@ -21,15 +21,16 @@ __device__ double block_sum(double v) {
 }
 
 __global__ void __launch_bounds__(kThreads)
-    tile_sum_squares_kernel(const __grid_constant__ TensorBatch<1> batch, double *partials) {
+    tile_sum_squares_kernel(const __grid_constant__ TensorBatch<1> batch, double *partials,
+                            const int grad_dtype) {
     const int t = find_tensor(batch, (int)blockIdx.x);
     const int64_t base = (int64_t)(blockIdx.x - batch.tile_begin[t]) * kTile;
     const int64_t remaining = batch.numel[t] - base;
     const int n = remaining < kTile ? (int)remaining : kTile;
-    const float *g = batch.ptr[0][t] + base;
+    const void *g = batch.ptr[0][t]; /* the piece's start, in grad_dtype elements */
     double acc = 0.0;
     for (int i = (int)threadIdx.x; i < n; i += kThreads) {
-        const double v = (double)g[i];
+        const double v = (double)load_grad(g, base + i, grad_dtype);
         acc += v * v;
     }
     const double total = block_sum(acc);
@@ -49,7 +50,7 @@ __global__ void __launch_bounds__(kThreads)
 
 extern "C" optk_status optk_cuda_grad_sum_squares(optk_context *ctx,
                                                   const optk_param_tensor *tensors, int count,
-                                                  double *out) {
+                                                  optk_dtype grad_dtype, double *out) {
     static const char op[] = "grad_norm";
     optk_status s = enter(ctx, op);
     if (s != OPTK_OK) return s;
@@ -61,12 +62,15 @@ extern "C" optk_status optk_cuda_grad_sum_squares(optk_context *ctx,
         return s;
     }
     double *partials = static_cast<double *>(scratch), *result = partials + tiles;
-    auto fill = [](TensorBatch<1> &b, int c, const optk_param_tensor &x, int64_t offset) {
-        b.ptr[0][c] = const_cast<float *>(x.grad) + offset;
+    const int64_t size = (int64_t)optk_dtype_size(grad_dtype);
+    auto fill = [size](TensorBatch<1> &b, int c, const optk_param_tensor &x, int64_t offset) {
+        const char *start = static_cast<const char *>(x.grad) + offset * size;
+        b.ptr[0][c] = reinterpret_cast<float *>(const_cast<char *>(start));
     };
     auto run = [&](const TensorBatch<1> &b, int64_t first_tile) -> optk_status {
         const unsigned grid = (unsigned)b.tile_begin[b.count];
-        tile_sum_squares_kernel<<<grid, kThreads, 0, stream_of(ctx)>>>(b, partials + first_tile);
+        tile_sum_squares_kernel<<<grid, kThreads, 0, stream_of(ctx)>>>(b, partials + first_tile,
+                                                                       (int)grad_dtype);
         return check_launch(ctx, op);
     };
     if ((s = for_each_batch<1>(tensors, count, fill, run)) != OPTK_OK) return s;

@@ -22,6 +22,7 @@
 #define OPTK_CUDA_MULTI_TENSOR_CUH
 
 #include "cuda_check.cuh"
+#include "mixed_precision.cuh"
 
 #include <climits>
 #include <cstdint>
@@ -36,11 +37,15 @@ constexpr int kMaxParamBytes = 32000;         /* below the 32,764-byte limit, ro
 /* One launch's worth of tensors: kBuffers pointers per tensor (param, grad, states). */
 template <int kBuffers> struct TensorBatch {
     static constexpr int kMaxTensors =
-        (kMaxParamBytes - 512) / (int)(sizeof(int64_t) + sizeof(int) + kBuffers * sizeof(void *));
+        (kMaxParamBytes - 512) /
+        (int)(2 * sizeof(int64_t) + 2 * sizeof(int) + kBuffers * sizeof(void *));
     int count;
     int tile_begin[kMaxTensors + 1]; /* tiles before tensor t; [count] = all tiles */
     int64_t numel[kMaxTensors];
-    float *ptr[kBuffers][kMaxTensors];
+    int64_t first_element[kMaxTensors]; /* where the piece starts in its tensor */
+    int tensor_index[kMaxTensors];      /* the piece's tensor within the launch's list */
+    float *ptr[kBuffers][kMaxTensors];  /* fp32 buffers at the piece's start (a bf16/fp16
+                                           parameter or gradient: at its tensor's start) */
 };
 
 /* The tensor whose tiles contain `tile`: the last t with tile_begin[t] <= tile. */
@@ -57,15 +62,43 @@ __device__ __forceinline__ int find_tensor(const TensorBatch<kBuffers> &batch, i
     return lo;
 }
 
-template <class Rule, int kStates, int kWritten>
+/* Buffers per tensor: param, grad, the states, and with mixed precision the master copy. */
+template <int kStates, bool kMixed> constexpr int buffers_of() {
+    return 2 + kStates + (kMixed ? 1 : 0);
+}
+
+template <class Rule, int kStates, int kWritten, bool kMixed>
 __global__ void __launch_bounds__(kThreads)
-    multi_tensor_kernel(const __grid_constant__ TensorBatch<2 + kStates> batch,
-                        const typename Rule::Consts k, const float unscale, const float clip) {
+    multi_tensor_kernel(const __grid_constant__ TensorBatch<buffers_of<kStates, kMixed>()> batch,
+                        const typename Rule::Consts k, const float unscale, const float clip,
+                        const Precision m) {
     constexpr bool kReadsGrad = Rule::kReadsGrad;
     const int t = find_tensor(batch, (int)blockIdx.x);
     const int64_t base = (int64_t)(blockIdx.x - batch.tile_begin[t]) * kTile;
     const int64_t remaining = batch.numel[t] - base;
     const int n = remaining < kTile ? (int)remaining : kTile;
+
+    if constexpr (kMixed) { /* any dtype, one element at a time; pointers at the tensor start */
+        const int64_t at = batch.first_element[t] + base; /* element index in the tensor */
+        void *param = batch.ptr[0][t];
+        const void *grad = batch.ptr[1][t];
+        float *master = batch.ptr[2 + kStates][t];
+        for (int i = (int)threadIdx.x; i < n; i += kThreads) {
+            float se[OPTK_MAX_STATE] = {};
+#pragma unroll
+            for (int j = 0; j < kStates; ++j)
+                se[j] = batch.ptr[2 + j][t][base + i];
+            float pe = load_param(param, master, at + i, m);
+            const float g =
+                kReadsGrad ? (load_grad(grad, at + i, m.grad_dtype) * unscale) * clip : 0.0f;
+            Rule::apply(k, pe, g, se);
+            store_param(param, master, at + i, pe, m, at + i, batch.tensor_index[t]);
+#pragma unroll
+            for (int j = 0; j < kWritten; ++j)
+                batch.ptr[2 + j][t][base + i] = se[j];
+        }
+        return;
+    }
 
     float *p = batch.ptr[0][t] + base;
     const float *g = kReadsGrad ? batch.ptr[1][t] + base : nullptr;
@@ -160,6 +193,8 @@ optk_status for_each_batch(const optk_param_tensor *tensors, int count, Fill fil
             if ((take + kTile - 1) / kTile > tiles_left) take = tiles_left * kTile;
             const int c = batch.count;
             batch.numel[c] = take;
+            batch.first_element[c] = offset;
+            batch.tensor_index[c] = t;
             fill(batch, c, x, offset);
             batch.tile_begin[c + 1] = batch.tile_begin[c] + (int)((take + kTile - 1) / kTile);
             batch.count = c + 1;
@@ -171,27 +206,34 @@ optk_status for_each_batch(const optk_param_tensor *tensors, int count, Fill fil
 
 /* Runs Rule over every element of every tensor, in as few launches as the parameter space
  * allows (one for a few hundred tensors). The tensors were validated by the dispatch layer. */
-template <class Rule, int kStates, int kWritten>
+template <class Rule, int kStates, int kWritten, bool kMixed>
 optk_status multi_tensor_apply(optk_context *ctx, const char *op, const typename Rule::Consts &k,
                                const optk_element_launch *l) {
-    using Batch = TensorBatch<2 + kStates>;
-    static_assert(sizeof(Batch) + sizeof(typename Rule::Consts) + 8 <= 32764,
+    constexpr int kBuffers = buffers_of<kStates, kMixed>();
+    using Batch = TensorBatch<kBuffers>;
+    static_assert(sizeof(Batch) + sizeof(typename Rule::Consts) + 8 + sizeof(Precision) <= 32764,
                   "kernel parameters exceed CUDA's 32,764-byte limit");
     optk_status s = enter(ctx, op);
     if (s != OPTK_OK) return s;
     auto fill = [](Batch &b, int c, const optk_param_tensor &x, int64_t offset) {
-        b.ptr[0][c] = x.param + offset;
-        b.ptr[1][c] = Rule::kReadsGrad ? const_cast<float *>(x.grad) + offset : nullptr;
+        /* fp32 path: every pointer at the piece's start. Mixed path: param, grad and master
+         * at the tensor's start (their element size varies); the kernel adds the offset. */
+        const int64_t o = kMixed ? 0 : offset;
+        b.ptr[0][c] = static_cast<float *>(x.param) + o;
+        b.ptr[1][c] = Rule::kReadsGrad ? const_cast<float *>(static_cast<const float *>(x.grad)) + o
+                                       : nullptr;
         for (int j = 0; j < kStates; ++j)
             b.ptr[2 + j][c] = x.state[j] + offset;
+        if constexpr (kMixed) b.ptr[kBuffers - 1][c] = x.master;
     };
+    const Precision m = precision_of(l);
     auto run = [&](const Batch &b, int64_t) -> optk_status {
         const unsigned grid = (unsigned)b.tile_begin[b.count];
-        multi_tensor_kernel<Rule, kStates, kWritten>
-            <<<grid, kThreads, 0, stream_of(ctx)>>>(b, k, l->grad_unscale, l->grad_clip);
+        multi_tensor_kernel<Rule, kStates, kWritten, kMixed>
+            <<<grid, kThreads, 0, stream_of(ctx)>>>(b, k, l->grad_unscale, l->grad_clip, m);
         return check_launch(ctx, op);
     };
-    return for_each_batch<2 + kStates>(l->tensors, l->count, fill, run);
+    return for_each_batch<kBuffers>(l->tensors, l->count, fill, run);
 }
 
 } // namespace optk_cuda

@@ -1,0 +1,305 @@
+/* test_mixed_precision.c — bf16/fp16 parameters and gradients on every backend. The rules
+ * compute in fp32, so a run with an fp32 master copy must equal an fp32 run exactly (master
+ * == the fp32 parameter, the bf16/fp16 parameter == it rounded to nearest even, states
+ * equal), and a stochastic-rounding run must equal its definition with the Philox bits of
+ * (seed, step, tensor, element). */
+#include "harness.h"
+#include "common/philox.h"
+#include "common/precision.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+enum { NT = 3, STEPS = 3 };
+static const int64_t sizes[NT] = {3, 2048, 4099};
+
+typedef struct run {
+    optk_context *ctx;
+    int nstate;
+    test_buffer param[NT], grad[NT], master[NT], state[NT][OPTK_MAX_STATE];
+    optk_param_tensor t[NT];
+} run;
+
+static uint16_t to_half(float x, optk_dtype d) {
+    return d == OPTK_BF16 ? optk_f32_to_bf16_rne(x) : optk_f32_to_f16_rne(x);
+}
+static float from_half(uint16_t h, optk_dtype d) {
+    return d == OPTK_BF16 ? optk_bf16_to_f32(h) : optk_f16_to_f32(h);
+}
+
+/* Host values: p (fp32, exact in every dtype used: widened from `round_to`), g (fp32, exact
+ * in grad dtype), curvature c > 0. */
+static void values(int t, float *p, float *g, float *c, optk_dtype round_to, optk_dtype gdt) {
+    test_fill_uniform(p, (size_t)sizes[t], -1.0f, 1.0f, 7u + (uint64_t)t);
+    test_fill_uniform(g, (size_t)sizes[t], -0.5f, 0.5f, 70u + (uint64_t)t);
+    test_fill_uniform(c, (size_t)sizes[t], 0.01f, 1.0f, 700u + (uint64_t)t);
+    for (int64_t i = 0; i < sizes[t]; ++i) {
+        if (round_to != OPTK_F32) p[i] = from_half(to_half(p[i], round_to), round_to);
+        if (gdt != OPTK_F32) g[i] = from_half(to_half(g[i], gdt), gdt);
+        g[i] = g[i] == 0.0f ? 0.125f : g[i];
+    }
+}
+
+/* Tensors on ctx with the dtypes of o; p_as: the dtype p's values are made exact in. */
+static void make(run *r, optk_context *ctx, const optk_optim_options *o, optk_dtype p_as) {
+    r->ctx = ctx;
+    r->nstate = optk_optim_state_count(o);
+    const bool master = o->param_dtype != OPTK_F32 && !o->stochastic_rounding;
+    for (int t = 0; t < NT; ++t) {
+        const size_t n = (size_t)sizes[t];
+        float *p = malloc(n * 4), *g = malloc(n * 4), *c = malloc(n * 4);
+        uint16_t *h = malloc(n * 2);
+        values(t, p, g, c, p_as, o->grad_dtype);
+        r->t[t] = (optk_param_tensor){.numel = sizes[t]};
+        if (o->param_dtype == OPTK_F32) {
+            r->param[t] = test_buffer_new(ctx, n, 4, p);
+        } else {
+            for (size_t i = 0; i < n; ++i)
+                h[i] = to_half(p[i], o->param_dtype);
+            r->param[t] = test_buffer_new(ctx, n, 2, h);
+        }
+        if (o->grad_dtype == OPTK_F32) {
+            r->grad[t] = test_buffer_new(ctx, n, 4, g);
+        } else {
+            for (size_t i = 0; i < n; ++i)
+                h[i] = to_half(g[i], o->grad_dtype);
+            r->grad[t] = test_buffer_new(ctx, n, 2, h);
+        }
+        r->t[t].param = r->param[t].data;
+        r->t[t].grad = r->grad[t].data;
+        if (master) {
+            r->master[t] = test_buffer_new(ctx, n, 4, p);
+            r->t[t].master = r->master[t].data;
+        }
+        for (int s = 0; s < r->nstate; ++s) {
+            r->state[t][s] = test_buffer_new(ctx, n, 4, NULL);
+            r->t[t].state[s] = r->state[t][s].data;
+        }
+        free(p), free(g), free(c), free(h);
+    }
+}
+
+/* Sophia's h and AdaHessian's D: positive curvature, the same in every run. */
+static void set_curvature(run *r, const optk_optim_options *o) {
+    if (o->rule != OPTK_RULE_SOPHIA && o->rule != OPTK_RULE_ADAHESSIAN) return;
+    for (int t = 0; t < NT; ++t) {
+        const size_t n = (size_t)sizes[t];
+        float *p = malloc(n * 4), *g = malloc(n * 4), *c = malloc(n * 4);
+        values(t, p, g, c, OPTK_F32, OPTK_F32);
+        cr_assert_eq(optk_mem_upload(r->ctx, r->t[t].state[r->nstate - 1], c, n * 4), OPTK_OK);
+        free(p), free(g), free(c);
+    }
+}
+
+static void release(run *r) {
+    for (int t = 0; t < NT; ++t) {
+        test_buffer_check_guards(&r->param[t], "param");
+        test_buffer_free(&r->param[t]);
+        test_buffer_free(&r->grad[t]);
+        if (r->t[t].master) test_buffer_free(&r->master[t]);
+        for (int s = 0; s < r->nstate; ++s)
+            test_buffer_free(&r->state[t][s]);
+    }
+}
+
+static float *read(const test_buffer *b) {
+    float *x = malloc(b->bytes);
+    test_buffer_read(b, x);
+    return x;
+}
+
+static void steps(run *r, const optk_optim_options *o, int n) {
+    optk_optimizer *opt = NULL;
+    cr_assert_eq(optk_optimizer_create(r->ctx, o, &opt), OPTK_OK, "%s",
+                 optk_context_last_error(r->ctx));
+    cr_assert_eq(optk_optimizer_init_state(opt, r->t, NT), OPTK_OK, "%s",
+                 optk_context_last_error(r->ctx));
+    set_curvature(r, o);
+    for (int s = 0; s < n; ++s) {
+        cr_assert_eq(optk_optimizer_step(opt, r->t, NT), OPTK_OK, "%s",
+                     optk_context_last_error(r->ctx));
+    }
+    optk_optimizer_free(opt);
+}
+
+static const optk_rule rules[] = {
+    OPTK_RULE_ADAMW,  OPTK_RULE_SGD,        OPTK_RULE_ADAN,    OPTK_RULE_LION,
+    OPTK_RULE_SOPHIA, OPTK_RULE_ADAHESSIAN, OPTK_RULE_RMSPROP, OPTK_RULE_SCHEDULE_FREE_ADAMW};
+
+BACKEND_TEST(mixed_precision, master_copy_runs_equal_fp32_runs_bit_for_bit) {
+    optk_context *ctx = test_context(backend);
+    const optk_dtype pdts[] = {OPTK_BF16, OPTK_F16};
+    for (size_t r = 0; r < sizeof rules / sizeof *rules; ++r) {
+        for (int pd = 0; pd < 2; ++pd) {
+            for (int gd = 0; gd < 2; ++gd) {
+                optk_optim_options o = optk_optim_default_options(rules[r]);
+                o.batch_tokens = 64.0;
+                o.momentum = rules[r] == OPTK_RULE_SGD ? 0.9 : o.momentum;
+                o.param_dtype = pdts[pd];
+                o.grad_dtype = gd ? OPTK_F32 : pdts[pd];
+                optk_optim_options ref = o;
+                ref.param_dtype = OPTK_F32;
+                ref.grad_dtype = OPTK_F32;
+                run mixed, fp32;
+                make(&mixed, ctx, &o, o.param_dtype);
+                make(&fp32, ctx, &ref, o.param_dtype);
+                /* Same gradient values: the fp32 run gets them widened. */
+                for (int t = 0; t < NT; ++t) {
+                    const size_t n = (size_t)sizes[t];
+                    float *p = malloc(n * 4), *g = malloc(n * 4), *c = malloc(n * 4);
+                    values(t, p, g, c, o.param_dtype, o.grad_dtype);
+                    cr_assert_eq(optk_mem_upload(ctx, fp32.grad[t].data, g, n * 4), OPTK_OK);
+                    free(p), free(g), free(c);
+                }
+                steps(&mixed, &o, STEPS);
+                steps(&fp32, &ref, STEPS);
+                char what[128];
+                for (int t = 0; t < NT; ++t) {
+                    const size_t n = (size_t)sizes[t];
+                    float *want = read(&fp32.param[t]), *master = read(&mixed.master[t]);
+                    uint16_t *half = malloc(n * 2);
+                    test_buffer_read(&mixed.param[t], half);
+                    snprintf(what, sizeof what, "%s %s/%s tensor %d master",
+                             optk_rule_name(rules[r]), optk_dtype_name(o.param_dtype),
+                             optk_dtype_name(o.grad_dtype), t);
+                    test_assert_bits_equal(master, want, n, 4, what);
+                    for (size_t i = 0; i < n; ++i) {
+                        cr_assert_eq(half[i], to_half(want[i], o.param_dtype),
+                                     "%s: param[%zu] %04x is not round(%a)", what, i, half[i],
+                                     (double)want[i]);
+                    }
+                    for (int s = 0; s < mixed.nstate; ++s) {
+                        float *a = read(&mixed.state[t][s]), *b = read(&fp32.state[t][s]);
+                        snprintf(what, sizeof what, "%s %s tensor %d state %d",
+                                 optk_rule_name(rules[r]), optk_dtype_name(o.param_dtype), t, s);
+                        test_assert_bits_equal(a, b, n, 4, what);
+                        free(a), free(b);
+                    }
+                    free(want), free(master), free(half);
+                }
+                release(&mixed);
+                release(&fp32);
+            }
+        }
+    }
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(mixed_precision, stochastic_rounding_follows_its_definition) {
+    optk_context *ctx = test_context(backend);
+    optk_optim_options o = optk_optim_default_options(OPTK_RULE_ADAMW);
+    o.param_dtype = OPTK_BF16;
+    o.grad_dtype = OPTK_BF16;
+    o.stochastic_rounding = true;
+    o.seed = 0xfeedbeef1234ull;
+    o.lr = 1e-2;
+    optk_optim_options ref = o;
+    ref.param_dtype = ref.grad_dtype = OPTK_F32;
+    ref.stochastic_rounding = false;
+    run sr, fp32;
+    make(&sr, ctx, &o, OPTK_BF16);
+    make(&fp32, ctx, &ref, OPTK_BF16);
+    for (int t = 0; t < NT; ++t) {
+        const size_t n = (size_t)sizes[t];
+        float *p = malloc(n * 4), *g = malloc(n * 4), *c = malloc(n * 4);
+        values(t, p, g, c, OPTK_BF16, OPTK_BF16);
+        cr_assert_eq(optk_mem_upload(ctx, fp32.grad[t].data, g, n * 4), OPTK_OK);
+        free(p), free(g), free(c);
+    }
+    steps(&sr, &o, 1);
+    steps(&fp32, &ref, 1);
+    int64_t rounded_up = 0, total = 0;
+    for (int t = 0; t < NT; ++t) {
+        const size_t n = (size_t)sizes[t];
+        float *want = read(&fp32.param[t]);
+        uint16_t *half = malloc(n * 2);
+        test_buffer_read(&sr.param[t], half);
+        for (size_t i = 0; i < n; ++i) {
+            /* Step 1: stream 2 * 1, tensor t. */
+            const uint32_t bits = optk_philox_u32(o.seed, (2ull << 20) + (uint64_t)t, i);
+            const uint16_t expected = optk_f32_to_bf16_sr(want[i], bits);
+            cr_assert_eq(half[i], expected, "tensor %d [%zu]: %04x, want %04x (of %a)", t, i,
+                         half[i], expected, (double)want[i]);
+            rounded_up += optk_bf16_to_f32(half[i]) > want[i];
+            ++total;
+        }
+        float *a = read(&sr.state[t][0]), *b = read(&fp32.state[t][0]);
+        test_assert_bits_equal(a, b, n, 4, "m after a stochastic-rounding step");
+        free(a), free(b), free(want), free(half);
+    }
+    /* Both directions happen (a constant rounding would be biased). */
+    cr_assert(rounded_up > total / 10 && rounded_up < total - total / 10, "%lld of %lld up",
+              (long long)rounded_up, (long long)total);
+    release(&sr);
+    release(&fp32);
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(mixed_precision, half_gradients_and_their_norm) {
+    optk_context *ctx = test_context(backend);
+    optk_optim_options o = optk_optim_default_options(OPTK_RULE_SGD);
+    o.grad_dtype = OPTK_BF16;
+    run r;
+    make(&r, ctx, &o, OPTK_F32);
+    double want = 0.0;
+    for (int t = 0; t < NT; ++t) {
+        const size_t n = (size_t)sizes[t];
+        float *p = malloc(n * 4), *g = malloc(n * 4), *c = malloc(n * 4);
+        values(t, p, g, c, OPTK_F32, OPTK_BF16);
+        for (size_t i = 0; i < n; ++i)
+            want += (double)g[i] * g[i];
+        free(p), free(g), free(c);
+    }
+    double got = 0.0;
+    cr_assert_eq(optk_grad_norm(ctx, r.t, NT, OPTK_BF16, &got), OPTK_OK, "%s",
+                 optk_context_last_error(ctx));
+    cr_assert(fabs(got - sqrt(want)) <= 1e-12 * sqrt(want), "%.17g vs %.17g", got, sqrt(want));
+    release(&r);
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(mixed_precision, bad_dtype_combinations_are_refused) {
+    optk_context *ctx = test_context(backend);
+    optk_optimizer *opt = NULL;
+    optk_optim_options o = optk_optim_default_options(OPTK_RULE_ADAMW);
+    o.param_dtype = OPTK_F16;
+    o.stochastic_rounding = true;
+    cr_assert_eq(optk_optimizer_create(ctx, &o, &opt), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "stochastic_rounding needs bf16") != NULL);
+    o.param_dtype = (optk_dtype)9;
+    o.stochastic_rounding = false;
+    cr_assert_eq(optk_optimizer_create(ctx, &o, &opt), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "param_dtype must be f32, bf16 or f16") != NULL);
+
+    o.param_dtype = OPTK_BF16; /* with a master copy */
+    run r;
+    make(&r, ctx, &o, OPTK_BF16);
+    cr_assert_eq(optk_optimizer_create(ctx, &o, &opt), OPTK_OK);
+    optk_param_tensor bad[NT];
+    memcpy(bad, r.t, sizeof bad);
+    bad[1].master = NULL;
+    cr_assert_eq(optk_optimizer_step(opt, bad, NT), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "tensors[1].master is NULL") != NULL);
+    memcpy(bad, r.t, sizeof bad);
+    bad[2].param = (char *)bad[2].param + 1;
+    cr_assert_eq(optk_optimizer_step(opt, bad, NT), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "tensors[2].param is not 2-byte aligned") !=
+                  NULL,
+              "%s", optk_context_last_error(ctx));
+    cr_assert_eq(optk_optimizer_step_count(opt), 0);
+    optk_optimizer_free(opt);
+
+    o.param_dtype = OPTK_F32; /* a master copy is refused for fp32 parameters */
+    cr_assert_eq(optk_optimizer_create(ctx, &o, &opt), OPTK_OK);
+    memcpy(bad, r.t, sizeof bad);
+    float *extra = NULL;
+    cr_assert_eq(optk_mem_alloc(ctx, 16, (void **)&extra), OPTK_OK);
+    bad[0].param = r.t[0].master; /* fp32 storage */
+    bad[0].master = extra;
+    cr_assert_eq(optk_optimizer_step(opt, bad, 1), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "tensors[0].master must be NULL") != NULL);
+    optk_mem_free(ctx, extra);
+    optk_optimizer_free(opt);
+    release(&r);
+    optk_context_free(ctx);
+}
