@@ -48,7 +48,10 @@ optk_status bench_copy_roofline(optk_context *ctx, size_t bytes, int reps, bench
  * memcpy; the optimizer steps update in place, so this is their honest ceiling. */
 optk_status bench_update_roofline(optk_context *ctx, size_t bytes, int reps, bench_result *out);
 
-/* Bytes one step of the rule must move per parameter (fp32). */
+/* The precision label of a run ("fp32", "bf16+master", ...). */
+const char *bench_optim_variant(const optk_optim_options *options);
+
+/* Bytes one step of the rule must move per parameter, for its precision. */
 double bench_optim_bytes_per_param(const optk_optim_options *options);
 
 /* One optimizer step over `tensors` tensors holding numel parameters in all. */

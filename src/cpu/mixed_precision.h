@@ -10,6 +10,12 @@
 #include "../common/precision.h"
 #include "../internal.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define OPTK_CPU_HOT_LOOP __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define OPTK_CPU_HOT_LOOP
+#endif
+
 static inline float optk_cpu_load_half(const void *base, int64_t i, optk_dtype dtype) {
     const uint16_t h = ((const uint16_t *)base)[i];
     return dtype == OPTK_BF16 ? optk_bf16_to_f32(h) : optk_f16_to_f32(h);
@@ -40,5 +46,21 @@ static inline void optk_cpu_store_param(const optk_param_tensor *x, int64_t i, f
         ((float *)x->param)[i] = p;
     }
 }
+
+/* ---- the chunked path: conversions around the fp32 kernels ---- */
+
+/* Elements per chunk: the scratch fits in L1 beside the streams. */
+enum { OPTK_CPU_CHUNK = 2048 };
+
+/* out[0..n) = elements first .. first + n of a bf16/fp16 buffer, as fp32. */
+void optk_cpu_widen(const void *src, int64_t first, int64_t n, optk_dtype dtype, float *out);
+
+/* out[0..n) = p rounded to nearest even in dtype (bf16 or fp16). */
+void optk_cpu_narrow(const float *p, int64_t n, optk_dtype dtype, uint16_t *out);
+
+/* out[0..n) = p rounded stochastically to bf16; element first + i of the tensor takes word
+ * first + i of the Philox stream (seed, stream). */
+void optk_cpu_narrow_stochastic(const float *p, int64_t first, int64_t n, uint64_t seed,
+                                uint64_t stream, uint16_t *out);
 
 #endif /* OPTK_CPU_MIXED_PRECISION_H */

@@ -14,12 +14,6 @@
 
 #include "mixed_precision.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define OPTK_CPU_HOT_LOOP __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define OPTK_CPU_HOT_LOOP
-#endif
-
 /* The buffers are restrict parameters because the dispatch layer has checked that none
  * overlaps: the compiler then needs no run-time alias checks (it gives up past 10 of them,
  * which Adan's six streams exceed). States past the layout read as 0 and are not stored. */
@@ -46,23 +40,36 @@
         name##_kernel(*k, x->numel, unscale, clip, x->param, x->grad, x->state[0], x->state[1],    \
                       x->state[2], x->state[3]);                                                   \
     }                                                                                              \
-    /* Any precision: loads and stores through mixed_precision.h, one element at a time. */        \
+    /* Any precision: chunks of the tensor through the fp32 kernel above, with the gradient        \
+     * (and a stochastically rounded parameter) widened into scratch first and a bf16/fp16         \
+     * parameter narrowed from the master copy (or scratch) after. */                              \
     static void name##_mixed(const consts_type *k, const optk_param_tensor *x,                     \
                              const optk_element_launch *l, int tensor) {                           \
-        const consts_type kk = *k;                                                                 \
-        for (int64_t i = 0; i < x->numel; ++i) {                                                   \
-            float s[OPTK_MAX_STATE] = {0};                                                         \
+        float gs[OPTK_CPU_CHUNK], ps[OPTK_CPU_CHUNK];                                              \
+        const uint64_t stream = (l->sr_stream << 20) + (uint64_t)(l->tensor_base + tensor);        \
+        for (int64_t at = 0; at < x->numel; at += OPTK_CPU_CHUNK) {                                \
+            const int64_t n = x->numel - at < OPTK_CPU_CHUNK ? x->numel - at : OPTK_CPU_CHUNK;     \
+            const float *g = (const float *)x->grad + at;                                          \
+            if ((reads_grad) && l->grad_dtype != OPTK_F32) {                                       \
+                optk_cpu_widen(x->grad, at, n, l->grad_dtype, gs);                                 \
+                g = gs;                                                                            \
+            }                                                                                      \
+            float *p = l->precision == OPTK_PRECISION_MASTER       ? x->master + at                \
+                       : l->precision == OPTK_PRECISION_STOCHASTIC ? ps                            \
+                                                                   : (float *)x->param + at;       \
+            if (l->precision == OPTK_PRECISION_STOCHASTIC) {                                       \
+                optk_cpu_widen(x->param, at, n, OPTK_BF16, ps);                                    \
+            }                                                                                      \
+            float *st[OPTK_MAX_STATE] = {0};                                                       \
             for (int j = 0; j < (nstate); ++j)                                                     \
-                s[j] = x->state[j][i];                                                             \
-            float p = optk_cpu_load_param(x, i, l);                                                \
-            const float g =                                                                        \
-                (reads_grad) ? (optk_cpu_load_grad(x->grad, i, l->grad_dtype) * l->grad_unscale) * \
-                                   l->grad_clip                                                    \
-                             : 0.0f;                                                               \
-            rule(&kk, &p, g, s);                                                                   \
-            optk_cpu_store_param(x, i, p, l, tensor);                                              \
-            for (int j = 0; j < (nwritten); ++j)                                                   \
-                x->state[j][i] = s[j];                                                             \
+                st[j] = x->state[j] + at;                                                          \
+            name##_kernel(*k, n, l->grad_unscale, l->grad_clip, p, g, st[0], st[1], st[2], st[3]); \
+            uint16_t *half = (uint16_t *)x->param + at;                                            \
+            if (l->precision == OPTK_PRECISION_MASTER) {                                           \
+                optk_cpu_narrow(p, n, l->param_dtype, half);                                       \
+            } else if (l->precision == OPTK_PRECISION_STOCHASTIC) {                                \
+                optk_cpu_narrow_stochastic(ps, at, n, l->seed, stream, half);                      \
+            }                                                                                      \
         }                                                                                          \
     }
 

@@ -16,18 +16,25 @@ typedef struct bench_options {
     int nsizes;
     int64_t sizes[MAX_SIZES];
     bool copy;
+    bool all_precisions;
     bool rules[OPTK_RULE_COUNT];
 } bench_options;
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: optkern bench [adamw] [--backend cpu|cuda|auto] [--sizes N,N,...]\n"
-               "                     [--tensors N] [--reps N] [--json]\n\n"
-               "Measures the memory roofline of the backend first (device-to-device copy on\n"
-               "CUDA; on the CPU the faster of memcpy and an in-place update, since in-place ops\n"
-               "skip the read-for-ownership a copy pays), then each op at each size: median time\n"
-               "of --reps timed runs after warm-up, GB/s, and the fraction of the roofline. --json "
-               "prints one JSON object per line. Sizes are parameters per\n"
-               "step (default 2^20,2^24 on the CPU; 2^20,2^24,2^28 on CUDA).\n");
+    fprintf(f,
+            "usage: optkern bench [copy] [RULE...] [--backend cpu|cuda|auto] [--sizes N,N,...]\n"
+            "                     [--tensors N] [--reps N] [--all-precisions] [--json]\n\n"
+            "RULE: sgd signum adagrad rmsprop adam adamw adabelief diffgrad adan lion sophia\n"
+            "adahessian schedule_free_adamw schedule_free_sgd (default: all of them, and copy).\n"
+            "Each rule runs in fp32; adamw also with amsgrad, bf16+master, f16+master and bf16+sr\n"
+            "(bf16 without a master copy, stochastic rounding); --all-precisions runs every rule\n"
+            "in every precision (gradients in the parameters' dtype).\n\n"
+            "The memory roofline of the backend is measured first (device-to-device copy on\n"
+            "CUDA; on the CPU the faster of memcpy and an in-place update, since in-place ops\n"
+            "skip the read-for-ownership a copy pays), then each op at each size: median time\n"
+            "of --reps timed runs after warm-up, bytes per element, GB/s, and the fraction of\n"
+            "the roofline. --json prints one JSON object per line. Sizes are parameters per\n"
+            "step (default 2^20,2^24 on the CPU; 2^20,2^24,2^28 on CUDA).\n");
 }
 
 static int rule_named(const char *name) {
@@ -59,6 +66,8 @@ static int parse(int argc, char **argv, bench_options *o) {
             return 0;
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
+        } else if (strcmp(a, "--all-precisions") == 0) {
+            o->all_precisions = true;
         } else if (strcmp(a, "--backend") == 0 && next && cli_parse_backend(next, &o->backend)) {
             ++i;
         } else if (strcmp(a, "--sizes") == 0 && next && parse_sizes(next, o)) {
@@ -129,19 +138,30 @@ int cmd_bench(int argc, char **argv) {
         }
     }
 
+    /* fp32, fp32+amsgrad, bf16+master, f16+master, bf16+sr */
+    enum { VARIANTS = 5 };
     for (int r = 0; r < OPTK_RULE_COUNT; ++r) {
         if (!o.rules[r]) continue;
-        for (int variant = 0; variant < (r == OPTK_RULE_ADAMW ? 2 : 1); ++variant) {
+        for (int variant = 0; variant < VARIANTS; ++variant) {
+            const bool adamw = r == OPTK_RULE_ADAMW;
+            if (variant == 1 && !adamw) continue;
+            if (variant > 1 && !adamw && !o.all_precisions) continue;
             optk_optim_options rule = optk_optim_default_options((optk_rule)r);
             rule.batch_tokens = 1024.0; /* Sophia's tokens per batch; others ignore it */
             rule.amsgrad = variant == 1;
+            rule.param_dtype = variant == 2 || variant == 4 ? OPTK_BF16
+                               : variant == 3               ? OPTK_F16
+                                                            : OPTK_F32;
+            rule.grad_dtype = rule.param_dtype;
+            rule.stochastic_rounding = variant == 4;
             for (int i = 0; i < o.nsizes; ++i) {
                 bench_result res;
                 s = bench_optim(ctx, &rule, o.sizes[i], o.tensors, o.reps, roofline, &res);
                 if (s != OPTK_OK) {
-                    fprintf(stderr, "optkern bench: %s n=%lld: %s (%s)\n",
-                            optk_rule_name((optk_rule)r), (long long)o.sizes[i],
-                            optk_context_last_error(ctx), optk_status_string(s));
+                    fprintf(stderr, "optkern bench: %s %s n=%lld: %s (%s)\n",
+                            optk_rule_name((optk_rule)r), bench_optim_variant(&rule),
+                            (long long)o.sizes[i], optk_context_last_error(ctx),
+                            optk_status_string(s));
                     optk_context_free(ctx);
                     return 1;
                 }
