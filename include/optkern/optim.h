@@ -153,8 +153,10 @@ void optk_optimizer_free(optk_optimizer *optimizer);
 const optk_optim_options *optk_optimizer_options(const optk_optimizer *optimizer);
 
 /** Sets every state buffer of the tensors to its starting value: zero; Adagrad's sum to
- *  initial_accumulator_value; Schedule-Free's z to a copy of the parameter. Sophia's h and
- *  AdaHessian's D start at zero and are then written by the Hutchinson estimators. */
+ *  initial_accumulator_value; Schedule-Free's z to a copy of the parameter (of the master copy
+ *  when there is one). Sophia's h and AdaHessian's D start at zero and are then written by the
+ *  Hutchinson estimators. With a master copy, Adagrad and Schedule-Free also rewrite the
+ *  bf16/fp16 parameter as the master rounded to nearest (a no-op when they agree). */
 optk_status optk_optimizer_init_state(optk_optimizer *optimizer, const optk_param_tensor *tensors,
                                       int count);
 
