@@ -54,36 +54,43 @@ OPTK_HD uint16_t optk_f32_to_bf16_sr(float x, uint32_t random) {
 
 /* ---- fp16 (IEEE binary16) ---- */
 
+/* Branch-free (per-element selects, variable shifts), so the CPU's conversion loops vectorise. */
 OPTK_HD float optk_f16_to_f32(uint16_t h) {
     const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     const uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
-    if (exponent == 0x1fu) return optk_f32_from_bits(sign | 0x7f800000u | (mantissa << 13));
-    if (exponent != 0)
-        return optk_f32_from_bits(sign | ((exponent + 112u) << 23) | (mantissa << 13));
-    /* zero or subnormal: mantissa * 2^-24, exact in fp32 */
-    const float magnitude = (float)mantissa * 5.9604644775390625e-08f;
-    return sign ? -magnitude : magnitude;
+    const float normal = optk_f32_from_bits(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+    const float special = optk_f32_from_bits(sign | 0x7f800000u | (mantissa << 13));
+    /* zero or subnormal: mantissa * 2^-24, exact in fp32, then the sign */
+    const float tiny = optk_f32_from_bits(
+        optk_f32_bits((float)(int32_t)mantissa * 5.9604644775390625e-08f) | sign);
+    return exponent == 0x1fu ? special : (exponent != 0 ? normal : tiny);
 }
 
 OPTK_HD uint16_t optk_f32_to_f16_rne(float x) {
     const uint32_t u = optk_f32_bits(x);
-    const uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    const uint32_t sign = (u >> 16) & 0x8000u;
     const uint32_t a = u & 0x7fffffffu;
-    if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu)); /* NaN */
-    if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to >= 65520: Inf */
-    if (a >= 0x38800000u) {                                  /* normal in fp16 */
-        const uint32_t rebias = a - 0x38000000u;             /* exponent 127 -> 15 */
-        const uint32_t rounding = 0xfffu + ((rebias >> 13) & 1u);
-        return (uint16_t)(sign | ((rebias + rounding) >> 13));
-    }
-    if (a < 0x33000000u) return sign; /* below half the smallest subnormal: +-0 */
-    /* subnormal in fp16: shift the full significand right, rounding to nearest even */
-    const uint32_t e = a >> 23, significand = (a & 0x7fffffu) | 0x800000u;
-    const uint32_t shift = 126u - e; /* 14 .. 24 */
-    const uint32_t half = 1u << (shift - 1), rest = significand & ((1u << shift) - 1u);
-    uint32_t result = significand >> shift;
-    if (rest > half || (rest == half && (result & 1u))) result += 1u;
-    return (uint16_t)(sign | result);
+    const uint32_t nan = sign | 0x7e00u | ((a >> 13) & 0x3ffu);
+    const uint32_t inf = sign | 0x7c00u; /* values that round to >= 65520 */
+    /* normal in fp16: rebias the exponent (127 -> 15) and round the mantissa */
+    const uint32_t rebias = a - 0x38000000u;
+    const uint32_t normal = sign | ((rebias + 0xfffu + ((rebias >> 13) & 1u)) >> 13);
+    /* subnormal in fp16: the full significand shifted right by 14..24, nearest even */
+    const int32_t e = (int32_t)(a >> 23);
+    const int32_t shift_raw = 126 - e;
+    const uint32_t shift = (uint32_t)(shift_raw < 14 ? 14 : (shift_raw > 24 ? 24 : shift_raw));
+    const uint32_t significand = (a & 0x7fffffu) | 0x800000u;
+    const uint32_t half = 1u << (shift - 1u), rest = significand & ((1u << shift) - 1u);
+    const uint32_t truncated = significand >> shift;
+    const uint32_t up = (rest > half) | ((rest == half) & truncated);
+    const uint32_t subnormal = sign | (truncated + (up & 1u));
+    /* Single-level selects in sequence: a nested chain stops GCC's if-conversion. */
+    uint32_t result = sign;
+    result = a >= 0x33000000u ? subnormal : result;
+    result = a >= 0x38800000u ? normal : result;
+    result = a >= 0x477ff000u ? inf : result;
+    result = a > 0x7f800000u ? nan : result;
+    return (uint16_t)result;
 }
 
 #endif /* OPTK_COMMON_PRECISION_H */
