@@ -3,6 +3,7 @@
  * agree bit for bit. Without one: it says so and checks what the CPU can alone — the same
  * bits on a second run, and the same bits whether the tensors go in one call or one by one. */
 #include "cli.h"
+#include "common/precision.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -10,7 +11,7 @@
 #include <string.h>
 
 static const int64_t sizes[] = {1, 3, 1023, 2048, 4099, (1 << 20) + 7};
-enum { NSIZES = 6, STEPS = 3, MAX_BUFFERS = 2 + OPTK_MAX_STATE };
+enum { NSIZES = 6, STEPS = 3, MAX_BUFFERS = 3 + OPTK_MAX_STATE /* param, grad, states, master */ };
 
 /* Every rule in its default form and in the variants that change its state layout. */
 static int variants(optk_optim_options out[32], const char *names[32]) {
@@ -20,8 +21,15 @@ static int variants(optk_optim_options out[32], const char *names[32]) {
         out[n].batch_tokens = 512.0;
         names[n++] = optk_rule_name((optk_rule)r);
     }
-    static const char *extra[] = {"sgd+nesterov", "signsgd", "rmsprop+centered+momentum",
-                                  "adamw+amsgrad+maximize", "adahessian+power0.6"};
+    static const char *extra[] = {"sgd+nesterov",
+                                  "signsgd",
+                                  "rmsprop+centered+momentum",
+                                  "adamw+amsgrad+maximize",
+                                  "adahessian+power0.6",
+                                  "adamw+bf16+master",
+                                  "adan+f16+master",
+                                  "lion+bf16+stochastic",
+                                  "sgd+bf16-grads"};
     out[n] = optk_optim_default_options(OPTK_RULE_SGD), out[n].momentum = 0.9,
     out[n].nesterov = true, names[n] = extra[0], ++n;
     out[n] = optk_optim_default_options(OPTK_RULE_SIGNUM), out[n].momentum = 0.0,
@@ -32,6 +40,15 @@ static int variants(optk_optim_options out[32], const char *names[32]) {
     out[n].maximize = true, names[n] = extra[3], ++n;
     out[n] = optk_optim_default_options(OPTK_RULE_ADAHESSIAN), out[n].hessian_power = 0.6,
     names[n] = extra[4], ++n;
+    out[n] = optk_optim_default_options(OPTK_RULE_ADAMW), out[n].param_dtype = OPTK_BF16,
+    out[n].grad_dtype = OPTK_BF16, names[n] = extra[5], ++n;
+    out[n] = optk_optim_default_options(OPTK_RULE_ADAN), out[n].param_dtype = OPTK_F16,
+    out[n].grad_dtype = OPTK_F32, names[n] = extra[6], ++n;
+    out[n] = optk_optim_default_options(OPTK_RULE_LION), out[n].param_dtype = OPTK_BF16,
+    out[n].grad_dtype = OPTK_BF16, out[n].stochastic_rounding = true, out[n].seed = 99,
+    names[n] = extra[7], ++n;
+    out[n] = optk_optim_default_options(OPTK_RULE_SGD), out[n].momentum = 0.9,
+    out[n].grad_dtype = OPTK_BF16, names[n] = extra[8], ++n;
     return n;
 }
 
@@ -65,12 +82,40 @@ static void fill(float *x, int64_t n, uint64_t seed, int t, int b, int step) {
     }
 }
 
+/* Uploads n floats as dtype (rounded to nearest for bf16/fp16). */
+static optk_status upload_as(optk_context *ctx, void *dst, const float *host, int64_t n,
+                             optk_dtype dtype) {
+    if (dtype == OPTK_F32) return optk_mem_upload(ctx, dst, host, (size_t)n * sizeof(float));
+    uint16_t *half = malloc((size_t)n * sizeof *half);
+    for (int64_t i = 0; i < n; ++i) {
+        half[i] = dtype == OPTK_BF16 ? optk_f32_to_bf16_rne(host[i]) : optk_f32_to_f16_rne(host[i]);
+    }
+    optk_status s = optk_mem_upload(ctx, dst, half, (size_t)n * sizeof *half);
+    free(half);
+    return s;
+}
+
+/* Downloads n elements of dtype, widened to floats. */
+static optk_status download_as(optk_context *ctx, float *host, const void *src, int64_t n,
+                               optk_dtype dtype) {
+    if (dtype == OPTK_F32) return optk_mem_download(ctx, host, src, (size_t)n * sizeof(float));
+    uint16_t *half = malloc((size_t)n * sizeof *half);
+    optk_status s = optk_mem_download(ctx, half, src, (size_t)n * sizeof *half);
+    for (int64_t i = 0; i < n; ++i) {
+        host[i] = dtype == OPTK_BF16 ? optk_bf16_to_f32(half[i]) : optk_f16_to_f32(half[i]);
+    }
+    free(half);
+    return s;
+}
+
 /* Runs STEPS steps of o over the tensors on ctx, one call for all (or one call per tensor
  * with split), and returns every final buffer concatenated (host memory). */
 static float *run(optk_context *ctx, const optk_optim_options *o, uint64_t seed, bool split,
                   size_t *total_out) {
     const int nstate = optk_optim_state_count(o);
     const bool curvature = o->rule == OPTK_RULE_SOPHIA || o->rule == OPTK_RULE_ADAHESSIAN;
+    const bool master = o->param_dtype != OPTK_F32 && !o->stochastic_rounding;
+    const int nbuffers = 2 + nstate + (master ? 1 : 0); /* param, grad, states, master */
     optk_optimizer *opts[NSIZES] = {0};
     optk_param_tensor tensors[NSIZES];
     void *buffers[NSIZES][MAX_BUFFERS] = {{0}};
@@ -81,11 +126,14 @@ static float *run(optk_context *ctx, const optk_optim_options *o, uint64_t seed,
         s = optk_optimizer_create(ctx, o, &opts[k]);
     for (int t = 0; t < NSIZES && s == OPTK_OK; ++t) {
         tensors[t] = (optk_param_tensor){.numel = sizes[t]};
-        for (int b = 0; b < 2 + nstate && s == OPTK_OK; ++b) {
+        for (int b = 0; b < nbuffers && s == OPTK_OK; ++b) {
             s = optk_mem_alloc(ctx, (size_t)sizes[t] * sizeof(float), &buffers[t][b]);
-            if (s == OPTK_OK && b < 2) {
-                fill(host, sizes[t], seed, t, b, 0);
-                s = optk_mem_upload(ctx, buffers[t][b], host, (size_t)sizes[t] * sizeof(float));
+            const bool is_master = master && b == nbuffers - 1;
+            if (s == OPTK_OK && (b < 2 || is_master)) {
+                fill(host, sizes[t], seed, t, is_master ? 0 : b, 0);
+                const optk_dtype dtype =
+                    is_master ? OPTK_F32 : (b == 0 ? o->param_dtype : o->grad_dtype);
+                s = upload_as(ctx, buffers[t][b], host, sizes[t], dtype);
             }
             total += (size_t)sizes[t];
         }
@@ -93,6 +141,7 @@ static float *run(optk_context *ctx, const optk_optim_options *o, uint64_t seed,
         tensors[t].grad = buffers[t][1];
         for (int j = 0; j < nstate; ++j)
             tensors[t].state[j] = buffers[t][2 + j];
+        tensors[t].master = master ? buffers[t][nbuffers - 1] : NULL;
     }
     for (int k = 0; k < (split ? NSIZES : 1) && s == OPTK_OK; ++k) {
         s = optk_optimizer_init_state(opts[k], split ? &tensors[k] : tensors, split ? 1 : NSIZES);
@@ -105,7 +154,7 @@ static float *run(optk_context *ctx, const optk_optim_options *o, uint64_t seed,
     for (int step = 1; step <= STEPS && s == OPTK_OK; ++step) {
         for (int t = 0; t < NSIZES && s == OPTK_OK; ++t) {
             fill(host, sizes[t], seed, t, 1, step);
-            s = optk_mem_upload(ctx, buffers[t][1], host, (size_t)sizes[t] * sizeof(float));
+            s = upload_as(ctx, buffers[t][1], host, sizes[t], o->grad_dtype);
         }
         for (int k = 0; k < (split ? NSIZES : 1) && s == OPTK_OK; ++k) {
             s = optk_optimizer_step(opts[k], split ? &tensors[k] : tensors, split ? 1 : NSIZES);
@@ -114,10 +163,11 @@ static float *run(optk_context *ctx, const optk_optim_options *o, uint64_t seed,
     float *all = s == OPTK_OK ? malloc(total * sizeof(float)) : NULL;
     size_t at = 0;
     for (int t = 0; t < NSIZES; ++t) {
-        for (int b = 0; b < 2 + nstate; ++b) {
+        for (int b = 0; b < nbuffers; ++b) {
             if (all && s == OPTK_OK) {
-                s = optk_mem_download(ctx, all + at, buffers[t][b],
-                                      (size_t)sizes[t] * sizeof(float));
+                const optk_dtype dtype =
+                    b == 0 ? o->param_dtype : (b == 1 ? o->grad_dtype : OPTK_F32);
+                s = download_as(ctx, all + at, buffers[t][b], sizes[t], dtype);
             }
             at += (size_t)sizes[t];
             optk_mem_free(ctx, buffers[t][b]);
@@ -215,9 +265,12 @@ int cmd_validate(int argc, char **argv) {
         if (ops && !listed(ops, optk_rule_name(opts[v].rule))) continue;
         size_t total = 0, total2 = 0;
         float *ref = run(cpu, &opts[v], seed, false, &total);
+        /* Stochastic rounding keys each tensor's random bits by its position in the call, so
+         * per-tensor calls differ by design: without a GPU such variants check determinism. */
+        const bool split = !cuda && !opts[v].stochastic_rounding;
         float *other = cuda ? run(cuda, &opts[v], seed, false, &total2)
-                            : run(cpu, &opts[v], seed, true, &total2);
-        const char *check = cuda ? "cuda=cpu" : "split=one";
+                            : run(cpu, &opts[v], seed, split, &total2);
+        const char *check = cuda ? "cuda=cpu" : (split ? "split=one" : "rerun");
         bool ok = ref && other && total == total2;
         comparison c = {0};
         if (ok) {
