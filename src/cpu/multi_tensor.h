@@ -49,7 +49,7 @@
         const uint64_t stream = (l->sr_stream << 20) + (uint64_t)(l->tensor_base + tensor);        \
         for (int64_t at = 0; at < x->numel; at += OPTK_CPU_CHUNK) {                                \
             const int64_t n = x->numel - at < OPTK_CPU_CHUNK ? x->numel - at : OPTK_CPU_CHUNK;     \
-            const float *g = (const float *)x->grad + at;                                          \
+            const float *g = (reads_grad) ? (const float *)x->grad + at : NULL;                    \
             if ((reads_grad) && l->grad_dtype != OPTK_F32) {                                       \
                 optk_cpu_widen(x->grad, at, n, l->grad_dtype, gs);                                 \
                 g = gs;                                                                            \
