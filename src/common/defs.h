@@ -22,6 +22,26 @@
 #define OPTK_HD static inline
 #endif
 
+/* The bits of a float, and a float from its bits (the infinities and NaN without dividing by
+ * zero; bf16/fp16 conversions in integer arithmetic). */
+OPTK_HD uint32_t optk_f32_bits(float x) {
+    union {
+        float f;
+        uint32_t u;
+    } v;
+    v.f = x;
+    return v.u;
+}
+
+OPTK_HD float optk_f32_from_bits(uint32_t u) {
+    union {
+        uint32_t u;
+        float f;
+    } v;
+    v.u = u;
+    return v.f;
+}
+
 /* max(a, b) that propagates a NaN in either argument, like torch.maximum (fmaxf drops it). */
 OPTK_HD float optk_max_nan(float a, float b) {
     return (a > b || a != a) ? a : b;

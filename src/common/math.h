@@ -11,17 +11,8 @@
 
 #include "defs.h"
 
-/* A float from its IEEE bits (the infinities and NaN without dividing by zero). */
-OPTK_HD float optk_float_from_bits(uint32_t bits) {
-    union {
-        uint32_t u;
-        float f;
-    } v;
-    v.u = bits;
-    return v.f;
-}
-#define OPTK_INF_F optk_float_from_bits(0x7f800000u)
-#define OPTK_NAN_F optk_float_from_bits(0x7fc00000u)
+#define OPTK_INF_F optk_f32_from_bits(0x7f800000u)
+#define OPTK_NAN_F optk_f32_from_bits(0x7fc00000u)
 
 /* sign(x): +1, -1, 0 for +-0 (keeping its sign), NaN for NaN. */
 OPTK_HD float optk_sign(float x) {
@@ -36,14 +27,9 @@ OPTK_HD float optk_min1_nan(float x) {
 /* 2^k for k in [-252, 254] as two exact power-of-two factors applied to x in a fixed order,
  * so that a subnormal result is rounded once, the same way everywhere. */
 OPTK_HD float optk_scale2(float x, int k) {
-    int k1 = k / 2, k2 = k - k1;
-    union {
-        uint32_t u;
-        float f;
-    } a, b;
-    a.u = (uint32_t)(k1 + 127) << 23;
-    b.u = (uint32_t)(k2 + 127) << 23;
-    return (x * a.f) * b.f;
+    const int k1 = k / 2, k2 = k - k1;
+    return (x * optk_f32_from_bits((uint32_t)(k1 + 127) << 23)) *
+           optk_f32_from_bits((uint32_t)(k2 + 127) << 23);
 }
 
 /* e^x. Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2, then a degree-7 Taylor polynomial
@@ -73,15 +59,11 @@ OPTK_HD float optk_expf(float x) {
 OPTK_HD float optk_logf(float x) {
     const int subnormal = x < 1.17549435e-38f;
     const float xn = subnormal ? x * 8388608.0f : x; /* 2^23, exact */
-    union {
-        float f;
-        uint32_t u;
-    } v;
-    v.f = xn;
-    int e = (int)((v.u >> 23) & 0xffu) - 127 - (subnormal ? 23 : 0);
-    v.u = (v.u & 0x007fffffu) | 0x3f800000u; /* m in [1, 2) */
-    const int halve = v.f > 1.41421356f;
-    const float m = halve ? v.f * 0.5f : v.f;
+    const uint32_t bits = optk_f32_bits(xn);
+    int e = (int)((bits >> 23) & 0xffu) - 127 - (subnormal ? 23 : 0);
+    const float m1 = optk_f32_from_bits((bits & 0x007fffffu) | 0x3f800000u); /* in [1, 2) */
+    const int halve = m1 > 1.41421356f;
+    const float m = halve ? m1 * 0.5f : m1;
     e += halve;
     const float s = (m - 1.0f) / (m + 1.0f);
     const float s2 = s * s;

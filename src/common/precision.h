@@ -13,24 +13,6 @@
 
 #include "defs.h"
 
-OPTK_HD uint32_t optk_f32_bits(float x) {
-    union {
-        float f;
-        uint32_t u;
-    } v;
-    v.f = x;
-    return v.u;
-}
-
-OPTK_HD float optk_f32_from_bits(uint32_t u) {
-    union {
-        uint32_t u;
-        float f;
-    } v;
-    v.u = u;
-    return v.f;
-}
-
 /* ---- bf16: the upper 16 bits of an fp32 ---- */
 
 OPTK_HD float optk_bf16_to_f32(uint16_t h) {
