@@ -88,6 +88,9 @@ typedef struct optk_backend_ops {
                                    uint64_t offset, uint32_t *out, int64_t n);
     /* Every optimizer rule: one element rule over every element of every tensor. */
     optk_status (*element_apply)(optk_context *ctx, const optk_element_launch *launch);
+    /* Hutchinson probe z of (seed, step, probe): n floats. */
+    optk_status (*probe_fill)(optk_context *ctx, optk_probe_kind kind, uint64_t seed, uint64_t step,
+                              uint64_t probe, float *out, int64_t n);
     /* Sum of the squares of every gradient, in double, in a fixed order; a host value. */
     optk_status (*grad_sum_squares)(optk_context *ctx, const optk_param_tensor *tensors, int count,
                                     optk_dtype grad_dtype, double *out);

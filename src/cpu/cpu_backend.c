@@ -95,4 +95,5 @@ const optk_backend_ops optk_cpu_backend = {
     .random_fill_u32 = optk_cpu_random_fill_u32,
     .element_apply = optk_cpu_element_apply,
     .grad_sum_squares = optk_cpu_grad_sum_squares,
+    .probe_fill = optk_cpu_probe_fill,
 };

@@ -17,4 +17,5 @@ const optk_backend_ops optk_cuda_backend = {
     .random_fill_u32 = optk_cuda_random_fill_u32,
     .element_apply = optk_cuda_element_apply,
     .grad_sum_squares = optk_cuda_grad_sum_squares,
+    .probe_fill = optk_cuda_probe_fill,
 };
