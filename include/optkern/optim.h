@@ -2,12 +2,14 @@
  *
  * One call updates a whole list of parameter tensors of any sizes (a real model has
  * hundreds) in one or a few kernel launches. Parameters, gradients and state live in
- * backend memory and are updated in place. The exact per-element formulas are those of
- * ALGORITHMS.md (PyTorch's for-loop implementation for AdamW); the CPU and CUDA backends
- * give the same bits.
+ * backend memory and are updated in place. The per-element formulas are those of
+ * ALGORITHMS.md (each rule's official implementation); the CPU and CUDA backends give the
+ * same bits.
  *
- * Non-finite values: a NaN or Inf in a gradient propagates into that element's state and
- * parameter (as in PyTorch) and touches no other element.
+ * Non-finite values: in a plain step a NaN or Inf in a gradient propagates into that
+ * element's state and parameter (as in PyTorch) and touches no other element;
+ * optk_optimizer_step_scaled and optk_optimizer_step_groups with grad options skip the
+ * whole step instead.
  */
 #ifndef OPTKERN_OPTIM_H
 #define OPTKERN_OPTIM_H
