@@ -62,6 +62,8 @@ const char *optk_status_string(optk_status status) {
         return "OPTK_ERR_DEVICE";
     case OPTK_ERR_INTERNAL:
         return "OPTK_ERR_INTERNAL";
+    case OPTK_ERR_CALLBACK:
+        return "OPTK_ERR_CALLBACK";
     }
     return "OPTK_ERR_UNKNOWN_STATUS";
 }

@@ -91,6 +91,18 @@ typedef struct optk_backend_ops {
     /* Hutchinson probe z of (seed, step, probe): n floats. */
     optk_status (*probe_fill)(optk_context *ctx, optk_probe_kind kind, uint64_t seed, uint64_t step,
                               uint64_t probe, float *out, int64_t n);
+    /* Scratch memory owned by the context: at least bytes, reused across calls. */
+    optk_status (*workspace)(optk_context *ctx, size_t bytes, void **out);
+    /* hz = H z for k columns of n: a dense symmetric H. */
+    optk_status (*dense_hvp)(optk_context *ctx, const float *h, const float *z, float *hz,
+                             int64_t n, int k);
+    /* acc[0..n) += z.hz, acc[n..2n) += (z.hz)^2, acc[2n..3n) += z.z over k columns, in a
+     * fixed order. */
+    optk_status (*diag_accumulate)(optk_context *ctx, const float *z, const float *hz, int64_t n,
+                                   int k, double *acc);
+    /* diag from the sums over k probes (or the Bekas ratio); variance (may be NULL). */
+    optk_status (*diag_finish)(optk_context *ctx, const double *acc, int64_t n, int k, bool bekas,
+                               float *diag, float *variance);
     /* Sum of the squares of every gradient, in double, in a fixed order; a host value. */
     optk_status (*grad_sum_squares)(optk_context *ctx, const optk_param_tensor *tensors, int count,
                                     optk_dtype grad_dtype, double *out);

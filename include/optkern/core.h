@@ -30,7 +30,8 @@ typedef enum optk_status {
     OPTK_ERR_NO_DEVICE = 4,           /* the backend is compiled but no usable device exists */
     OPTK_ERR_OUT_OF_MEMORY = 5,
     OPTK_ERR_DEVICE = 6, /* a CUDA runtime or library call failed */
-    OPTK_ERR_INTERNAL = 7
+    OPTK_ERR_INTERNAL = 7,
+    OPTK_ERR_CALLBACK = 8 /* a user callback reported failure */
 } optk_status;
 
 /** Where the work runs. AUTO picks CUDA when a device is present, else the CPU. */

@@ -33,6 +33,38 @@ typedef enum optk_probe_kind {
 optk_status optk_probe_fill(optk_context *ctx, optk_probe_kind kind, uint64_t seed, uint64_t step,
                             uint64_t probe, float *out, int64_t n);
 
+/** A Hessian-times-probes product: hz = H z for k probes of n entries, column-major (probe j
+ *  at z + j n), backend memory, called on the context's stream (synchronise on it if the
+ *  callback works elsewhere). Return 0 on success; anything else aborts the estimate with
+ *  OPTK_ERR_CALLBACK. */
+typedef int (*optk_hvp_fn)(void *user, const float *z, float *hz, int64_t n, int k);
+
+/** Where H z comes from: a dense symmetric n x n matrix in backend memory (one cuBLAS SGEMM
+ *  per chunk of probes on CUDA), or, when dense is NULL, a callback (matrix-free). */
+typedef struct optk_hvp_source {
+    const float *dense;
+    optk_hvp_fn callback;
+    void *user;
+} optk_hvp_source;
+
+typedef struct optk_diag_options {
+    optk_probe_kind kind;
+    uint64_t seed;
+    uint64_t step; /* the probes are (seed, step, 0 .. probes - 1) */
+    int probes;    /* k >= 1; >= 2 when a variance is asked for */
+    int chunk;     /* probes per H z call, 1 .. probes (0: all, or as many as fit 64 MiB) */
+    bool bekas;    /* divide by sum_j z_j * z_j instead of k (Bekas et al.) */
+} optk_diag_options;
+
+/** Hutchinson's estimate of diag(H): diag[i] = (1/k) sum_j z_ij (H z_j)_i over k probes (or
+ *  the Bekas ratio sum_j z_ij (H z_j)_i / sum_j z_ij^2), and, if variance is not NULL, the
+ *  sample variance over j of the single-probe estimates z_ij (H z_j)_i — the error bar
+ *  (Rademacher probes: sum_{j != i} H_ij^2; Gaussian: 2 H_ii^2 + sum_{j != i} H_ij^2).
+ *  Sums are kept in double in a fixed order. diag and variance (n floats, backend memory) are
+ *  written only when every probe succeeded. */
+optk_status optk_hessian_diag(optk_context *ctx, const optk_hvp_source *hvp, int64_t n,
+                              const optk_diag_options *options, float *diag, float *variance);
+
 #ifdef __cplusplus
 }
 #endif

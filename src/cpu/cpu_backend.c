@@ -6,6 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The CPU context's scratch memory (grown on demand, reused). */
+typedef struct cpu_state {
+    void *workspace;
+    size_t workspace_bytes;
+} cpu_state;
+
 /* The CPU's model name from /proc/cpuinfo where there is one. */
 static void read_cpu_name(char *buf, size_t len) {
     snprintf(buf, len, "host CPU");
@@ -32,11 +38,35 @@ static optk_status cpu_init(optk_context *ctx, int device) {
                          device);
     }
     read_cpu_name(ctx->device_name, sizeof ctx->device_name);
+    ctx->backend_data = calloc(1, sizeof(cpu_state));
+    if (!ctx->backend_data) {
+        return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "context_create: out of host memory");
+    }
     return OPTK_OK;
 }
 
 static void cpu_release(optk_context *ctx) {
-    (void)ctx;
+    cpu_state *state = ctx->backend_data;
+    if (state) free(state->workspace);
+    free(state);
+    ctx->backend_data = NULL;
+}
+
+static optk_status cpu_workspace(optk_context *ctx, size_t bytes, void **out) {
+    cpu_state *state = ctx->backend_data;
+    if (state->workspace_bytes < bytes) {
+        const size_t align = 256, rounded = (bytes + align - 1) / align * align;
+        void *grown = aligned_alloc(align, rounded);
+        if (!grown) {
+            return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "workspace: %zu bytes of host memory",
+                             bytes);
+        }
+        free(state->workspace);
+        state->workspace = grown;
+        state->workspace_bytes = rounded;
+    }
+    *out = state->workspace;
+    return OPTK_OK;
 }
 
 static optk_status cpu_set_stream(optk_context *ctx, void *stream) {
@@ -96,4 +126,8 @@ const optk_backend_ops optk_cpu_backend = {
     .element_apply = optk_cpu_element_apply,
     .grad_sum_squares = optk_cpu_grad_sum_squares,
     .probe_fill = optk_cpu_probe_fill,
+    .workspace = cpu_workspace,
+    .dense_hvp = optk_cpu_dense_hvp,
+    .diag_accumulate = optk_cpu_diag_accumulate,
+    .diag_finish = optk_cpu_diag_finish,
 };

@@ -9,6 +9,12 @@ optk_status optk_cpu_random_fill_u32(optk_context *ctx, uint64_t seed, uint64_t 
 optk_status optk_cpu_element_apply(optk_context *ctx, const optk_element_launch *launch);
 optk_status optk_cpu_probe_fill(optk_context *ctx, optk_probe_kind kind, uint64_t seed,
                                 uint64_t step, uint64_t probe, float *out, int64_t n);
+optk_status optk_cpu_dense_hvp(optk_context *ctx, const float *h, const float *z, float *hz,
+                               int64_t n, int k);
+optk_status optk_cpu_diag_accumulate(optk_context *ctx, const float *z, const float *hz, int64_t n,
+                                     int k, double *acc);
+optk_status optk_cpu_diag_finish(optk_context *ctx, const double *acc, int64_t n, int k, bool bekas,
+                                 float *diag, float *variance);
 optk_status optk_cpu_grad_sum_squares(optk_context *ctx, const optk_param_tensor *tensors,
                                       int count, optk_dtype grad_dtype, double *out);
 

@@ -18,4 +18,8 @@ const optk_backend_ops optk_cuda_backend = {
     .element_apply = optk_cuda_element_apply,
     .grad_sum_squares = optk_cuda_grad_sum_squares,
     .probe_fill = optk_cuda_probe_fill,
+    .workspace = optk_cuda_workspace,
+    .dense_hvp = optk_cuda_dense_hvp,
+    .diag_accumulate = optk_cuda_diag_accumulate,
+    .diag_finish = optk_cuda_diag_finish,
 };

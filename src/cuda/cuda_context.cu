@@ -1,6 +1,7 @@
 /* cuda_context.cu — the CUDA backend's context: device selection, stream, synchronisation. */
 #include "cuda_check.cuh"
 
+#include <cublas_v2.h>
 #include <cstdio>
 #include <cstdlib>
 
@@ -60,7 +61,10 @@ extern "C" optk_status optk_cuda_workspace(optk_context *ctx, size_t bytes, void
 
 extern "C" void optk_cuda_release(optk_context *ctx) {
     auto *state = static_cast<optk_cuda_state *>(ctx->backend_data);
-    if (state) cudaFree(state->workspace);
+    if (state) {
+        cudaFree(state->workspace);
+        if (state->cublas) cublasDestroy(static_cast<cublasHandle_t>(state->cublas));
+    }
     std::free(ctx->backend_data);
     ctx->backend_data = nullptr;
 }

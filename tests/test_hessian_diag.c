@@ -1,0 +1,224 @@
+/* test_hessian_diag.c — Hutchinson's diagonal estimate on every backend: unbiased, with the
+ * per-coordinate variance ALGORITHMS.md predicts (Rademacher: sum_{j != i} H_ij^2; Gaussian:
+ * 2 H_ii^2 + sum_{j != i} H_ij^2); exact for a diagonal H; the callback source equal to the
+ * dense one; callback failures reported with nothing written; chunking invisible; CUDA within
+ * 1e-5 of the CPU. */
+#include "harness.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+enum { N = 48 };
+
+/* A random symmetric H with a dominant diagonal (so 2 H_ii^2 matters for Gaussian probes). */
+static void make_h(float *h, uint64_t seed, bool diagonal_only) {
+    test_fill_uniform(h, N * N, -1.0f, 1.0f, seed);
+    for (int r = 0; r < N; ++r) {
+        for (int c = 0; c < r; ++c)
+            h[r * N + c] = diagonal_only ? 0.0f : h[c * N + r];
+        for (int c = r + 1; c < N && diagonal_only; ++c)
+            h[r * N + c] = 0.0f;
+        h[r * N + r] = 2.0f + (float)r / N;
+    }
+}
+
+typedef struct estimate {
+    float diag[N], variance[N];
+} estimate;
+
+static optk_status run(optk_context *ctx, const float *h_host, const optk_hvp_source *src_in,
+                       const optk_diag_options *o, estimate *out) {
+    test_buffer h = test_buffer_new(ctx, N * N, 4, h_host);
+    float poison[N];
+    for (int i = 0; i < N; ++i)
+        poison[i] = NAN;
+    test_buffer d = test_buffer_new(ctx, N, 4, poison), v = test_buffer_new(ctx, N, 4, poison);
+    optk_hvp_source src = src_in ? *src_in : (optk_hvp_source){.dense = h.data};
+    optk_status s = optk_hessian_diag(ctx, &src, N, o, d.data, v.data);
+    test_buffer_read(&d, out->diag);
+    test_buffer_read(&v, out->variance);
+    test_buffer_check_guards(&d, "diag");
+    test_buffer_check_guards(&v, "variance");
+    test_buffer_free(&h);
+    test_buffer_free(&d);
+    test_buffer_free(&v);
+    return s;
+}
+
+static void check_statistics(optk_backend backend, optk_probe_kind kind) {
+    optk_context *ctx = test_context(backend);
+    static float h[N * N];
+    make_h(h, 3, false);
+    const optk_diag_options o = {
+        .kind = kind, .seed = 11, .step = 5, .probes = 20000, .chunk = 512};
+    estimate e;
+    cr_assert_eq(run(ctx, h, NULL, &o, &e), OPTK_OK, "%s", optk_context_last_error(ctx));
+    for (int i = 0; i < N; ++i) {
+        double off = 0.0;
+        for (int j = 0; j < N; ++j)
+            off += j == i ? 0.0 : (double)h[i * N + j] * h[i * N + j];
+        const double hii = h[i * N + i];
+        const double predicted = kind == OPTK_PROBE_RADEMACHER ? off : 2.0 * hii * hii + off;
+        /* The mean of k estimates is within six standard errors of H_ii. */
+        cr_assert(fabs(e.diag[i] - hii) <= 6.0 * sqrt(predicted / o.probes),
+                  "coordinate %d: estimate %g, H_ii %g (sd %g)", i, (double)e.diag[i], hii,
+                  sqrt(predicted / o.probes));
+        /* The sample variance is within 10% of the formula (its own sd is ~1-3% here). */
+        cr_assert(fabs(e.variance[i] - predicted) <= 0.1 * predicted,
+                  "coordinate %d: variance %g, predicted %g", i, (double)e.variance[i], predicted);
+    }
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(hessian_diag, rademacher_is_unbiased_with_the_predicted_variance) {
+    check_statistics(backend, OPTK_PROBE_RADEMACHER);
+}
+
+BACKEND_TEST(hessian_diag, gaussian_is_unbiased_with_the_predicted_variance) {
+    check_statistics(backend, OPTK_PROBE_GAUSSIAN);
+}
+
+BACKEND_TEST(hessian_diag, a_diagonal_hessian_is_recovered_exactly) {
+    optk_context *ctx = test_context(backend);
+    static float h[N * N];
+    make_h(h, 4, true);
+    const optk_diag_options o = {.kind = OPTK_PROBE_RADEMACHER, .seed = 1, .probes = 7};
+    estimate e;
+    cr_assert_eq(run(ctx, h, NULL, &o, &e), OPTK_OK);
+    for (int i = 0; i < N; ++i) {
+        cr_assert_eq(e.diag[i], h[i * N + i], "coordinate %d: %a", i, (double)e.diag[i]);
+        cr_assert_eq(e.variance[i], 0.0f, "coordinate %d: variance %g", i, (double)e.variance[i]);
+    }
+    optk_context_free(ctx);
+}
+
+/* A matrix-free source: H z on the host, through the context's memory helpers. */
+typedef struct host_hvp {
+    optk_context *ctx;
+    const float *h;
+    int fail_after; /* calls before it reports failure; < 0: never */
+    int calls;
+} host_hvp;
+
+static int host_hvp_fn(void *user, const float *z, float *hz, int64_t n, int k) {
+    host_hvp *u = user;
+    if (u->fail_after >= 0 && u->calls++ >= u->fail_after) return 7;
+    float *zh = malloc((size_t)(n * k) * 4), *hh = malloc((size_t)(n * k) * 4);
+    if (optk_mem_download(u->ctx, zh, z, (size_t)(n * k) * 4) != OPTK_OK) {
+        free(zh);
+        free(hh);
+        return 1;
+    }
+    for (int j = 0; j < k; ++j) {
+        for (int64_t r = 0; r < n; ++r) {
+            double acc = 0.0;
+            for (int64_t c = 0; c < n; ++c)
+                acc += (double)u->h[r * n + c] * zh[j * n + c];
+            hh[j * n + r] = (float)acc;
+        }
+    }
+    int rc = optk_mem_upload(u->ctx, hz, hh, (size_t)(n * k) * 4) == OPTK_OK ? 0 : 1;
+    free(zh);
+    free(hh);
+    return rc;
+}
+
+BACKEND_TEST(hessian_diag, callback_source_equals_dense_and_failures_write_nothing) {
+    optk_context *ctx = test_context(backend);
+    static float h[N * N];
+    make_h(h, 5, false);
+    const optk_diag_options o = {.kind = OPTK_PROBE_GAUSSIAN, .seed = 2, .probes = 64, .chunk = 10};
+    estimate dense, via_callback, failed;
+    cr_assert_eq(run(ctx, h, NULL, &o, &dense), OPTK_OK);
+    host_hvp u = {.ctx = ctx, .h = h, .fail_after = -1};
+    const optk_hvp_source src = {.callback = host_hvp_fn, .user = &u};
+    cr_assert_eq(run(ctx, h, &src, &o, &via_callback), OPTK_OK, "%s", optk_context_last_error(ctx));
+    cr_assert_eq(u.calls, 0);
+    for (int i = 0; i < N; ++i) {
+        cr_assert(fabsf(via_callback.diag[i] - dense.diag[i]) <= 1e-5f * fabsf(dense.diag[i]),
+                  "coordinate %d: callback %g, dense %g", i, (double)via_callback.diag[i],
+                  (double)dense.diag[i]);
+    }
+    host_hvp bad = {.ctx = ctx, .h = h, .fail_after = 3};
+    const optk_hvp_source failing = {.callback = host_hvp_fn, .user = &bad};
+    cr_assert_eq(run(ctx, h, &failing, &o, &failed), OPTK_ERR_CALLBACK);
+    cr_assert(strstr(optk_context_last_error(ctx),
+                     "the HVP callback returned 7 for probes 30..39") != NULL,
+              "%s", optk_context_last_error(ctx));
+    for (int i = 0; i < N; ++i) {
+        cr_assert(isnan(failed.diag[i]) && isnan(failed.variance[i]), "output %d was written", i);
+    }
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(hessian_diag, chunking_does_not_change_the_estimate) {
+    optk_context *ctx = test_context(backend);
+    static float h[N * N];
+    make_h(h, 6, false);
+    optk_diag_options o = {.kind = OPTK_PROBE_RADEMACHER, .seed = 3, .probes = 50, .chunk = 1};
+    estimate one, all, bekas;
+    cr_assert_eq(run(ctx, h, NULL, &o, &one), OPTK_OK);
+    o.chunk = 0;
+    cr_assert_eq(run(ctx, h, NULL, &o, &all), OPTK_OK);
+    o.bekas = true; /* with Rademacher probes, sum z^2 = k: the same estimate */
+    cr_assert_eq(run(ctx, h, NULL, &o, &bekas), OPTK_OK);
+    for (int i = 0; i < N; ++i) {
+        /* The CPU's H z is the same per column; cuBLAS may pick another algorithm per chunk. */
+        const float tol = backend == OPTK_BACKEND_CPU ? 0.0f : 1e-5f * fabsf(all.diag[i]);
+        cr_assert(fabsf(one.diag[i] - all.diag[i]) <= tol, "coordinate %d: %a vs %a", i,
+                  (double)one.diag[i], (double)all.diag[i]);
+        cr_assert_eq(bekas.diag[i], all.diag[i], "coordinate %d: Bekas %a", i,
+                     (double)bekas.diag[i]);
+    }
+    if (backend != OPTK_BACKEND_CPU) {
+        optk_context *cpu = test_context(OPTK_BACKEND_CPU);
+        estimate c;
+        cr_assert_eq(run(cpu, h, NULL, &o, &c), OPTK_OK);
+        for (int i = 0; i < N; ++i) {
+            cr_assert(fabsf(c.diag[i] - all.diag[i]) <= 1e-5f * fabsf(c.diag[i]),
+                      "coordinate %d: cuda %g cpu %g", i, (double)all.diag[i], (double)c.diag[i]);
+        }
+        optk_context_free(cpu);
+    }
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(hessian_diag, bad_arguments_are_refused_and_nothing_is_written) {
+    optk_context *ctx = test_context(backend);
+    static float h[N * N];
+    make_h(h, 7, false);
+    test_buffer hb = test_buffer_new(ctx, N * N, 4, h);
+    float init[2 * N];
+    for (int i = 0; i < 2 * N; ++i)
+        init[i] = (float)i;
+    test_buffer out = test_buffer_new(ctx, 2 * N, 4, init);
+    float *d = out.data, *v = d + N;
+    const optk_hvp_source dense = {.dense = hb.data},
+                          both = {.dense = hb.data, .callback = host_hvp_fn}, none = {0};
+    const optk_diag_options ok = {.kind = OPTK_PROBE_RADEMACHER, .probes = 8};
+    optk_diag_options o;
+    cr_assert_eq(optk_hessian_diag(ctx, &both, N, &ok, d, v), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "exactly one of") != NULL);
+    cr_assert_eq(optk_hessian_diag(ctx, &none, N, &ok, d, v), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_hessian_diag(ctx, NULL, N, &ok, d, v), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_hessian_diag(ctx, &dense, 0, &ok, d, v), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_hessian_diag(ctx, &dense, N, NULL, d, v), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_hessian_diag(ctx, &dense, N, &ok, NULL, v), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_hessian_diag(ctx, &dense, N, &ok, d, d + 5), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "overlap") != NULL);
+    o = ok, o.probes = 1;
+    cr_assert_eq(optk_hessian_diag(ctx, &dense, N, &o, d, v), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "a variance needs at least 2 probes") != NULL);
+    o = ok, o.chunk = 9;
+    cr_assert_eq(optk_hessian_diag(ctx, &dense, N, &o, d, v), OPTK_ERR_INVALID_ARGUMENT);
+    o = ok, o.kind = (optk_probe_kind)3;
+    cr_assert_eq(optk_hessian_diag(ctx, &dense, N, &o, d, v), OPTK_ERR_INVALID_ARGUMENT);
+    o = ok, o.probes = 0;
+    cr_assert_eq(optk_hessian_diag(ctx, &dense, N, &o, d, v), OPTK_ERR_INVALID_ARGUMENT);
+    float back[2 * N];
+    test_buffer_read(&out, back);
+    test_assert_bits_equal(back, init, 2 * N, 4, "outputs after refused calls");
+    test_buffer_free(&hb);
+    test_buffer_free(&out);
+    optk_context_free(ctx);
+}
