@@ -25,8 +25,6 @@ typedef struct optk_adam_consts {
     int amsgrad;
 } optk_adam_consts;
 
-enum { OPTK_ADAM_STATES = 2, OPTK_ADAM_STATES_AMSGRAD = 3 };
-
 OPTK_HD void optk_rule_adam(const optk_adam_consts *k, float *p, float g, float *s) {
     g = g * k->grad_sign;
     g = k->l2 != 0.0f ? fmaf(k->l2, *p, g) : g;
