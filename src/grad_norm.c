@@ -13,7 +13,8 @@ optk_status optk_grad_norm(optk_context *ctx, const optk_param_tensor *tensors, 
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: unknown grad_dtype %d", op,
                          (int)grad_dtype);
     }
-    const optk_tensor_checks checks = {0, false, true, OPTK_F32, grad_dtype, OPTK_MASTER_IGNORED};
+    const optk_tensor_checks checks = {0,   false, true, OPTK_F32, grad_dtype, OPTK_MASTER_IGNORED,
+                                       NULL};
     optk_status s = optk_check_param_tensors(ctx, op, tensors, count, &checks);
     double sum = 0.0;
     if (s == OPTK_OK) s = ctx->ops->grad_sum_squares(ctx, tensors, count, grad_dtype, &sum);

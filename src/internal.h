@@ -103,6 +103,13 @@ typedef struct optk_backend_ops {
     /* diag from the sums over k probes (or the Bekas ratio); variance (may be NULL). */
     optk_status (*diag_finish)(optk_context *ctx, const double *acc, int64_t n, int k, bool bekas,
                                float *diag, float *variance);
+    /* AdaHessian's block means: out = the mean of |z hz| (|hz|: z NULL) over each block of
+     * `block` elements, broadcast over the block; numel % block == 0. */
+    optk_status (*abs_block_mean)(optk_context *ctx, const float *z, const float *hz, float *out,
+                                  int64_t numel, int64_t block);
+    /* dst[i] = src[i * stride] for i < n (the diagonal of a matrix: stride n + 1). */
+    optk_status (*strided_copy)(optk_context *ctx, float *dst, const float *src, int64_t n,
+                                int64_t stride);
     /* Sum of the squares of every gradient, in double, in a fixed order; a host value. */
     optk_status (*grad_sum_squares)(optk_context *ctx, const optk_param_tensor *tensors, int count,
                                     optk_dtype grad_dtype, double *out);

@@ -14,7 +14,8 @@ optk_status optk_check_hparam(optk_context *ctx, const char *op, const char *nam
 }
 
 optk_tensor_checks optk_tensor_checks_f32(int nstate, bool needs_grad) {
-    optk_tensor_checks c = {nstate, true, needs_grad, OPTK_F32, OPTK_F32, OPTK_MASTER_FORBIDDEN};
+    optk_tensor_checks c = {nstate, true, needs_grad, OPTK_F32, OPTK_F32, OPTK_MASTER_FORBIDDEN,
+                            NULL};
     return c;
 }
 
@@ -25,7 +26,8 @@ optk_tensor_checks optk_tensor_checks_for(const optk_optim_options *o, bool need
                             needs_grad,
                             o->param_dtype,
                             o->grad_dtype,
-                            master ? OPTK_MASTER_REQUIRED : OPTK_MASTER_FORBIDDEN};
+                            master ? OPTK_MASTER_REQUIRED : OPTK_MASTER_FORBIDDEN,
+                            NULL};
     return c;
 }
 
@@ -41,14 +43,15 @@ static int compare_begin(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static const char *role_name(int role) {
+static const char *role_name(const optk_tensor_checks *checks, int role) {
     static const char *const names[3 + OPTK_MAX_STATE] = {
         "param", "grad", "master", "state[0]", "state[1]", "state[2]", "state[3]"};
-    return names[role];
+    return checks->role_names ? checks->role_names[role] : names[role];
 }
 
 /* Sorts the ranges by start; two overlap iff one starts before the furthest end so far. */
-static optk_status check_no_overlap(optk_context *ctx, const char *op, buffer_range *ranges,
+static optk_status check_no_overlap(optk_context *ctx, const char *op,
+                                    const optk_tensor_checks *checks, buffer_range *ranges,
                                     size_t n) {
     qsort(ranges, n, sizeof *ranges, compare_begin);
     size_t furthest = 0;
@@ -57,7 +60,7 @@ static optk_status check_no_overlap(optk_context *ctx, const char *op, buffer_ra
             const buffer_range *a = &ranges[furthest], *b = &ranges[i];
             return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
                              "%s: tensors[%d].%s overlaps tensors[%d].%s", op, a->tensor,
-                             role_name(a->role), b->tensor, role_name(b->role));
+                             role_name(checks, a->role), b->tensor, role_name(checks, b->role));
         }
         if (ranges[i].end > ranges[furthest].end) furthest = i;
     }
@@ -111,13 +114,13 @@ optk_status optk_check_param_tensors(optk_context *ctx, const char *op,
             }
             if (!buffers[r]) {
                 status = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: tensors[%d].%s is NULL", op,
-                                   t, role_name(r));
+                                   t, role_name(checks, r));
                 break;
             }
             if (((uintptr_t)buffers[r] & (sizes[r] - 1)) != 0) {
                 status = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
                                    "%s: tensors[%d].%s is not %zu-byte aligned", op, t,
-                                   role_name(r), sizes[r]);
+                                   role_name(checks, r), sizes[r]);
                 break;
             }
             buffer_range *range = &ranges[n++];
@@ -127,7 +130,7 @@ optk_status optk_check_param_tensors(optk_context *ctx, const char *op,
             range->role = r;
         }
     }
-    if (status == OPTK_OK) status = check_no_overlap(ctx, op, ranges, n);
+    if (status == OPTK_OK) status = check_no_overlap(ctx, op, checks, ranges, n);
     if (ranges != stack_ranges) free(ranges);
     return status;
 }

@@ -22,6 +22,9 @@ typedef struct optk_tensor_checks {
     optk_dtype param_dtype;  /* sizes and alignment of param */
     optk_dtype grad_dtype;   /* sizes and alignment of grad */
     optk_master_rule master; /* the fp32 master copy: needed (bf16/fp16 params), or not allowed */
+    /* What messages call param, grad, master, state[0..3] (NULL: those words), for calls
+     * whose buffers play other parts (the curvature update's curvature, hz, z). */
+    const char *const *role_names;
 } optk_tensor_checks;
 
 /* fp32 everything, no master copy: what fp32-only calls need. */

@@ -1,4 +1,5 @@
-/* optkern/hutchinson.h — Hutchinson estimation of Hessian diagonals: probe vectors.
+/* optkern/hutchinson.h — Hutchinson estimation of Hessian diagonals: probe vectors, the
+ * estimate with error bars, and the fused curvature updates Sophia and AdaHessian read.
  *
  * A probe z is a pure function of (seed, step, probe index): it can be regenerated anywhere,
  * on any backend, and never has to be stored.
@@ -64,6 +65,51 @@ typedef struct optk_diag_options {
  *  written only when every probe succeeded. */
 optk_status optk_hessian_diag(optk_context *ctx, const optk_hvp_source *hvp, int64_t n,
                               const optk_diag_options *options, float *diag, float *variance);
+
+/** The exact diagonal of a dense n x n matrix h (row-major, backend memory): diag[i] =
+ *  h[i n + i] — what an estimate is validated against. diag: n floats, backend memory. */
+optk_status optk_hessian_diag_exact(optk_context *ctx, const float *h, int64_t n, float *diag);
+
+/* ---- The curvature the second-order optimizers read, fused --------------------------- */
+
+typedef enum optk_curvature_kind {
+    /* Sophia-H: h = beta2 h + (1 - beta2) hhat, hhat = z * hz (z: the probe, hz: H z), or
+     * hhat = hz when z is NULL (hz then holds an estimate, e.g. optk_hessian_diag's). */
+    OPTK_CURVATURE_SOPHIA_H = 0,
+    /* Sophia Gauss-Newton-Bartlett: the same EMA with hhat = hz * hz, hz being the gradient
+     * of the loss at labels sampled from the model's own softmax; z must be NULL. (The
+     * batch size enters the Sophia step as rho * batch_tokens * h.) */
+    OPTK_CURVATURE_SOPHIA_GNB = 1,
+    /* AdaHessian: D = |z * hz| (|hz| when z is NULL), averaged over contiguous blocks of
+     * `block` elements and broadcast back; beta2 is unused (the RMS EMA of D is in the step). */
+    OPTK_CURVATURE_ADAHESSIAN = 2
+} optk_curvature_kind;
+
+/** One tensor's curvature update. For an optimizer's tensor, curvature is Sophia's state[1]
+ *  (h) or AdaHessian's state[2] (D). All fp32, backend memory, 4-byte aligned; curvature
+ *  may not overlap z or hz. */
+typedef struct optk_curvature_tensor {
+    int64_t numel;
+    float *curvature; /* written */
+    const float *z;   /* the probe (see optk_probe_fill), or NULL */
+    const float *hz;  /* H z, an estimate, or GNB's sampled-label gradient */
+    int64_t block;    /* AdaHessian: numel % block == 0; 0 or 1: no averaging. Others: 0/1 */
+} optk_curvature_tensor;
+
+/** Updates the curvature of count tensors in one fused pass (see optk_curvature_kind), e.g.
+ *  every k-th step for Sophia (k = 10 in the paper), every step for AdaHessian. beta2 in
+ *  [0, 1) (Sophia's default 0.99). Element-wise in fp32 with one fma, identical bits on
+ *  every backend; block means summed in double in element order. NaN or Inf in z or hz
+ *  propagates into the curvature (of its element, or its whole block), as in PyTorch.
+ *  Refused with nothing written: count < 1, numel < 1, a NULL or misaligned buffer,
+ *  overlaps, a z with GNB, a bad block, beta2 out of range, an unknown kind. */
+optk_status optk_curvature_update(optk_context *ctx, optk_curvature_kind kind, double beta2,
+                                  const optk_curvature_tensor *tensors, int count);
+
+/** AdaHessian's block for a weight of this shape, as the official implementation averages:
+ *  shape[2] * shape[3] (the spatial dims) for a 4-D convolution weight, else 1 (no
+ *  averaging). 0 for a NULL shape, ndim < 0 or a non-positive dim. */
+int64_t optk_adahessian_block_size(const int64_t *shape, int ndim);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,7 @@
  *
  * X(NAME, name, consts type, element function, reads the gradient, state layouts)
  * A state layout (S, W) means: S state buffers per tensor, the first W written back, the
- * rest read only (Sophia's h, AdaHessian's D, the Schedule-Free swap's z).
+ * rest read only (Sophia's h, AdaHessian's D, the Schedule-Free swap's z, a probe z).
  */
 #ifndef OPTK_COMMON_RULES_H
 #define OPTK_COMMON_RULES_H
@@ -13,6 +13,7 @@
 #include "rule_adagrad_rmsprop.h"
 #include "rule_adam.h"
 #include "rule_adan_lion.h"
+#include "rule_curvature.h"
 #include "rule_schedule_free.h"
 #include "rule_sgd.h"
 #include "rule_sophia_adahessian.h"
@@ -42,7 +43,14 @@
       OPTK_LAYOUT(1, 0))                                                                           \
     X(FILL_STATE, fill_state, optk_fill_consts, optk_rule_fill_state, 0, OPTK_LAYOUT(1, 1))        \
     X(COPY_PARAM_TO_STATE, copy_param_to_state, optk_fill_consts, optk_rule_copy_param_to_state,   \
-      0, OPTK_LAYOUT(1, 1))
+      0, OPTK_LAYOUT(1, 1))                                                                        \
+    X(EMA_PRODUCT, ema_product, optk_curvature_consts, optk_rule_ema_product, 1,                   \
+      OPTK_LAYOUT(1, 0))                                                                           \
+    X(EMA_SQUARE, ema_square, optk_curvature_consts, optk_rule_ema_square, 1, OPTK_LAYOUT(0, 0))   \
+    X(EMA, ema, optk_curvature_consts, optk_rule_ema, 1, OPTK_LAYOUT(0, 0))                        \
+    X(ABS_PRODUCT, abs_product, optk_curvature_consts, optk_rule_abs_product, 1,                   \
+      OPTK_LAYOUT(1, 0))                                                                           \
+    X(ABS, abs, optk_curvature_consts, optk_rule_abs, 1, OPTK_LAYOUT(0, 0))
 
 typedef enum optk_element_rule {
 #define OPTK_X(NAME, name, T, fn, reads_grad, layouts) OPTK_ELEMENT_##NAME,

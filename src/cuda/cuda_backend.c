@@ -22,4 +22,6 @@ const optk_backend_ops optk_cuda_backend = {
     .dense_hvp = optk_cuda_dense_hvp,
     .diag_accumulate = optk_cuda_diag_accumulate,
     .diag_finish = optk_cuda_diag_finish,
+    .abs_block_mean = optk_cuda_abs_block_mean,
+    .strided_copy = optk_cuda_strided_copy,
 };

@@ -44,6 +44,10 @@ optk_status optk_cuda_diag_accumulate(optk_context *ctx, const float *z, const f
                                       int k, double *acc);
 optk_status optk_cuda_diag_finish(optk_context *ctx, const double *acc, int64_t n, int k,
                                   bool bekas, float *diag, float *variance);
+optk_status optk_cuda_abs_block_mean(optk_context *ctx, const float *z, const float *hz, float *out,
+                                     int64_t numel, int64_t block);
+optk_status optk_cuda_strided_copy(optk_context *ctx, float *dst, const float *src, int64_t n,
+                                   int64_t stride);
 optk_status optk_cuda_grad_sum_squares(optk_context *ctx, const optk_param_tensor *tensors,
                                        int count, optk_dtype grad_dtype, double *out);
 
