@@ -352,3 +352,36 @@ BACKEND_TEST(curvature, sophia_with_hutchinson_curvature_minimises_a_quadratic) 
     optk_optimizer_free(opt);
     optk_context_free(ctx);
 }
+
+/* A Hutchinson estimate of h can be negative; the step then is a full sign step (the paper's
+ * max(rho h, eps)), never a step against the momentum. NaN h still propagates. */
+BACKEND_TEST(curvature, sophia_takes_a_sign_step_where_h_is_negative) {
+    optk_context *ctx = test_context(backend);
+    enum { N = 6 };
+    const float p0[N] = {1, 1, 1, 1, 1, 1}, g[N] = {2, -2, 2, -2, 2, 0};
+    const float h[N] = {-1.0f, -1e-30f, -INFINITY, 1e3f, NAN, -3.0f};
+    const float zero[N] = {0};
+    test_buffer bp = test_buffer_new(ctx, N, 4, p0), bg = test_buffer_new(ctx, N, 4, g),
+                bm = test_buffer_new(ctx, N, 4, zero), bh = test_buffer_new(ctx, N, 4, h);
+    optk_optim_options o = optk_optim_default_options(OPTK_RULE_SOPHIA);
+    o.batch_tokens = 1.0;
+    o.weight_decay = 0.0;
+    optk_optimizer *opt = NULL;
+    cr_assert_eq(optk_optimizer_create(ctx, &o, &opt), OPTK_OK);
+    const optk_param_tensor t = {N, bp.data, bg.data, {bm.data, bh.data}, NULL};
+    cr_assert_eq(optk_optimizer_step(opt, &t, 1), OPTK_OK, "%s", optk_context_last_error(ctx));
+    float p[N];
+    test_buffer_read(&bp, p);
+    const float lr = (float)o.lr;
+    cr_assert_eq(p[0], 1.0f - lr, "h = -1: %a", (double)p[0]);
+    cr_assert_eq(p[1], 1.0f + lr, "h = -1e-30: %a", (double)p[1]);
+    cr_assert_eq(p[2], 1.0f - lr, "h = -Inf: %a", (double)p[2]);
+    cr_assert(p[3] > 1.0f && p[3] < 1.0f + lr, "h = 1e3: a small step, got %a", (double)p[3]);
+    cr_assert(isnan(p[4]), "h = NaN: %a", (double)p[4]);
+    cr_assert_eq(p[5], 1.0f, "m = 0: no step, got %a", (double)p[5]);
+    optk_optimizer_free(opt);
+    test_buffer *all[] = {&bp, &bg, &bm, &bh};
+    for (int b = 0; b < 4; ++b)
+        test_buffer_free(all[b]);
+    optk_context_free(ctx);
+}

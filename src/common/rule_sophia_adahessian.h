@@ -2,8 +2,9 @@
  * curvature (h, D) is a read-only state here, written by the Hutchinson estimators.
  * Sophia (official SophiaG step; no bias correction):
  *   p = p (1 - lr wd);  m = b1 m + (1 - b1) g
- *   p = p - lr sign(m) min(|m| / (rho bs h + 1e-15), 1)
- *   State: s[0] = m (written), s[1] = h (read).
+ *   p = p - lr sign(m) min(|m| / (rho bs max(h, 0) + 1e-15), 1)
+ *   State: s[0] = m (written), s[1] = h (read). The official code has rho bs h: the same
+ *   for every h >= 0 (GNB's h always is); for h < 0 its ratio turns negative and unbounded.
  * AdaHessian (official):
  *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) D^2
  *   denom = (sqrt(v) / sqrt(bc2))^k + eps;  p = p - lr (m / bc1 / denom + wd p)
@@ -22,7 +23,10 @@ OPTK_HD void optk_rule_sophia(const optk_sophia_consts *k, float *p, float g, fl
     g = g * k->grad_sign;
     float param = *p * k->decay;
     float m = fmaf(k->beta1, s[0], k->one_minus_beta1 * g);
-    float ratio = optk_min1_nan(fabsf(m) / (k->rho_bs * s[1] + 1e-15f));
+    /* A negative h (a Hutchinson estimate can be one) counts as 0, as the paper's
+     * max(rho h, eps) has it: a full sign step, not a step against m of any size. */
+    const float curvature = k->rho_bs * s[1];
+    float ratio = optk_min1_nan(fabsf(m) / ((curvature < 0.0f ? 0.0f : curvature) + 1e-15f));
     *p = fmaf(-k->lr, optk_sign(m) * ratio, param);
     s[0] = m;
 }
