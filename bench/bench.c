@@ -73,15 +73,25 @@ optk_status bench_copy_roofline(optk_context *ctx, size_t bytes, int reps, bench
 
 void bench_print(FILE *f, const bench_result *r, bool json) {
     const double fraction = r->roofline_gbps > 0 ? r->gbps / r->roofline_gbps : 0.0;
+    const double gflops = r->flops > 0 ? r->flops / r->median_s * 1e-9 : 0.0;
+    const double vs_baseline = r->baseline_s > 0 ? r->median_s / r->baseline_s : 0.0;
     if (json) {
         fprintf(f,
                 "{\"op\":\"%s\",\"variant\":\"%s\",\"backend\":\"%s\",\"device\":\"%s\","
                 "\"numel\":%lld,\"tensors\":%d,\"reps\":%d,\"median_s\":%.9g,\"min_s\":%.9g,"
                 "\"bytes\":%.0f,\"bytes_per_element\":%.4g,\"gbps\":%.6g,\"roofline_gbps\":%.6g,"
-                "\"roofline_fraction\":%.4f}\n",
+                "\"roofline_fraction\":%.4f,\"flops\":%.0f,\"gflops\":%.6g,\"baseline\":\"%s\","
+                "\"baseline_s\":%.9g,\"time_vs_baseline\":%.4f}\n",
                 r->op, r->variant, r->backend, r->device, (long long)r->numel, r->tensors, r->reps,
                 r->median_s, r->min_s, r->bytes, r->bytes / (double)r->numel, r->gbps,
-                r->roofline_gbps, fraction);
+                r->roofline_gbps, fraction, r->flops, gflops, r->baseline ? r->baseline : "",
+                r->baseline_s, vs_baseline);
+    } else if (r->flops > 0) {
+        fprintf(f,
+                "%-19s %-14s %-5s n=%-11lld tensors=%-4d             median %10.4f ms  "
+                "%8.2f GFLOP/s  %.2fx the time of %s (%.4f ms)\n",
+                r->op, r->variant, r->backend, (long long)r->numel, r->tensors, r->median_s * 1e3,
+                gflops, vs_baseline, r->baseline ? r->baseline : "-", r->baseline_s * 1e3);
     } else {
         fprintf(f,
                 "%-19s %-14s %-5s n=%-11lld tensors=%-4d %3.0f B/elem  median %10.4f ms  "

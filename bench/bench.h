@@ -29,6 +29,9 @@ typedef struct bench_result {
     double bytes;         /* bytes the op must move at the least */
     double gbps;          /* bytes / median_s / 1e9 */
     double roofline_gbps; /* copy bandwidth measured in the same run */
+    double flops;         /* compute-bound ops: floating-point operations per run, else 0 */
+    const char *baseline; /* what the op is timed against in the same run, or NULL */
+    double baseline_s;    /* its median time */
 } bench_result;
 
 /* A timed operation: returns OPTK_OK or the failing status. */
@@ -57,6 +60,20 @@ double bench_optim_bytes_per_param(const optk_optim_options *options);
 /* One optimizer step over `tensors` tensors holding numel parameters in all. */
 optk_status bench_optim(optk_context *ctx, const optk_optim_options *options, int64_t numel,
                         int tensors, int reps, double roofline_gbps, bench_result *out);
+
+/* Hutchinson probe generation + accumulation: the estimator over `probes` probes of n
+ * entries with an HVP callback that does nothing. */
+optk_status bench_probe_accumulate(optk_context *ctx, optk_probe_kind kind, int64_t n, int probes,
+                                   int reps, double roofline_gbps, bench_result *out);
+
+/* One fused curvature update of n elements (AdaHessian: averaged over blocks of `block`). */
+optk_status bench_curvature(optk_context *ctx, optk_curvature_kind kind, int64_t block, int64_t n,
+                            int reps, double roofline_gbps, bench_result *out);
+
+/* Hutchinson's estimate with a dense n x n matrix and `probes` probes in one chunk, against
+ * the SGEMM it contains (CUDA) or itself without the product (CPU): out->baseline_s. */
+optk_status bench_dense_estimator(optk_context *ctx, int64_t n, int probes, int reps,
+                                  bench_result *out);
 
 /* Prints a result as an aligned human line, or as one JSON object per line. */
 void bench_print(FILE *f, const bench_result *r, bool json);

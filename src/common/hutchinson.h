@@ -5,12 +5,13 @@
 
 #include "defs.h"
 
-/* One probe's contribution to coordinate i: p = z (Hz), its square, and z^2. */
-OPTK_HD void optk_diag_accumulate(double *acc, int64_t n, int64_t i, float z, float hz) {
+/* One probe's contribution to a coordinate's three sums: p = z (Hz), its square, and z^2.
+ * The sums are separate arrays (acc, acc + n, acc + 2n) so that a CPU loop vectorises. */
+OPTK_HD void optk_diag_accumulate(double *sum, double *sum_sq, double *zz, float z, float hz) {
     const double p = (double)z * (double)hz;
-    acc[i] += p;
-    acc[n + i] += p * p;
-    acc[2 * n + i] += (double)z * (double)z;
+    *sum += p;
+    *sum_sq += p * p;
+    *zz += (double)z * (double)z;
 }
 
 /* The estimate and the sample variance of the k single-probe estimates. */

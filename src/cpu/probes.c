@@ -3,15 +3,26 @@
 #include "cpu_backend.h"
 #include "../common/philox.h"
 #include "../common/probes.h"
+#include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
 
 #include <math.h>
 
-static void rademacher(uint64_t seed, uint64_t sub, float *out, int64_t n) {
-    for (int64_t w = 0; w * 32 < n; ++w) {
-        const uint32_t word = optk_philox_u32(seed, sub, (uint64_t)w);
-        const int64_t end = (w + 1) * 32 < n ? (w + 1) * 32 : n;
-        for (int64_t i = w * 32; i < end; ++i)
-            out[i] = optk_rademacher(word, i);
+/* One Philox block (four words) serves 128 entries; a full word's 32 entries are a loop of
+ * constant trip count, which vectorises. */
+OPTK_CPU_HOT_LOOP static void rademacher(uint64_t seed, uint64_t sub, float *out, int64_t n) {
+    for (int64_t b = 0; b * 128 < n; ++b) {
+        uint32_t x[4];
+        optk_philox_block(seed, sub, (uint64_t)b, x);
+        for (int w = 0; w < 4 && b * 128 + w * 32 < n; ++w) {
+            float *at = out + b * 128 + w * 32;
+            if (b * 128 + w * 32 + 32 <= n) {
+                for (int i = 0; i < 32; ++i)
+                    at[i] = optk_rademacher(x[w], i);
+            } else {
+                for (int64_t i = 0; i < n - (b * 128 + w * 32); ++i)
+                    at[i] = optk_rademacher(x[w], i);
+            }
+        }
     }
 }
 

@@ -16,9 +16,13 @@ __global__ void __launch_bounds__(kThreads)
     accumulate_kernel(const float *z, const float *hz, int64_t n, int k, double *acc) {
     const int64_t i = (int64_t)blockIdx.x * kThreads + threadIdx.x;
     if (i >= n) return;
+    double sum = acc[i], sum_sq = acc[n + i], zz = acc[2 * n + i];
     for (int j = 0; j < k; ++j) {
-        optk_diag_accumulate(acc, n, i, z[(int64_t)j * n + i], hz[(int64_t)j * n + i]);
+        optk_diag_accumulate(&sum, &sum_sq, &zz, z[(int64_t)j * n + i], hz[(int64_t)j * n + i]);
     }
+    acc[i] = sum;
+    acc[n + i] = sum_sq;
+    acc[2 * n + i] = zz;
 }
 
 __global__ void __launch_bounds__(kThreads)

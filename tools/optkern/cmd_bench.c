@@ -16,16 +16,23 @@ typedef struct bench_options {
     int nsizes;
     int64_t sizes[MAX_SIZES];
     bool copy;
+    bool probes, curvature, dense; /* the Hutchinson ops */
     bool all_precisions;
     bool rules[OPTK_RULE_COUNT];
 } bench_options;
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: optkern bench [copy] [RULE...] [--backend cpu|cuda|auto] [--sizes N,N,...]\n"
+            "usage: optkern bench [copy] [RULE...] [probes] [curvature] [hessian_diag]\n"
+            "                     [--backend cpu|cuda|auto] [--sizes N,N,...]\n"
             "                     [--tensors N] [--reps N] [--all-precisions] [--json]\n\n"
             "RULE: sgd signum adagrad rmsprop adam adamw adabelief diffgrad adan lion sophia\n"
-            "adahessian schedule_free_adamw schedule_free_sgd (default: all of them, and copy).\n"
+            "adahessian schedule_free_adamw schedule_free_sgd. probes: Hutchinson probe\n"
+            "generation + accumulation (4 probes; Rademacher and Gaussian); curvature: the\n"
+            "fused Sophia-H, GNB and AdaHessian updates; hessian_diag: the dense-matrix\n"
+            "estimate (n = 2048, 16 probes on the CPU; 8192 and 256 on CUDA) timed against the\n"
+            "SGEMM it contains (CUDA) or against itself without the product (CPU), in GFLOP/s.\n"
+            "Default: all of them, and copy.\n"
             "Each rule runs in fp32; adamw also with amsgrad, bf16+master, f16+master and bf16+sr\n"
             "(bf16 without a master copy, stochastic rounding); --all-precisions runs every rule\n"
             "in every precision (gradients in the parameters' dtype).\n\n"
@@ -78,6 +85,12 @@ static int parse(int argc, char **argv, bench_options *o) {
             ++i;
         } else if (strcmp(a, "copy") == 0) {
             o->copy = true;
+        } else if (strcmp(a, "probes") == 0) {
+            o->probes = true;
+        } else if (strcmp(a, "curvature") == 0) {
+            o->curvature = true;
+        } else if (strcmp(a, "hessian_diag") == 0) {
+            o->dense = true;
         } else if (rule_named(a) >= 0) {
             o->rules[rule_named(a)] = true;
         } else {
@@ -86,15 +99,56 @@ static int parse(int argc, char **argv, bench_options *o) {
             return 2;
         }
     }
-    bool any = o->copy;
+    bool any = o->copy || o->probes || o->curvature || o->dense;
     for (int r = 0; r < OPTK_RULE_COUNT; ++r)
         any = any || o->rules[r];
     if (!any) {
-        o->copy = true;
+        o->copy = o->probes = o->curvature = o->dense = true;
         for (int r = 0; r < OPTK_RULE_COUNT; ++r)
             o->rules[r] = true;
     }
     return -1;
+}
+
+/* Prints a failed op's message; returns the exit status. */
+static int failed(optk_context *ctx, const char *op, int64_t n, optk_status s) {
+    fprintf(stderr, "optkern bench: %s n=%lld: %s (%s)\n", op, (long long)n,
+            optk_context_last_error(ctx), optk_status_string(s));
+    return 1;
+}
+
+static int bench_hutchinson_ops(optk_context *ctx, const bench_options *o, double roofline) {
+    const bool cuda = optk_context_backend(ctx) == OPTK_BACKEND_CUDA;
+    bench_result res;
+    optk_status s = OPTK_OK;
+    for (int i = 0; i < o->nsizes && o->probes; ++i) {
+        for (int kind = 0; kind < 2; ++kind) {
+            s = bench_probe_accumulate(ctx, (optk_probe_kind)kind, o->sizes[i], 4, o->reps,
+                                       roofline, &res);
+            if (s != OPTK_OK) return failed(ctx, "probes", o->sizes[i], s);
+            bench_print(stdout, &res, o->json);
+        }
+    }
+    for (int i = 0; i < o->nsizes && o->curvature; ++i) {
+        static const optk_curvature_kind kinds[] = {
+            OPTK_CURVATURE_SOPHIA_H, OPTK_CURVATURE_SOPHIA_GNB, OPTK_CURVATURE_ADAHESSIAN,
+            OPTK_CURVATURE_ADAHESSIAN};
+        for (int k = 0; k < 4; ++k) {
+            const int64_t block = k == 3 ? 9 : 0;
+            const int64_t n = o->sizes[i] / 9 * 9; /* whole blocks of 9 */
+            if (n < 9) continue;
+            s = bench_curvature(ctx, kinds[k], block, n, o->reps, roofline, &res);
+            if (s != OPTK_OK) return failed(ctx, "curvature", n, s);
+            bench_print(stdout, &res, o->json);
+        }
+    }
+    if (o->dense) {
+        const int64_t n = cuda ? 8192 : 2048;
+        s = bench_dense_estimator(ctx, n, cuda ? 256 : 16, o->reps, &res);
+        if (s != OPTK_OK) return failed(ctx, "hessian_diag", n, s);
+        bench_print(stdout, &res, o->json);
+    }
+    return 0;
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -169,6 +223,7 @@ int cmd_bench(int argc, char **argv) {
             }
         }
     }
+    rc = bench_hutchinson_ops(ctx, &o, roofline);
     optk_context_free(ctx);
-    return 0;
+    return rc;
 }

@@ -1,0 +1,177 @@
+/* bench_hutchinson.c — the Hutchinson ops: probe generation + accumulation, the fused
+ * curvature updates (both against the memory roofline) and the dense-matrix estimator
+ * (against the GEMM it contains: cuBLAS SGEMM timed alone on CUDA).
+ *
+ * Probe generation + accumulation is timed through the public estimator with an HVP callback
+ * that does nothing, all probes in one chunk: per probe and element it writes z (4 bytes) and
+ * reads z and H z (8); per element the three double sums are cleared (24), updated once per
+ * chunk (48: they stay in cache across the chunk's probes), read by the finish (24), which
+ * writes the estimate (4).
+ */
+#include "bench.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef OPTK_BENCH_HAVE_CUDA
+#include <cublas_v2.h>
+#endif
+
+static int no_hvp(void *user, const float *z, float *hz, int64_t n, int k) {
+    (void)user, (void)z, (void)hz, (void)n, (void)k;
+    return 0;
+}
+
+typedef struct diag_args {
+    optk_hvp_source source;
+    optk_diag_options options;
+    int64_t n;
+    float *diag;
+} diag_args;
+
+static optk_status run_diag(optk_context *ctx, void *arg, int rep) {
+    (void)rep;
+    diag_args *a = arg;
+    return optk_hessian_diag(ctx, &a->source, a->n, &a->options, a->diag, NULL);
+}
+
+static void describe(bench_result *out, optk_context *ctx, const char *op, const char *variant,
+                     int64_t numel, int reps) {
+    out->op = op;
+    out->variant = variant;
+    out->backend = optk_backend_name(optk_context_backend(ctx));
+    out->device = optk_context_device_name(ctx);
+    out->numel = numel;
+    out->tensors = 1;
+    out->reps = reps;
+}
+
+optk_status bench_probe_accumulate(optk_context *ctx, optk_probe_kind kind, int64_t n, int probes,
+                                   int reps, double roofline_gbps, bench_result *out) {
+    diag_args a = {.source = {.callback = no_hvp},
+                   .options = {.kind = kind, .seed = 1, .probes = probes, .chunk = probes},
+                   .n = n};
+    memset(out, 0, sizeof *out);
+    optk_status s = optk_mem_alloc(ctx, (size_t)n * sizeof(float), (void **)&a.diag);
+    if (s == OPTK_OK) s = bench_time(ctx, run_diag, &a, 2, reps, &out->median_s, &out->min_s);
+    optk_mem_free(ctx, a.diag);
+    if (s != OPTK_OK) return s;
+    describe(out, ctx, "probe+accumulate",
+             kind == OPTK_PROBE_RADEMACHER ? "rademacher" : "gaussian", n, reps);
+    out->bytes = (12.0 * probes + 100.0) * (double)n;
+    out->gbps = out->bytes / out->median_s * 1e-9;
+    out->roofline_gbps = roofline_gbps;
+    return OPTK_OK;
+}
+
+typedef struct curvature_args {
+    optk_curvature_kind kind;
+    optk_curvature_tensor tensor;
+} curvature_args;
+
+static optk_status run_curvature(optk_context *ctx, void *arg, int rep) {
+    (void)rep;
+    const curvature_args *a = arg;
+    return optk_curvature_update(ctx, a->kind, 0.99, &a->tensor, 1);
+}
+
+optk_status bench_curvature(optk_context *ctx, optk_curvature_kind kind, int64_t block, int64_t n,
+                            int reps, double roofline_gbps, bench_result *out) {
+    const size_t bytes = (size_t)n * sizeof(float);
+    void *buf = NULL;
+    memset(out, 0, sizeof *out);
+    optk_status s = optk_mem_alloc(ctx, 3 * bytes, &buf);
+    if (s == OPTK_OK) s = optk_mem_set(ctx, buf, 0x3c, 3 * bytes); /* 0.0115 everywhere */
+    float *h = buf;
+    const bool gnb = kind == OPTK_CURVATURE_SOPHIA_GNB;
+    curvature_args a = {kind, {n, h, gnb ? NULL : h + n, h + 2 * n, block}};
+    if (s == OPTK_OK) s = bench_time(ctx, run_curvature, &a, 3, reps, &out->median_s, &out->min_s);
+    optk_mem_free(ctx, buf);
+    if (s != OPTK_OK) return s;
+    static const char *const variants[] = {"sophia_h", "sophia_gnb", "adahessian",
+                                           "adahessian+blk9"};
+    const int v = kind == OPTK_CURVATURE_ADAHESSIAN && block > 1 ? 3 : (int)kind;
+    describe(out, ctx, "curvature", variants[v], n, reps);
+    /* Sophia: read h, z, H z, write h; GNB: no z; AdaHessian: read z, H z, write D. */
+    const double per_element = kind == OPTK_CURVATURE_SOPHIA_H ? 16.0 : 12.0;
+    out->bytes = per_element * (double)n;
+    out->gbps = out->bytes / out->median_s * 1e-9;
+    out->roofline_gbps = roofline_gbps;
+    return OPTK_OK;
+}
+
+#ifdef OPTK_BENCH_HAVE_CUDA
+typedef struct gemm_args {
+    cublasHandle_t handle;
+    const float *h, *z;
+    float *hz;
+    int n, k;
+} gemm_args;
+
+static optk_status run_gemm(optk_context *ctx, void *arg, int rep) {
+    (void)ctx, (void)rep;
+    const gemm_args *a = arg;
+    const float one = 1.0f, zero = 0.0f;
+    return cublasSgemm(a->handle, CUBLAS_OP_N, CUBLAS_OP_N, a->n, a->k, a->n, &one, a->h, a->n,
+                       a->z, a->n, &zero, a->hz, a->n) == CUBLAS_STATUS_SUCCESS
+               ? OPTK_OK
+               : OPTK_ERR_DEVICE;
+}
+
+/* The SGEMM the estimator contains (H Z, n x n by n x k), alone, on the context's stream. */
+static optk_status time_gemm(optk_context *ctx, const float *h, int64_t n, int k, int reps,
+                             double *median_s) {
+    gemm_args a = {.h = h, .n = (int)n, .k = k};
+    double min_s = 0.0;
+    void *zz = NULL;
+    if (cublasCreate(&a.handle) != CUBLAS_STATUS_SUCCESS) return OPTK_ERR_DEVICE;
+    optk_status s = cublasSetStream(a.handle, optk_context_stream(ctx)) == CUBLAS_STATUS_SUCCESS
+                        ? OPTK_OK
+                        : OPTK_ERR_DEVICE;
+    if (s == OPTK_OK) s = optk_mem_alloc(ctx, 2 * (size_t)n * (size_t)k * sizeof(float), &zz);
+    if (s == OPTK_OK) s = optk_mem_set(ctx, zz, 0, 2 * (size_t)n * (size_t)k * sizeof(float));
+    a.z = zz;
+    a.hz = (float *)zz + n * k;
+    if (s == OPTK_OK) s = bench_time(ctx, run_gemm, &a, 3, reps, median_s, &min_s);
+    optk_mem_free(ctx, zz);
+    cublasDestroy(a.handle);
+    return s;
+}
+#endif
+
+optk_status bench_dense_estimator(optk_context *ctx, int64_t n, int probes, int reps,
+                                  bench_result *out) {
+    const size_t bytes = (size_t)n * (size_t)n * sizeof(float);
+    float *h = NULL;
+    memset(out, 0, sizeof *out);
+    optk_status s = optk_mem_alloc(ctx, bytes, (void **)&h);
+    if (s == OPTK_OK) s = optk_mem_set(ctx, h, 0x3c, bytes);
+    diag_args a = {
+        .source = {.dense = h},
+        .options = {.kind = OPTK_PROBE_RADEMACHER, .seed = 1, .probes = probes, .chunk = probes},
+        .n = n};
+    if (s == OPTK_OK) s = optk_mem_alloc(ctx, (size_t)n * sizeof(float), (void **)&a.diag);
+    if (s == OPTK_OK) s = bench_time(ctx, run_diag, &a, 2, reps, &out->median_s, &out->min_s);
+    /* The baseline: on CUDA the SGEMM alone; on the CPU the estimator without its H Z (a
+     * callback that does nothing), so that the difference is the CPU's own product. */
+    const bool cuda = optk_context_backend(ctx) == OPTK_BACKEND_CUDA;
+    if (s == OPTK_OK && cuda) {
+#ifdef OPTK_BENCH_HAVE_CUDA
+        s = time_gemm(ctx, h, n, probes, reps, &out->baseline_s);
+#endif
+    } else if (s == OPTK_OK) {
+        diag_args none = a;
+        none.source = (optk_hvp_source){.callback = no_hvp};
+        double min_s = 0.0;
+        s = bench_time(ctx, run_diag, &none, 2, reps, &out->baseline_s, &min_s);
+    }
+    optk_mem_free(ctx, a.diag);
+    optk_mem_free(ctx, h);
+    if (s != OPTK_OK) return s;
+    describe(out, ctx, "hessian_diag", "dense", n, reps);
+    out->baseline = cuda ? "sgemm" : "no-op hvp";
+    out->flops = 2.0 * (double)n * (double)n * probes;
+    out->bytes = (double)bytes;
+    out->gbps = out->bytes / out->median_s * 1e-9;
+    return OPTK_OK;
+}

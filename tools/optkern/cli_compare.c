@@ -1,0 +1,58 @@
+/* cli_compare.c — what validate's checks share: the --ops filter, error measures, the table. */
+#include "cli.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+bool cli_listed(const char *list, const char *name) {
+    size_t len = strlen(name);
+    for (const char *at = list; at && *at;) {
+        const char *comma = strchr(at, ',');
+        size_t n = comma ? (size_t)(comma - at) : strlen(at);
+        if (n == len && strncmp(at, name, n) == 0) return true;
+        at = comma ? comma + 1 : NULL;
+    }
+    return false;
+}
+
+/* Distance in units in the last place between two floats (NaN vs non-NaN: huge). */
+static uint64_t ulp_distance(float a, float b) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b) ? 0 : UINT64_MAX;
+    int32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    int64_t oa = ia < 0 ? (int64_t)INT32_MIN - ia : ia, ob = ib < 0 ? (int64_t)INT32_MIN - ib : ib;
+    return (uint64_t)(oa > ob ? oa - ob : ob - oa);
+}
+
+/* Folds one element into c. */
+static void account(cli_comparison *c, float got, double want) {
+    const float want_f = (float)want;
+    if (memcmp(&got, &want_f, 4) != 0) c->exact = false;
+    const double abs_err = fabs((double)got - want);
+    const double rel = abs_err / fmax(fabs(want), 1e-30);
+    if (abs_err > c->max_abs) c->max_abs = abs_err;
+    if (rel > c->max_rel) c->max_rel = rel;
+    const uint64_t u = ulp_distance(got, want_f);
+    if (u > c->max_ulp) c->max_ulp = u;
+}
+
+cli_comparison cli_compare(const float *got, const float *want, size_t n) {
+    cli_comparison c = {0.0, 0.0, 0, true};
+    for (size_t i = 0; i < n; ++i)
+        account(&c, got[i], (double)want[i]);
+    return c;
+}
+
+cli_comparison cli_compare64(const float *got, const double *want, size_t n) {
+    cli_comparison c = {0.0, 0.0, 0, true};
+    for (size_t i = 0; i < n; ++i)
+        account(&c, got[i], want[i]);
+    return c;
+}
+
+void cli_print_row(const char *op, const char *check, const cli_comparison *c, bool ok) {
+    printf("%-26s %-9s %12.3g %12.3g %10llu %-6s %s\n", op, check, c->max_abs, c->max_rel,
+           (unsigned long long)c->max_ulp, c->exact ? "yes" : "no", ok ? "pass" : "FAIL");
+}
