@@ -11,5 +11,6 @@
 #include "optkern/memory.h"
 #include "optkern/optim.h"
 #include "optkern/random.h"
+#include "optkern/sinkhorn.h"
 
 #endif /* OPTKERN_H */

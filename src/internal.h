@@ -13,6 +13,7 @@
 
 #include "optkern.h"
 #include "common/rules.h"
+#include "common/sinkhorn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -68,6 +69,16 @@ optk_element_launch_for(optk_element_rule rule, const optk_param_tensor *tensors
     return l;
 }
 
+/* A validated Sinkhorn solve, as the backends receive it. */
+typedef struct optk_sinkhorn_job {
+    optk_ot_view view;
+    int64_t batch;
+    double epsilon, epsilon_start, epsilon_decay, tol, rho;
+    int max_iter, check_every;
+    bool warm_start;
+    optk_sinkhorn_outputs out;
+} optk_sinkhorn_job;
+
 /* The table a backend fills (designated initialisers); NULL slots are unsupported. */
 typedef struct optk_backend_ops {
     const char *name;
@@ -110,6 +121,12 @@ typedef struct optk_backend_ops {
     /* dst[i] = src[i * stride] for i < n (the diagonal of a matrix: stride n + 1). */
     optk_status (*strided_copy)(optk_context *ctx, float *dst, const float *src, int64_t n,
                                 int64_t stride);
+    /* Checks rows x cols weights: every one finite and >= 0, every row's sum > 0. Returns the
+     * first bad row in *bad_row (-1: none) and why (0 negative/non-finite, 1 zero sum). */
+    optk_status (*ot_weights_check)(optk_context *ctx, const float *w, int64_t rows, int64_t cols,
+                                    int64_t *bad_row, int *why);
+    /* Every problem of a validated Sinkhorn job. */
+    optk_status (*sinkhorn)(optk_context *ctx, const optk_sinkhorn_job *job);
     /* Sum of the squares of every gradient, in double, in a fixed order; a host value. */
     optk_status (*grad_sum_squares)(optk_context *ctx, const optk_param_tensor *tensors, int count,
                                     optk_dtype grad_dtype, double *out);

@@ -1,0 +1,83 @@
+/* optkern/sinkhorn.h — batched entropic optimal transport: many log-domain Sinkhorn
+ * problems per call, costs given or computed from point clouds, per-problem convergence,
+ * epsilon-scaling, unbalanced (KL-relaxed) marginals.
+ *
+ * The plan of a problem is P_ij = exp((f_i + g_j - C_ij) / eps); the solver alternates
+ *   g_j = tau (eps log b_j - eps LSE_i((f_i - C_ij) / eps))
+ *   f_i = tau (eps log a_i - eps LSE_j((g_j - C_ij) / eps))
+ * (tau = 1 balanced, rho / (rho + eps) unbalanced), every log-sum-exp taken around its
+ * maximum in cost units, so that no eps > 0 overflows or makes a NaN. f and g are in cost
+ * units; POT's sinkhorn_log returns log u = f / eps and log v = g / eps.
+ */
+#ifndef OPTKERN_SINKHORN_H
+#define OPTKERN_SINKHORN_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum optk_ot_cost {
+    OPTK_COST_DENSE = 0,       /* C given, batch x n x m */
+    OPTK_COST_SQEUCLIDEAN = 1, /* C_ij = |x_i - y_j|^2, computed on the fly (never stored) */
+    OPTK_COST_EUCLIDEAN = 2    /* C_ij = |x_i - y_j| */
+} optk_ot_cost;
+
+/** A batch of problems of the same size, all in backend memory, row-major, fp32. */
+typedef struct optk_ot_problem {
+    int64_t batch, n, m;
+    /* Weights, batch x n and batch x m: finite, >= 0, each problem's row with a positive sum.
+     * Zero weights pad: their rows/columns carry no mass and their potentials are -Inf.
+     * Balanced problems need sum a = sum b per problem to converge. */
+    const float *a, *b;
+    optk_ot_cost cost;
+    const float *c;     /* OPTK_COST_DENSE: batch x n x m, finite */
+    const float *x, *y; /* points: batch x n x dim and batch x m x dim, finite */
+    int64_t dim;
+} optk_ot_problem;
+
+typedef struct optk_sinkhorn_options {
+    double epsilon;       /* the target regularisation, > 0 (any float > 0) */
+    int max_iter;         /* iterations (a g update and an f update each), >= 1 */
+    double tol;           /* stop when the error is <= tol, >= 0 */
+    int check_every;      /* error checked every check_every iterations, >= 1 */
+    double epsilon_start; /* 0: none; else epsilon-scaling from it (> epsilon): stage s of */
+    double epsilon_decay; /* check_every iterations runs max(epsilon, start decay^s) */
+    double rho;           /* 0: balanced; > 0: KL-relaxed marginals of strength rho */
+    bool warm_start;      /* f and g hold the starting potentials (else zeros) */
+} optk_sinkhorn_options;
+
+/** Defaults: max_iter 1000, tol 1e-5 (1e-6 is below fp32's reach), check_every 10, no
+ *  epsilon-scaling (decay 0.5 when a start is set), balanced, cold start. */
+optk_sinkhorn_options optk_sinkhorn_default_options(double epsilon);
+
+/** Where the results go (backend memory). f and g are required; the rest may be NULL. */
+typedef struct optk_sinkhorn_outputs {
+    float *f, *g;        /* batch x n, batch x m */
+    int32_t *iterations; /* batch: iterations run */
+    float *error;        /* batch: the final error (see optk_sinkhorn) */
+    int32_t *converged;  /* batch: 1 if error <= tol was reached at the target epsilon */
+    float *cost;         /* batch: <P, C> (POT's sinkhorn2) */
+    float *objective;    /* batch: <P, C> - eps H(P), H(P) = -sum P (log P - 1) */
+    float *plan;         /* batch x n x m: P */
+} optk_sinkhorn_outputs;
+
+/** Solves every problem of the batch; each stops on its own. The error, checked every
+ *  check_every iterations once epsilon has reached its target, is
+ *  sum_j b_j |exp((g_j - g'_j) / eps) - 1|, g' being what the next g update would give:
+ *  for a balanced problem the L1 violation of the column marginal, sum_j |sum_i P_ij - b_j|
+ *  (the rows are exact after each f update); for an unbalanced one the distance from the
+ *  fixed point in the same units. Deterministic on each backend.
+ *  Errors: OPTK_ERR_INVALID_ARGUMENT (with a message, nothing written) for NULL or
+ *  misaligned buffers, sizes < 1, unknown cost kinds, out-of-range options, outputs that
+ *  overlap each other or an input, and negative, non-finite or all-zero weights. */
+optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *problem,
+                          const optk_sinkhorn_options *options,
+                          const optk_sinkhorn_outputs *outputs);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OPTKERN_SINKHORN_H */

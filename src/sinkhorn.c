@@ -1,0 +1,187 @@
+/* sinkhorn.c — batched Sinkhorn: default options, every argument check (sizes, options,
+ * buffers, overlaps, then the weights' values on the backend), and the validated job handed
+ * to the backend. */
+#include "internal.h"
+
+#include <math.h>
+
+optk_sinkhorn_options optk_sinkhorn_default_options(double epsilon) {
+    optk_sinkhorn_options o;
+    memset(&o, 0, sizeof o);
+    o.epsilon = epsilon;
+    o.max_iter = 1000;
+    o.tol = 1e-5;
+    o.check_every = 10;
+    o.epsilon_decay = 0.5;
+    return o;
+}
+
+/* A buffer of the call, for the alignment and overlap checks. */
+typedef struct span {
+    const char *name;
+    uintptr_t begin, bytes;
+    bool output;
+} span;
+
+static optk_status check_sizes(optk_context *ctx, const char *op, const optk_ot_problem *p) {
+    if (p->batch < 1 || p->n < 1 || p->m < 1) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: batch, n and m must be >= 1, got %lld, %lld, %lld", op,
+                         (long long)p->batch, (long long)p->n, (long long)p->m);
+    }
+    /* batch n m (and batch (n + m) dim) must fit comfortably in an int64 of bytes. */
+    const double entries = (double)p->batch * (double)p->n * (double)p->m;
+    if (entries > 0x1p58) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: batch x n x m = %.3g is too large",
+                         op, entries);
+    }
+    if (p->cost != OPTK_COST_DENSE && p->cost != OPTK_COST_SQEUCLIDEAN &&
+        p->cost != OPTK_COST_EUCLIDEAN) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: unknown cost kind %d", op,
+                         (int)p->cost);
+    }
+    if (p->cost != OPTK_COST_DENSE &&
+        (p->dim < 1 || (double)p->batch * (double)(p->n + p->m) * (double)p->dim > 0x1p58)) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: dim must be >= 1 (and the points not too many), got %lld", op,
+                         (long long)p->dim);
+    }
+    return OPTK_OK;
+}
+
+static optk_status check_options(optk_context *ctx, const char *op,
+                                 const optk_sinkhorn_options *o) {
+    if (!(isfinite(o->epsilon) && (float)o->epsilon > 0.0f)) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: epsilon must be finite and > 0 in float, got %g", op, o->epsilon);
+    }
+    if (o->max_iter < 1 || o->check_every < 1) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: max_iter and check_every must be >= 1, got %d and %d", op,
+                         o->max_iter, o->check_every);
+    }
+    if (!(isfinite(o->tol) && o->tol >= 0.0)) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: tol must be finite and >= 0, got %g",
+                         op, o->tol);
+    }
+    if (o->epsilon_start != 0.0) {
+        if (!(isfinite(o->epsilon_start) && o->epsilon_start > o->epsilon &&
+              (float)o->epsilon_start <= 3.0e38f)) {
+            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                             "%s: epsilon_start must be 0 or finite and > epsilon (%g), got %g", op,
+                             o->epsilon, o->epsilon_start);
+        }
+        if (!(o->epsilon_decay > 0.0 && o->epsilon_decay < 1.0)) {
+            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                             "%s: epsilon_decay must be in (0, 1), got %g", op, o->epsilon_decay);
+        }
+    }
+    if (!(o->rho >= 0.0)) { /* +Inf allowed: balanced */
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: rho must be >= 0, got %g", op,
+                         o->rho);
+    }
+    return OPTK_OK;
+}
+
+/* Every buffer given: present when required, 4-byte aligned, and no output overlapping any
+ * other buffer (inputs may share memory with each other: they are only read). */
+static optk_status check_buffers(optk_context *ctx, const char *op, const optk_ot_problem *p,
+                                 const optk_sinkhorn_outputs *out) {
+    const bool dense = p->cost == OPTK_COST_DENSE;
+    const uintptr_t B = (uintptr_t)p->batch, n = (uintptr_t)p->n, m = (uintptr_t)p->m;
+    const uintptr_t d = dense ? 0 : (uintptr_t)p->dim;
+    const span spans[] = {
+        {"a", (uintptr_t)p->a, B * n * 4, false},
+        {"b", (uintptr_t)p->b, B * m * 4, false},
+        {"c", dense ? (uintptr_t)p->c : 0, B * n * m * 4, false},
+        {"x", dense ? 0 : (uintptr_t)p->x, B * n * d * 4, false},
+        {"y", dense ? 0 : (uintptr_t)p->y, B * m * d * 4, false},
+        {"f", (uintptr_t)out->f, B * n * 4, true},
+        {"g", (uintptr_t)out->g, B * m * 4, true},
+        {"iterations", (uintptr_t)out->iterations, B * 4, true},
+        {"error", (uintptr_t)out->error, B * 4, true},
+        {"converged", (uintptr_t)out->converged, B * 4, true},
+        {"cost", (uintptr_t)out->cost, B * 4, true},
+        {"objective", (uintptr_t)out->objective, B * 4, true},
+        {"plan", (uintptr_t)out->plan, B * n * m * 4, true},
+    };
+    const bool required[] = {true, true, dense, !dense, !dense, true, true};
+    const int count = (int)(sizeof spans / sizeof spans[0]);
+    for (int k = 0; k < count; ++k) {
+        if (k < (int)(sizeof required / sizeof required[0]) && required[k] && !spans[k].begin) {
+            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, spans[k].name);
+        }
+        if (spans[k].begin & 3u) {
+            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is not 4-byte aligned", op,
+                             spans[k].name);
+        }
+    }
+    for (int k = 0; k < count; ++k) {
+        for (int l = k + 1; l < count; ++l) {
+            const span *x = &spans[k], *y = &spans[l];
+            if (!x->begin || !y->begin || (!x->output && !y->output)) continue;
+            const uintptr_t x_end = x->begin + x->bytes, y_end = y->begin + y->bytes;
+            if (x->begin < y_end && y->begin < x_end) {
+                return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s", op, x->name,
+                                 y->name);
+            }
+        }
+    }
+    return OPTK_OK;
+}
+
+static optk_status check_weights(optk_context *ctx, const char *op, const char *name,
+                                 const float *w, int64_t rows, int64_t cols) {
+    int64_t bad = -1;
+    int why = 0;
+    optk_status s = ctx->ops->ot_weights_check(ctx, w, rows, cols, &bad, &why);
+    if (s != OPTK_OK || bad < 0) return s;
+    return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                     why ? "%s: %s of problem %lld sums to 0"
+                         : "%s: %s of problem %lld has a negative or non-finite weight",
+                     op, name, (long long)bad);
+}
+
+optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *p,
+                          const optk_sinkhorn_options *o, const optk_sinkhorn_outputs *out) {
+    static const char op[] = "sinkhorn";
+    if (!ctx) return OPTK_ERR_INVALID_ARGUMENT;
+    if (!p || !o || !out) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op,
+                         !p ? "problem" : (!o ? "options" : "outputs"));
+    }
+    optk_status s = check_sizes(ctx, op, p);
+    if (s == OPTK_OK) s = check_options(ctx, op, o);
+    if (s == OPTK_OK) s = check_buffers(ctx, op, p, out);
+    if (s == OPTK_OK && !ctx->ops->sinkhorn) {
+        s = optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
+                      ctx->ops->name);
+    }
+    if (s == OPTK_OK) s = check_weights(ctx, op, "a", p->a, p->batch, p->n);
+    if (s == OPTK_OK) s = check_weights(ctx, op, "b", p->b, p->batch, p->m);
+    if (s != OPTK_OK) return s;
+
+    optk_sinkhorn_job job;
+    memset(&job, 0, sizeof job);
+    const bool dense = p->cost == OPTK_COST_DENSE;
+    job.view.n = p->n;
+    job.view.m = p->m;
+    job.view.dim = dense ? 0 : p->dim;
+    job.view.cost = (int)p->cost;
+    job.view.a = p->a;
+    job.view.b = p->b;
+    job.view.c = dense ? p->c : NULL;
+    job.view.x = dense ? NULL : p->x;
+    job.view.y = dense ? NULL : p->y;
+    job.batch = p->batch;
+    job.epsilon = o->epsilon;
+    job.epsilon_start = o->epsilon_start;
+    job.epsilon_decay = o->epsilon_decay;
+    job.tol = o->tol;
+    job.rho = o->rho;
+    job.max_iter = o->max_iter;
+    job.check_every = o->check_every;
+    job.warm_start = o->warm_start;
+    job.out = *out;
+    return ctx->ops->sinkhorn(ctx, &job);
+}
