@@ -199,3 +199,347 @@ BACKEND_TEST(sinkhorn, small_epsilon_matches_pot) {
 BACKEND_TEST(sinkhorn, unbalanced_matches_pot) {
     check_against_pot(backend, "unbalanced");
 }
+
+/* ---- Properties on random problems ------------------------------------------------------ */
+
+/* A random balanced batch: weights in [0.2, 1] normalised per problem, costs in [0, range]
+ * (dense) or points in [-1, 1]^dim. */
+static host_problem random_problem(int64_t batch, int64_t n, int64_t m, optk_ot_cost cost,
+                                   int64_t dim, float range, uint64_t seed) {
+    host_problem h = {batch, n,    m,   cost == OPTK_COST_DENSE ? 0 : dim, cost, NULL, NULL,
+                      NULL,  NULL, NULL};
+    h.a = malloc((size_t)(batch * n) * 4), h.b = malloc((size_t)(batch * m) * 4);
+    test_fill_uniform(h.a, (size_t)(batch * n), 0.2f, 1.0f, seed);
+    test_fill_uniform(h.b, (size_t)(batch * m), 0.2f, 1.0f, seed + 1);
+    for (int64_t p = 0; p < batch; ++p) {
+        double sa = 0.0, sb = 0.0;
+        for (int64_t i = 0; i < n; ++i)
+            sa += h.a[p * n + i];
+        for (int64_t j = 0; j < m; ++j)
+            sb += h.b[p * m + j];
+        for (int64_t i = 0; i < n; ++i)
+            h.a[p * n + i] = (float)(h.a[p * n + i] / sa);
+        for (int64_t j = 0; j < m; ++j)
+            h.b[p * m + j] = (float)(h.b[p * m + j] / sb);
+    }
+    if (cost == OPTK_COST_DENSE) {
+        h.c = malloc((size_t)(batch * n * m) * 4);
+        test_fill_uniform(h.c, (size_t)(batch * n * m), 0.0f, range, seed + 2);
+    } else {
+        h.x = malloc((size_t)(batch * n * dim) * 4), h.y = malloc((size_t)(batch * m * dim) * 4);
+        test_fill_uniform(h.x, (size_t)(batch * n * dim), -1.0f, 1.0f, seed + 3);
+        test_fill_uniform(h.y, (size_t)(batch * m * dim), -1.0f, 1.0f, seed + 4);
+    }
+    return h;
+}
+
+static void free_problem(host_problem *h) {
+    free(h->a), free(h->b), free(h->c), free(h->x), free(h->y);
+}
+
+BACKEND_TEST(sinkhorn, marginals_are_within_tol_at_convergence) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(4, 33, 17, OPTK_COST_SQEUCLIDEAN, 5, 0.0f, 11);
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.05);
+    o.tol = 1e-5;
+    o.max_iter = 20000;
+    host_result r;
+    cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &r), OPTK_OK, "%s", optk_context_last_error(ctx));
+    for (int64_t p = 0; p < h.batch; ++p) {
+        cr_assert_eq(r.converged[p], 1, "problem %lld", (long long)p);
+        cr_assert_eq(r.iterations[p] % o.check_every, 0);
+        double rows = 0.0, cols = 0.0;
+        for (int64_t i = 0; i < h.n; ++i) {
+            double s = 0.0;
+            for (int64_t j = 0; j < h.m; ++j)
+                s += r.plan[(p * h.n + i) * h.m + j];
+            rows += fabs(s - h.a[p * h.n + i]);
+        }
+        for (int64_t j = 0; j < h.m; ++j) {
+            double s = 0.0;
+            for (int64_t i = 0; i < h.n; ++i)
+                s += r.plan[(p * h.n + i) * h.m + j];
+            cols += fabs(s - h.b[p * h.m + j]);
+        }
+        cr_assert(rows <= 1e-5 && cols <= o.tol + 1e-6, "problem %lld: rows %g, columns %g",
+                  (long long)p, rows, cols);
+        cr_assert(fabs(cols - r.error[p]) <= 1e-6, "reported error %g, measured %g",
+                  (double)r.error[p], cols);
+    }
+    result_free(&r);
+    free_problem(&h);
+    optk_context_free(ctx);
+}
+
+/* Costs in [0, 2]: eps = 1e-4 puts C / eps near 2e4, far past exp's range in fp32. */
+BACKEND_TEST(sinkhorn, tiny_epsilon_stays_finite) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(2, 32, 32, OPTK_COST_DENSE, 0, 2.0f, 5);
+    const double epsilons[] = {1e-4, 1e-30, 1e-45};
+    for (int k = 0; k < 3; ++k) {
+        optk_sinkhorn_options o = optk_sinkhorn_default_options(epsilons[k]);
+        o.max_iter = 300;
+        host_result r;
+        cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &r), OPTK_OK, "%s",
+                     optk_context_last_error(ctx));
+        for (int64_t e = 0; e < h.batch * h.n; ++e)
+            cr_assert(isfinite(r.f[e]), "eps %g: f[%lld] = %g", epsilons[k], (long long)e,
+                      (double)r.f[e]);
+        for (int64_t e = 0; e < h.batch * h.m; ++e)
+            cr_assert(isfinite(r.g[e]), "eps %g: g[%lld] = %g", epsilons[k], (long long)e,
+                      (double)r.g[e]);
+        for (int64_t e = 0; e < h.batch * h.n * h.m; ++e)
+            cr_assert(r.plan[e] >= 0.0f && r.plan[e] <= 1.0f, "eps %g: plan %g", epsilons[k],
+                      (double)r.plan[e]);
+        for (int64_t p = 0; p < h.batch; ++p)
+            cr_assert(isfinite(r.cost[p]) && isfinite(r.objective[p]) && isfinite(r.error[p]),
+                      "eps %g: cost %g objective %g error %g", epsilons[k], (double)r.cost[p],
+                      (double)r.objective[p], (double)r.error[p]);
+        if (k == 0)
+            cr_log_info("eps 1e-4: error %g after %d iterations", (double)r.error[0],
+                        r.iterations[0]);
+        result_free(&r);
+    }
+    free_problem(&h);
+    optk_context_free(ctx);
+}
+
+/* Rows and columns of zero weight (with arbitrary costs) change nothing: the same bits for the
+ * real entries, -Inf potentials and zero plan entries for the padding. */
+BACKEND_TEST(sinkhorn, zero_weight_padding_changes_nothing) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(2, 7, 5, OPTK_COST_DENSE, 0, 1.0f, 21);
+    enum { PN = 9, PM = 8 };
+    host_problem padded = random_problem(2, PN, PM, OPTK_COST_DENSE, 0, 1.0f, 99);
+    for (int64_t p = 0; p < 2; ++p) {
+        for (int64_t i = 0; i < PN; ++i)
+            padded.a[p * PN + i] = i < h.n ? h.a[p * h.n + i] : 0.0f;
+        for (int64_t j = 0; j < PM; ++j)
+            padded.b[p * PM + j] = j < h.m ? h.b[p * h.m + j] : 0.0f;
+        for (int64_t i = 0; i < h.n; ++i)
+            for (int64_t j = 0; j < h.m; ++j)
+                padded.c[(p * PN + i) * PM + j] = h.c[(p * h.n + i) * h.m + j];
+    }
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.1);
+    host_result r, q;
+    cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &r), OPTK_OK);
+    cr_assert_eq(solve(ctx, &padded, &o, NULL, NULL, &q), OPTK_OK, "%s",
+                 optk_context_last_error(ctx));
+    for (int64_t p = 0; p < 2; ++p) {
+        cr_assert_eq(q.iterations[p], r.iterations[p]);
+        test_assert_bits_equal(&q.cost[p], &r.cost[p], 1, 4, "cost");
+        for (int64_t i = 0; i < PN; ++i) {
+            if (i < h.n) {
+                test_assert_bits_equal(&q.f[p * PN + i], &r.f[p * h.n + i], 1, 4, "f");
+            } else {
+                cr_assert(q.f[p * PN + i] == -INFINITY, "padded f = %g", (double)q.f[p * PN + i]);
+            }
+            for (int64_t j = 0; j < PM; ++j) {
+                const float got = q.plan[(p * PN + i) * PM + j];
+                if (i < h.n && j < h.m) {
+                    test_assert_bits_equal(&got, &r.plan[(p * h.n + i) * h.m + j], 1, 4, "plan");
+                } else {
+                    cr_assert_eq(got, 0.0f, "padded plan entry %g", (double)got);
+                }
+            }
+        }
+        for (int64_t j = 0; j < PM; ++j) {
+            if (j < h.m) test_assert_bits_equal(&q.g[p * PM + j], &r.g[p * h.m + j], 1, 4, "g");
+        }
+    }
+    result_free(&r);
+    result_free(&q);
+    free_problem(&h);
+    free_problem(&padded);
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(sinkhorn, unbalanced_approaches_balanced_as_rho_grows) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(1, 12, 10, OPTK_COST_DENSE, 0, 1.0f, 31);
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.1);
+    o.tol = 1e-6;
+    o.max_iter = 100000;
+    host_result balanced;
+    cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &balanced), OPTK_OK);
+    double previous = INFINITY;
+    const double rhos[] = {1.0, 100.0, 1e4};
+    for (int k = 0; k < 3; ++k) {
+        o.rho = rhos[k];
+        host_result r;
+        cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &r), OPTK_OK);
+        double gap = 0.0;
+        for (int64_t e = 0; e < h.n * h.m; ++e)
+            gap += fabs(r.plan[e] - balanced.plan[e]);
+        cr_log_info("rho %g: L1 distance of the plans %g", rhos[k], gap);
+        cr_assert(gap < previous, "rho %g: %g, not below %g", rhos[k], gap, previous);
+        previous = gap;
+        result_free(&r);
+    }
+    cr_assert(previous < 1e-3, "rho 1e4: plans still %g apart", previous);
+    o.rho = INFINITY; /* +Inf is the balanced problem itself */
+    host_result r;
+    cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &r), OPTK_OK);
+    test_assert_bits_equal(r.f, balanced.f, (size_t)h.n, 4, "rho = Inf");
+    result_free(&r);
+    result_free(&balanced);
+    free_problem(&h);
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(sinkhorn, epsilon_scaling_and_warm_starts_reach_the_same_answer) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(3, 40, 30, OPTK_COST_SQEUCLIDEAN, 2, 0.0f, 41);
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.005);
+    o.max_iter = 20000;
+    host_result plain, scaled, warm;
+    cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &plain), OPTK_OK);
+    o.epsilon_start = 1.0;
+    o.epsilon_decay = 0.5;
+    cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &scaled), OPTK_OK);
+    o.epsilon_start = 0.0;
+    o.warm_start = true;
+    cr_assert_eq(solve(ctx, &h, &o, plain.f, plain.g, &warm), OPTK_OK);
+    for (int64_t p = 0; p < h.batch; ++p) {
+        cr_assert(plain.converged[p] && scaled.converged[p] && warm.converged[p]);
+        cr_log_info("problem %lld: %d iterations plain, %d with epsilon-scaling", (long long)p,
+                    plain.iterations[p], scaled.iterations[p]);
+        /* From the answer: a check or two (the error is not monotone at fp32's last digits). */
+        cr_assert(warm.iterations[p] <= 3 * o.check_every,
+                  "a warm start from the answer: %d iterations, error %g (it ended at %g)",
+                  warm.iterations[p], (double)warm.error[p], (double)plain.error[p]);
+        cr_assert(fabs(scaled.cost[p] - plain.cost[p]) <= 1e-4 * plain.cost[p]);
+    }
+    double worst = 0.0;
+    for (int64_t e = 0; e < h.batch * h.n * h.m; ++e)
+        worst = fmax(worst, fabs(scaled.plan[e] - plain.plan[e]));
+    cr_assert(worst <= 1e-4, "epsilon-scaling: plans differ by %g", worst);
+    result_free(&plain);
+    result_free(&scaled);
+    result_free(&warm);
+    free_problem(&h);
+    optk_context_free(ctx);
+}
+
+/* Each problem stops on its own: the batch gives each problem what it gives alone. */
+BACKEND_TEST(sinkhorn, each_problem_converges_on_its_own) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(5, 20, 25, OPTK_COST_DENSE, 0, 1.0f, 51);
+    for (int64_t e = 0; e < 2 * h.n * h.m; ++e)
+        h.c[e] *= 8.0f; /* problems 0 and 1: harder (larger C / eps) */
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.05);
+    host_result all;
+    cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &all), OPTK_OK);
+    cr_assert(all.iterations[0] != all.iterations[4], "iterations %d and %d", all.iterations[0],
+              all.iterations[4]);
+    for (int64_t p = 0; p < h.batch; ++p) {
+        host_problem one = {
+            1,    h.n, h.m, 0, OPTK_COST_DENSE, h.a + p * h.n, h.b + p * h.m, h.c + p * h.n * h.m,
+            NULL, NULL};
+        host_result r;
+        cr_assert_eq(solve(ctx, &one, &o, NULL, NULL, &r), OPTK_OK);
+        cr_assert_eq(r.iterations[0], all.iterations[p]);
+        test_assert_bits_equal(r.f, all.f + p * h.n, (size_t)h.n, 4, "f of a problem alone");
+        test_assert_bits_equal(r.g, all.g + p * h.m, (size_t)h.m, 4, "g of a problem alone");
+        result_free(&r);
+    }
+    result_free(&all);
+    free_problem(&h);
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(sinkhorn, bad_arguments_are_refused_and_nothing_is_written) {
+    optk_context *ctx = test_context(backend);
+    enum { B = 2, N = 4, M = 3 };
+    float a[B * N], b[B * M], c[B * N * M], poison[B * N * M];
+    for (int k = 0; k < B * N; ++k)
+        a[k] = 0.25f;
+    for (int k = 0; k < B * M; ++k)
+        b[k] = 1.0f / 3.0f;
+    test_fill_uniform(c, B * N * M, 0.0f, 1.0f, 3);
+    for (int k = 0; k < B * N * M; ++k)
+        poison[k] = -7.0f;
+    test_buffer ba = test_buffer_new(ctx, B * N, 4, a), bb = test_buffer_new(ctx, B * M, 4, b),
+                bc = test_buffer_new(ctx, B * N * M, 4, c);
+    test_buffer bf = test_buffer_new(ctx, B * N, 4, poison),
+                bg = test_buffer_new(ctx, B * M, 4, poison),
+                bp = test_buffer_new(ctx, B * N * M, 4, poison),
+                bi = test_buffer_new(ctx, B, 4, poison);
+    const optk_ot_problem good = {B,       N,    M,    ba.data, bb.data, OPTK_COST_DENSE,
+                                  bc.data, NULL, NULL, 0};
+    const optk_sinkhorn_options ok = optk_sinkhorn_default_options(0.1);
+    const optk_sinkhorn_outputs out = {bf.data, bg.data, (int32_t *)bi.data, NULL, NULL, NULL,
+                                       NULL,    bp.data};
+    typedef struct bad_case {
+        const char *what, *message;
+        optk_ot_problem p;
+        optk_sinkhorn_options o;
+        optk_sinkhorn_outputs out;
+    } bad_case;
+    bad_case cases[24];
+    int n = 0;
+#define BAD(what_, message_, field, value)                                                         \
+    do {                                                                                           \
+        bad_case k = {what_, message_, good, ok, out};                                             \
+        k.field = value;                                                                           \
+        cases[n++] = k;                                                                            \
+    } while (0)
+    BAD("batch 0", "must be >= 1", p.batch, 0);
+    BAD("n 0", "must be >= 1", p.n, 0);
+    BAD("unknown cost", "unknown cost", p.cost, (optk_ot_cost)9);
+    BAD("points without dim", "dim must be >= 1", p.cost, OPTK_COST_SQEUCLIDEAN);
+    BAD("NULL a", "a is NULL", p.a, NULL);
+    BAD("NULL c", "c is NULL", p.c, NULL);
+    BAD("misaligned b", "b is not 4-byte aligned", p.b,
+        (const float *)(const void *)((const char *)bb.data + 2));
+    BAD("eps 0", "epsilon", o.epsilon, 0.0);
+    BAD("eps below float", "epsilon", o.epsilon, 1e-50);
+    BAD("eps NaN", "epsilon", o.epsilon, NAN);
+    BAD("max_iter 0", "max_iter", o.max_iter, 0);
+    BAD("check_every 0", "check_every", o.check_every, 0);
+    BAD("tol negative", "tol", o.tol, -1.0);
+    BAD("epsilon_start below eps", "epsilon_start", o.epsilon_start, 0.05);
+    BAD("rho negative", "rho", o.rho, -1.0);
+    BAD("NULL f", "f is NULL", out.f, NULL);
+    BAD("g overlaps f", "overlaps", out.g, (float *)bf.data + 1);
+    BAD("plan overlaps c", "overlaps", out.plan, (float *)bc.data);
+#undef BAD
+    {
+        bad_case k = {"epsilon_decay 1", "epsilon_decay", good, ok, out};
+        k.o.epsilon_start = 1.0, k.o.epsilon_decay = 1.0;
+        cases[n++] = k;
+    }
+    for (int k = 0; k < n; ++k) {
+        cr_assert_eq(optk_sinkhorn(ctx, &cases[k].p, &cases[k].o, &cases[k].out),
+                     OPTK_ERR_INVALID_ARGUMENT, "%s: accepted", cases[k].what);
+        cr_assert(strstr(optk_context_last_error(ctx), cases[k].message), "%s: message \"%s\"",
+                  cases[k].what, optk_context_last_error(ctx));
+    }
+    /* Weights are checked on the backend: a negative one, a NaN, a problem with no mass. */
+    const float bad_weights[3][B * N] = {{0.25f, 0.25f, 0.25f, 0.25f, 0.5f, -0.5f, 0.5f, 0.5f},
+                                         {0.25f, 0.25f, NAN, 0.25f, 0.25f, 0.25f, 0.25f, 0.25f},
+                                         {0.25f, 0.25f, 0.25f, 0.25f, 0.0f, 0.0f, 0.0f, 0.0f}};
+    const char *messages[3] = {"a of problem 1 has a negative", "a of problem 0 has a negative",
+                               "a of problem 1 sums to 0"};
+    for (int k = 0; k < 3; ++k) {
+        cr_assert_eq(optk_mem_upload(ctx, ba.data, bad_weights[k], sizeof bad_weights[k]), OPTK_OK);
+        cr_assert_eq(optk_sinkhorn(ctx, &good, &ok, &out), OPTK_ERR_INVALID_ARGUMENT);
+        cr_assert(strstr(optk_context_last_error(ctx), messages[k]), "message \"%s\"",
+                  optk_context_last_error(ctx));
+    }
+    cr_assert_eq(optk_sinkhorn(ctx, NULL, &ok, &out), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_sinkhorn(NULL, &good, &ok, &out), OPTK_ERR_INVALID_ARGUMENT);
+    float got[B * N * M];
+    test_buffer *outputs[] = {&bf, &bg, &bp, &bi};
+    for (int k = 0; k < 4; ++k) {
+        test_buffer_read(outputs[k], got);
+        test_assert_bits_equal(got, poison, outputs[k]->bytes / 4, 4,
+                               "an output after refused calls");
+    }
+    test_buffer *all[] = {&ba, &bb, &bc, &bf, &bg, &bp, &bi};
+    for (int k = 0; k < 7; ++k) {
+        test_buffer_check_guards(all[k], "buffer");
+        test_buffer_free(all[k]);
+    }
+    optk_context_free(ctx);
+}
