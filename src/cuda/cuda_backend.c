@@ -24,4 +24,6 @@ const optk_backend_ops optk_cuda_backend = {
     .diag_finish = optk_cuda_diag_finish,
     .abs_block_mean = optk_cuda_abs_block_mean,
     .strided_copy = optk_cuda_strided_copy,
+    .ot_weights_check = optk_cuda_ot_weights_check,
+    .sinkhorn = optk_cuda_sinkhorn,
 };

@@ -1,0 +1,322 @@
+/* sinkhorn.cu — batched log-domain Sinkhorn on CUDA, with the arithmetic of
+ * src/common/sinkhorn.h.
+ *
+ * Two solvers share the kernels' element code:
+ *  - streaming (any size): per iteration one launch for the g update (a thread per column,
+ *    the rows in index order: the cost is read row by row across the threads, coalesced,
+ *    and each column's sum runs in the CPU's order) and one for the f update (a warp per row,
+ *    the lanes over the columns, merged by a fixed shuffle tree); every check_every
+ *    iterations the next g update also yields each column's error term, one block per
+ *    problem sums them in a fixed order and retires the problems that converged, and the
+ *    host reads how many are still running (its only synchronisation);
+ *  - on-chip (small problems, sinkhorn_fused.cu): one block per problem runs every
+ *    iteration in one launch.
+ * Deterministic: no atomics in any sum.
+ */
+#include "cuda_check.cuh"
+#include "sinkhorn_kernels.cuh"
+
+#include <climits>
+
+using namespace optk_cuda;
+using namespace optk_cuda::sinkhorn;
+
+namespace {
+
+/* The g update of every column of every running problem: a thread per column, the rows in
+ * index order (the CPU's order). With terms, also the column's error term against g. */
+__global__ void __launch_bounds__(kThreads)
+    column_kernel(const optk_ot_view v, int64_t tiles, const int *active, const float *f,
+                  const float *g, float *g_out, double *terms, float eps, float tau) {
+    const int64_t p = blockIdx.x / tiles;
+    const int64_t j = (blockIdx.x % tiles) * kThreads + threadIdx.x;
+    if (j >= v.m || !active[p]) return;
+    const float *a = v.a + p * v.n, *fp = f + p * v.n;
+    optk_lse l = optk_lse_empty();
+    for (int64_t i = 0; i < v.n; ++i) {
+        if (a[i] != 0.0f) optk_lse_push(&l, fp[i] - optk_ot_cost_at(&v, p, i, j), eps);
+    }
+    const float bj = v.b[p * v.m + j];
+    const float next = optk_potential(bj, l, eps, tau);
+    if (terms) terms[p * v.m + j] = optk_error_term(bj, g[p * v.m + j], next, eps);
+    g_out[p * v.m + j] = next;
+}
+
+/* The f update of every row of every running problem: a warp per row. */
+__global__ void __launch_bounds__(kWarps * 32)
+    row_kernel(const optk_ot_view v, int64_t rows, const int *active, const float *g, float *f,
+               float eps, float tau) {
+    const int64_t r = (int64_t)blockIdx.x * kWarps + threadIdx.x / 32;
+    const int lane = (int)(threadIdx.x % 32);
+    if (r >= rows) return; /* the whole warp: r is the same for its lanes */
+    const int64_t p = r / v.n, i = r % v.n;
+    if (!active[p]) return;
+    const float *b = v.b + p * v.m, *gp = g + p * v.m;
+    optk_lse l = optk_lse_empty();
+    for (int64_t j = lane; j < v.m; j += 32) {
+        if (b[j] != 0.0f) optk_lse_push(&l, gp[j] - optk_ot_cost_at(&v, p, i, j), eps);
+    }
+    l = warp_merge(l, eps);
+    if (lane == 0) f[r] = optk_potential(v.a[r], l, eps, tau);
+}
+
+/* g = g_next for the running problems (a check computed the next g update already). */
+__global__ void __launch_bounds__(kThreads)
+    copy_active_kernel(int64_t m, int64_t tiles, const int *active, const float *g_next, float *g) {
+    const int64_t p = blockIdx.x / tiles;
+    const int64_t j = (blockIdx.x % tiles) * kThreads + threadIdx.x;
+    if (j < m && active[p]) g[p * m + j] = g_next[p * m + j];
+}
+
+__global__ void start_kernel(int64_t batch, int *active, int *iterations, int *converged,
+                             int *running) {
+    const int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (p == 0) *running = (int)batch;
+    if (p >= batch) return;
+    active[p] = 1;
+    iterations[p] = 0;
+    converged[p] = 0;
+}
+
+/* One block per problem: its error (the column terms summed in a fixed tree); a problem
+ * whose error is <= tol, or every running one when `last`, stops here. */
+__global__ void __launch_bounds__(kThreads)
+    error_kernel(int64_t m, int *active, const double *terms, double tol, int iterations_done,
+                 int last, float *error, int *converged, int *iterations, int *running) {
+    __shared__ double shared[kThreads];
+    const int64_t p = blockIdx.x;
+    if (!active[p]) return; /* the same for the whole block */
+    double x = 0.0;
+    for (int64_t j = threadIdx.x; j < m; j += kThreads)
+        x += terms[p * m + j];
+    const double e = block_sum(x, shared);
+    if (threadIdx.x != 0) return;
+    error[p] = (float)e;
+    const int done = e <= tol;
+    if (done || last) {
+        active[p] = 0;
+        converged[p] = done;
+        iterations[p] = iterations_done;
+        atomicSub(running, 1);
+    }
+}
+
+/* One block per problem: the plan entries (when plan != NULL), <P, C> and
+ * <P, C> - eps H(P) = sum P (f + g) - eps sum P, summed in a fixed tree. */
+__global__ void __launch_bounds__(kThreads)
+    finish_kernel(const optk_ot_view v, const float *f, const float *g, float eps, float *cost,
+                  float *objective, float *plan) {
+    __shared__ double shared[kThreads];
+    const int64_t p = blockIdx.x, entries = v.n * v.m;
+    double c_sum = 0.0, fg = 0.0, mass = 0.0;
+    for (int64_t e = threadIdx.x; e < entries; e += kThreads) {
+        const int64_t i = e / v.m, j = e % v.m;
+        const float c = optk_ot_cost_at(&v, p, i, j);
+        const float fi = f[p * v.n + i], gj = g[p * v.m + j];
+        const float pij = optk_plan_entry(fi, gj, c, eps);
+        if (plan) plan[p * entries + e] = pij;
+        if (pij == 0.0f) continue;
+        c_sum += (double)pij * c;
+        fg += (double)pij * ((double)fi + gj);
+        mass += pij;
+    }
+    c_sum = block_sum(c_sum, shared);
+    fg = block_sum(fg, shared);
+    mass = block_sum(mass, shared);
+    if (threadIdx.x != 0) return;
+    if (cost) cost[p] = (float)c_sum;
+    if (objective) objective[p] = (float)(fg - (double)eps * mass);
+}
+
+/* One block per row of weights: the first row with a negative or non-finite weight goes to
+ * found[0], the first whose weights sum to 0 to found[1]. */
+__global__ void __launch_bounds__(kThreads)
+    weights_kernel(const float *w, int64_t rows, int64_t cols, long long *found) {
+    __shared__ double shared[kThreads];
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        double sum = 0.0, bad = 0.0;
+        for (int64_t k = threadIdx.x; k < cols; k += kThreads) {
+            const float x = w[r * cols + k];
+            if (!(x >= 0.0f && x <= 3.4028234663852886e38f)) bad = 1.0;
+            sum += x >= 0.0f ? x : 0.0f;
+        }
+        sum = block_sum(sum, shared);
+        bad = block_sum(bad, shared);
+        if (threadIdx.x == 0) {
+            if (bad > 0.0) {
+                atomicMin(&found[0], (long long)r);
+            } else if (sum == 0.0) {
+                atomicMin(&found[1], (long long)r);
+            }
+        }
+    }
+}
+
+/* Device scratch of one solve. */
+struct Scratch {
+    int *active;       /* batch: 1 while the problem runs */
+    int *iterations;   /* batch */
+    float *error;      /* batch */
+    int *converged;    /* batch */
+    int *running;      /* 1: how many problems still run */
+    float *g_next;     /* batch x m: the g update a check computed */
+    double *err_terms; /* batch x m */
+};
+
+size_t align_up(size_t x) {
+    return (x + 255) / 256 * 256;
+}
+
+optk_status get_scratch(optk_context *ctx, const optk_sinkhorn_job *job, Scratch *s) {
+    const size_t B = (size_t)job->batch, m = (size_t)job->view.m;
+    const size_t sizes[] = {B * 4, B * 4, B * 4, B * 4, 4, B * m * 4, B * m * 8};
+    size_t total = 0;
+    for (size_t k : sizes)
+        total += align_up(k);
+    void *base = nullptr;
+    optk_status st = optk_cuda_workspace(ctx, total, &base);
+    if (st != OPTK_OK) return st;
+    char *at = static_cast<char *>(base);
+    void *parts[7];
+    for (int k = 0; k < 7; ++k) {
+        parts[k] = at;
+        at += align_up(sizes[k]);
+    }
+    *s = Scratch{static_cast<int *>(parts[0]),   static_cast<int *>(parts[1]),
+                 static_cast<float *>(parts[2]), static_cast<int *>(parts[3]),
+                 static_cast<int *>(parts[4]),   static_cast<float *>(parts[5]),
+                 static_cast<double *>(parts[6])};
+    return OPTK_OK;
+}
+
+unsigned blocks_for(int64_t work, int per_block) {
+    return (unsigned)((work + per_block - 1) / per_block);
+}
+
+/* The streaming solver: the host runs the iterations, the kernels the problems. */
+optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, const Scratch &s) {
+    static const char op[] = "sinkhorn";
+    const optk_ot_view &v = job->view;
+    const int64_t B = job->batch;
+    cudaStream_t stream = stream_of(ctx);
+    const int64_t column_tiles = (v.m + kThreads - 1) / kThreads;
+    const unsigned column_grid = (unsigned)(B * column_tiles);
+    const unsigned row_grid = blocks_for(B * v.n, kWarps);
+    const float target = (float)job->epsilon;
+    float *f = job->out.f, *g = job->out.g;
+
+    /* The g update from f (into g_out), with the error terms against g when terms != NULL. */
+    auto column = [&](float eps, float *g_out, double *terms) {
+        column_kernel<<<column_grid, kThreads, 0, stream>>>(
+            v, column_tiles, s.active, f, g, g_out, terms, eps, optk_sinkhorn_tau(job->rho, eps));
+    };
+    auto reduce = [&](int iterations_done, bool last) {
+        error_kernel<<<(unsigned)B, kThreads, 0, stream>>>(v.m, s.active, s.err_terms, job->tol,
+                                                           iterations_done, last ? 1 : 0, s.error,
+                                                           s.converged, s.iterations, s.running);
+    };
+
+    start_kernel<<<blocks_for(B, kThreads), kThreads, 0, stream>>>(B, s.active, s.iterations,
+                                                                   s.converged, s.running);
+    if (!job->warm_start) {
+        cudaMemsetAsync(f, 0, (size_t)(B * v.n) * sizeof(float), stream);
+        cudaMemsetAsync(g, 0, (size_t)(B * v.m) * sizeof(float), stream);
+    }
+    bool g_ready = false;
+    int it = 0;
+    for (; it < job->max_iter; ++it) {
+        const float eps = optk_sinkhorn_epsilon(job->epsilon, job->epsilon_start,
+                                                job->epsilon_decay, it / job->check_every);
+        const float tau = optk_sinkhorn_tau(job->rho, eps);
+        if (g_ready) {
+            copy_active_kernel<<<column_grid, kThreads, 0, stream>>>(v.m, column_tiles, s.active,
+                                                                     s.g_next, g);
+        } else {
+            column(eps, g, nullptr);
+        }
+        row_kernel<<<row_grid, kWarps * 32, 0, stream>>>(v, B * v.n, s.active, g, f, eps, tau);
+        g_ready = false;
+        if ((it + 1) % job->check_every == 0 && eps == target) {
+            column(eps, s.g_next, s.err_terms);
+            reduce(it + 1, it + 1 == job->max_iter);
+            g_ready = true;
+            int running = 0;
+            cudaError_t err = cudaMemcpyAsync(&running, s.running, sizeof running,
+                                              cudaMemcpyDeviceToHost, stream);
+            if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
+            if (err != cudaSuccess) return fail(ctx, err, op, "reading the running count");
+            if (running == 0) {
+                ++it;
+                break;
+            }
+        }
+    }
+    if (!g_ready) { /* the last iteration was not a check: measure where it stopped */
+        column(target, s.g_next, s.err_terms);
+        reduce(it, true);
+    } else if (it == job->max_iter) {
+        /* The last check was the last iteration: reduce() already recorded it as the end. */
+    }
+    finish_kernel<<<(unsigned)B, kThreads, 0, stream>>>(v, f, g, target, job->out.cost,
+                                                        job->out.objective, job->out.plan);
+    const size_t bytes = (size_t)B * 4;
+    cudaError_t err = cudaGetLastError();
+    if (err == cudaSuccess && job->out.iterations) {
+        err = cudaMemcpyAsync(job->out.iterations, s.iterations, bytes, cudaMemcpyDeviceToDevice,
+                              stream);
+    }
+    if (err == cudaSuccess && job->out.error) {
+        err = cudaMemcpyAsync(job->out.error, s.error, bytes, cudaMemcpyDeviceToDevice, stream);
+    }
+    if (err == cudaSuccess && job->out.converged) {
+        err = cudaMemcpyAsync(job->out.converged, s.converged, bytes, cudaMemcpyDeviceToDevice,
+                              stream);
+    }
+    return err == cudaSuccess ? OPTK_OK : fail(ctx, err, op, "a kernel or copy");
+}
+
+} // namespace
+
+extern "C" optk_status optk_cuda_sinkhorn(optk_context *ctx, const optk_sinkhorn_job *job) {
+    static const char op[] = "sinkhorn";
+    optk_status st = enter(ctx, op);
+    if (st != OPTK_OK) return st;
+    if (job->batch * job->view.n / kWarps >= INT_MAX ||
+        job->batch * ((job->view.m + kThreads - 1) / kThreads) >= INT_MAX) {
+        return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: batch x n = %lld rows is beyond one grid",
+                         op, (long long)(job->batch * job->view.n));
+    }
+    if (fused_fits(ctx, job)) return solve_fused(ctx, job);
+    Scratch s;
+    st = get_scratch(ctx, job, &s);
+    if (st != OPTK_OK) return st;
+    return solve_streaming(ctx, job, s);
+}
+
+extern "C" optk_status optk_cuda_ot_weights_check(optk_context *ctx, const float *w, int64_t rows,
+                                                  int64_t cols, int64_t *bad_row, int *why) {
+    static const char op[] = "sinkhorn";
+    optk_status st = enter(ctx, op);
+    if (st != OPTK_OK) return st;
+    long long *found = nullptr; /* [0]: first row with a bad value, [1]: first with sum 0 */
+    st = optk_cuda_workspace(ctx, 2 * sizeof(long long), reinterpret_cast<void **>(&found));
+    if (st != OPTK_OK) return st;
+    cudaStream_t stream = stream_of(ctx);
+    const long long none[2] = {LLONG_MAX, LLONG_MAX};
+    long long got[2] = {LLONG_MAX, LLONG_MAX};
+    cudaError_t err = cudaMemcpyAsync(found, none, sizeof none, cudaMemcpyHostToDevice, stream);
+    if (err == cudaSuccess) {
+        weights_kernel<<<(unsigned)(rows < INT_MAX ? rows : INT_MAX), kThreads, 0, stream>>>(
+            w, rows, cols, found);
+        err = cudaGetLastError();
+    }
+    if (err == cudaSuccess) {
+        err = cudaMemcpyAsync(got, found, sizeof got, cudaMemcpyDeviceToHost, stream);
+    }
+    if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
+    if (err != cudaSuccess) return fail(ctx, err, op, "checking the weights");
+    const long long first = got[0] < got[1] ? got[0] : got[1];
+    *bad_row = first == LLONG_MAX ? -1 : (int64_t)first;
+    *why = got[0] == first ? 0 : 1;
+    return OPTK_OK;
+}

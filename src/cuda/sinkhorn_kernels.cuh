@@ -1,0 +1,49 @@
+/* sinkhorn_kernels.cuh — what the two CUDA Sinkhorn solvers share: the launch shape, the
+ * fixed-order reductions (so that both give the same bits), and the on-chip solver's entry
+ * points (sinkhorn_fused.cu). */
+#ifndef OPTK_CUDA_SINKHORN_KERNELS_CUH
+#define OPTK_CUDA_SINKHORN_KERNELS_CUH
+
+#include "cuda_check.cuh"
+
+namespace optk_cuda {
+namespace sinkhorn {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = 8; /* rows per block of the f update: one warp each */
+
+/* A log-sum-exp merged across the 32 lanes of a warp in a fixed tree (lane 0 holds it). */
+__device__ inline optk_lse warp_merge(optk_lse l, float eps) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2) {
+        optk_lse other;
+        other.max = __shfl_down_sync(0xffffffffu, l.max, offset);
+        other.sum = __shfl_down_sync(0xffffffffu, l.sum, offset);
+        l = optk_lse_merge(l, other, eps);
+    }
+    return l;
+}
+
+/* Sum of one double per thread over a block of kThreads, in a fixed tree (thread 0 has it).
+ * shared: kThreads doubles. Every thread must call it. */
+__device__ inline double block_sum(double x, double *shared) {
+    shared[threadIdx.x] = x;
+    __syncthreads();
+    for (int s = kThreads / 2; s > 0; s /= 2) {
+        if ((int)threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
+        __syncthreads();
+    }
+    const double total = shared[0];
+    __syncthreads();
+    return total;
+}
+
+/* The on-chip solver (sinkhorn_fused.cu): whether a job's problems fit one block each, and
+ * the solve. */
+bool fused_fits(optk_context *ctx, const optk_sinkhorn_job *job);
+optk_status solve_fused(optk_context *ctx, const optk_sinkhorn_job *job);
+
+} // namespace sinkhorn
+} // namespace optk_cuda
+
+#endif /* OPTK_CUDA_SINKHORN_KERNELS_CUH */
