@@ -543,3 +543,45 @@ BACKEND_TEST(sinkhorn, bad_arguments_are_refused_and_nothing_is_written) {
     }
     optk_context_free(ctx);
 }
+
+/* The backend against the CPU: a small batch (CUDA's on-chip solver) and a problem past its
+ * size limit (the streaming solver), points and dense costs. Within 1e-5 relative to the
+ * potentials' scale (the CPU against itself: the same bits). */
+BACKEND_TEST(sinkhorn, backends_agree_with_the_cpu) {
+    optk_context *ctx = test_context(backend);
+    optk_context *cpu = test_context(OPTK_BACKEND_CPU);
+    host_problem problems[3] = {random_problem(6, 30, 20, OPTK_COST_SQEUCLIDEAN, 3, 0.0f, 61),
+                                random_problem(1, 300, 260, OPTK_COST_DENSE, 0, 1.0f, 62),
+                                random_problem(2, 270, 250, OPTK_COST_EUCLIDEAN, 4, 0.0f, 63)};
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.05);
+    o.max_iter = 3000;
+    for (int k = 0; k < 3; ++k) {
+        const host_problem *h = &problems[k];
+        host_result mine, ref;
+        cr_assert_eq(solve(ctx, h, &o, NULL, NULL, &mine), OPTK_OK, "%s",
+                     optk_context_last_error(ctx));
+        cr_assert_eq(solve(cpu, h, &o, NULL, NULL, &ref), OPTK_OK);
+        double worst = 0.0;
+        for (int64_t e = 0; e < h->batch * h->n; ++e)
+            worst = fmax(worst, fabs(mine.f[e] - ref.f[e]) / (1.0 + fabs(ref.f[e])));
+        for (int64_t e = 0; e < h->batch * h->m; ++e)
+            worst = fmax(worst, fabs(mine.g[e] - ref.g[e]) / (1.0 + fabs(ref.g[e])));
+        for (int64_t p = 0; p < h->batch; ++p) {
+            worst = fmax(worst, fabs(mine.cost[p] - ref.cost[p]) / fabs(ref.cost[p]));
+            cr_assert_eq(mine.converged[p], ref.converged[p], "problem %lld", (long long)p);
+        }
+        cr_log_info("problem set %d on %s: within %.3g of the cpu", k, optk_backend_name(backend),
+                    worst);
+        if (backend == OPTK_BACKEND_CPU) {
+            cr_assert_eq(worst, 0.0, "the cpu differs from itself by %g", worst);
+        } else {
+            cr_assert(worst <= 1e-5, "problem set %d: %g from the cpu", k, worst);
+        }
+        result_free(&mine);
+        result_free(&ref);
+    }
+    for (int k = 0; k < 3; ++k)
+        free_problem(&problems[k]);
+    optk_context_free(cpu);
+    optk_context_free(ctx);
+}
