@@ -125,6 +125,10 @@ typedef struct optk_backend_ops {
      * first bad row in *bad_row (-1: none) and why (0 negative/non-finite, 1 zero sum). */
     optk_status (*ot_weights_check)(optk_context *ctx, const float *w, int64_t rows, int64_t cols,
                                     int64_t *bad_row, int *why);
+    /* out = P v or P^T v for every problem (see optk_sinkhorn_apply). */
+    optk_status (*plan_apply)(optk_context *ctx, const optk_ot_view *view, int64_t batch, float eps,
+                              const float *f, const float *g, bool transpose, const float *v,
+                              int64_t k, float *out);
     /* Every problem of a validated Sinkhorn job. */
     optk_status (*sinkhorn)(optk_context *ctx, const optk_sinkhorn_job *job);
     /* Sum of the squares of every gradient, in double, in a fixed order; a host value. */

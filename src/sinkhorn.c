@@ -185,3 +185,62 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *p,
     job.out = *out;
     return ctx->ops->sinkhorn(ctx, &job);
 }
+
+optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *p, double epsilon,
+                                const float *f, const float *g, bool transpose, const float *v,
+                                int64_t k, float *out) {
+    static const char op[] = "sinkhorn_apply";
+    if (!ctx) return OPTK_ERR_INVALID_ARGUMENT;
+    if (!p) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: problem is NULL", op);
+    optk_status s = check_sizes(ctx, op, p);
+    if (s != OPTK_OK) return s;
+    if (!(isfinite(epsilon) && (float)epsilon > 0.0f)) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: epsilon must be finite and > 0 in float, got %g", op, epsilon);
+    }
+    if (k < 1 || (double)p->batch * (double)(p->n > p->m ? p->n : p->m) * (double)k > 0x1p58) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: k must be >= 1 (and not huge), got %lld", op, (long long)k);
+    }
+    const bool dense = p->cost == OPTK_COST_DENSE;
+    const uintptr_t B = (uintptr_t)p->batch, n = (uintptr_t)p->n, m = (uintptr_t)p->m;
+    const uintptr_t d = dense ? 0 : (uintptr_t)p->dim, kk = (uintptr_t)k;
+    const span spans[] = {
+        {"c", dense ? (uintptr_t)p->c : 0, B * n * m * 4, false},
+        {"x", dense ? 0 : (uintptr_t)p->x, B * n * d * 4, false},
+        {"y", dense ? 0 : (uintptr_t)p->y, B * m * d * 4, false},
+        {"f", (uintptr_t)f, B * n * 4, false},
+        {"g", (uintptr_t)g, B * m * 4, false},
+        {"v", (uintptr_t)v, B * (transpose ? n : m) * kk * 4, false},
+        {"out", (uintptr_t)out, B * (transpose ? m : n) * kk * 4, true},
+    };
+    const bool required[] = {dense, !dense, !dense, true, true, true, true};
+    for (int i = 0; i < 7; ++i) {
+        if (required[i] && !spans[i].begin) {
+            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, spans[i].name);
+        }
+        if (spans[i].begin & 3u) {
+            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is not 4-byte aligned", op,
+                             spans[i].name);
+        }
+        if (i < 6 && spans[i].begin && spans[i].begin < spans[6].begin + spans[6].bytes &&
+            spans[6].begin < spans[i].begin + spans[i].bytes) {
+            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: out overlaps %s", op,
+                             spans[i].name);
+        }
+    }
+    if (!ctx->ops->plan_apply) {
+        return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
+                         ctx->ops->name);
+    }
+    optk_ot_view view = {p->n,
+                         p->m,
+                         dense ? 0 : p->dim,
+                         (int)p->cost,
+                         NULL,
+                         NULL,
+                         dense ? p->c : NULL,
+                         dense ? NULL : p->x,
+                         dense ? NULL : p->y};
+    return ctx->ops->plan_apply(ctx, &view, p->batch, (float)epsilon, f, g, transpose, v, k, out);
+}

@@ -585,3 +585,74 @@ BACKEND_TEST(sinkhorn, backends_agree_with_the_cpu) {
     optk_context_free(cpu);
     optk_context_free(ctx);
 }
+
+/* P v and P^T v without P equal the materialised plan times v (and padding rows give 0). */
+BACKEND_TEST(sinkhorn, plan_applied_without_materialising_it) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(2, 19, 13, OPTK_COST_SQEUCLIDEAN, 3, 0.0f, 71);
+    h.a[3] = 0.0f; /* a padded row: f = -Inf, its row of P is 0 */
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.1);
+    o.max_iter = 50; /* any potentials do */
+    host_result r;
+    cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &r), OPTK_OK, "%s", optk_context_last_error(ctx));
+    enum { K = 11 };
+    const int64_t B = h.batch, n = h.n, m = h.m;
+    for (int transpose = 0; transpose < 2; ++transpose) {
+        const int64_t rows = transpose ? m : n, others = transpose ? n : m;
+        float *v = malloc((size_t)(B * others * K) * 4), *got = malloc((size_t)(B * rows * K) * 4);
+        test_fill_uniform(v, (size_t)(B * others * K), -1.0f, 1.0f, 72 + (uint64_t)transpose);
+        test_buffer bx = test_buffer_new(ctx, (size_t)(B * n * h.dim), 4, h.x),
+                    by = test_buffer_new(ctx, (size_t)(B * m * h.dim), 4, h.y),
+                    bf = test_buffer_new(ctx, (size_t)(B * n), 4, r.f),
+                    bg = test_buffer_new(ctx, (size_t)(B * m), 4, r.g),
+                    bv = test_buffer_new(ctx, (size_t)(B * others * K), 4, v),
+                    bo = test_buffer_new(ctx, (size_t)(B * rows * K), 4, NULL);
+        const optk_ot_problem p = {B,    n,       m,       NULL, NULL, OPTK_COST_SQEUCLIDEAN,
+                                   NULL, bx.data, by.data, h.dim};
+        cr_assert_eq(optk_sinkhorn_apply(ctx, &p, o.epsilon, bf.data, bg.data, transpose, bv.data,
+                                         K, bo.data),
+                     OPTK_OK, "%s", optk_context_last_error(ctx));
+        test_buffer_read(&bo, got);
+        test_buffer_check_guards(&bo, "out");
+        for (int64_t q = 0; q < B; ++q) {
+            for (int64_t row = 0; row < rows; ++row) {
+                for (int64_t c = 0; c < K; ++c) {
+                    double want = 0.0;
+                    for (int64_t s = 0; s < others; ++s) {
+                        const int64_t i = transpose ? s : row, j = transpose ? row : s;
+                        want += (double)r.plan[(q * n + i) * m + j] * v[(q * others + s) * K + c];
+                    }
+                    const float g1 = got[(q * rows + row) * K + c];
+                    cr_assert(fabs(g1 - want) <= 1e-6 * (1.0 + fabs(want)),
+                              "transpose %d problem %lld row %lld col %lld: %g, want %g", transpose,
+                              (long long)q, (long long)row, (long long)c, (double)g1, want);
+                    if (!transpose && row == 3 && q == 0) cr_assert_eq(g1, 0.0f);
+                }
+            }
+        }
+        /* Refused: k 0, eps 0, out overlapping v; nothing written. */
+        float *poison = malloc((size_t)(B * rows * K) * 4);
+        for (int64_t e = 0; e < B * rows * K; ++e)
+            poison[e] = -7.0f;
+        cr_assert_eq(optk_mem_upload(ctx, bo.data, poison, (size_t)(B * rows * K) * 4), OPTK_OK);
+        cr_assert_eq(optk_sinkhorn_apply(ctx, &p, o.epsilon, bf.data, bg.data, transpose, bv.data,
+                                         0, bo.data),
+                     OPTK_ERR_INVALID_ARGUMENT);
+        cr_assert_eq(
+            optk_sinkhorn_apply(ctx, &p, 0.0, bf.data, bg.data, transpose, bv.data, K, bo.data),
+            OPTK_ERR_INVALID_ARGUMENT);
+        cr_assert_eq(optk_sinkhorn_apply(ctx, &p, o.epsilon, bf.data, bg.data, transpose, bv.data,
+                                         K, bv.data),
+                     OPTK_ERR_INVALID_ARGUMENT);
+        cr_assert(strstr(optk_context_last_error(ctx), "out overlaps v"));
+        test_buffer_read(&bo, got);
+        test_assert_bits_equal(got, poison, (size_t)(B * rows * K), 4, "out after refused calls");
+        test_buffer *all[] = {&bx, &by, &bf, &bg, &bv, &bo};
+        for (int k = 0; k < 6; ++k)
+            test_buffer_free(all[k]);
+        free(v), free(got), free(poison);
+    }
+    result_free(&r);
+    free_problem(&h);
+    optk_context_free(ctx);
+}

@@ -76,6 +76,16 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *problem,
                           const optk_sinkhorn_options *options,
                           const optk_sinkhorn_outputs *outputs);
 
+/** The plan applied to a matrix without materialising it: out = P v (batch x n x k, from v:
+ *  batch x m x k) or, with transpose, out = P^T v (batch x m x k from batch x n x k), with
+ *  P_ij = exp((f_i + g_j - C_ij) / epsilon) from potentials f, g (e.g. optk_sinkhorn's; a
+ *  -Inf potential makes its row or column 0). Only the problem's sizes and cost are read
+ *  (its weights may be NULL). Each output sums in double in index order: the same bits on
+ *  every backend. Bad input: OPTK_ERR_INVALID_ARGUMENT, nothing written. */
+optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *problem, double epsilon,
+                                const float *f, const float *g, bool transpose, const float *v,
+                                int64_t k, float *out);
+
 #ifdef __cplusplus
 }
 #endif

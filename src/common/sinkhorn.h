@@ -91,6 +91,25 @@ OPTK_HD float optk_sinkhorn_tau(double rho, float eps) {
     return (float)(rho / (rho + (double)eps));
 }
 
+/* Output row r (a row i of P, or with transpose a column j) of P v for problem p: columns
+ * c0 .. c0 + count - 1 of it summed over the other index in order, in double. */
+OPTK_HD void optk_plan_apply_row(const optk_ot_view *v, int64_t p, float eps, const float *f,
+                                 const float *g, int transpose, const float *in, int64_t k,
+                                 int64_t r, double *acc, int64_t c0, int64_t count) {
+    const int64_t others = transpose ? v->n : v->m;
+    for (int64_t c = 0; c < count; ++c)
+        acc[c] = 0.0;
+    for (int64_t s = 0; s < others; ++s) {
+        const int64_t i = transpose ? s : r, j = transpose ? r : s;
+        const float pij =
+            optk_plan_entry(f[p * v->n + i], g[p * v->m + j], optk_ot_cost_at(v, p, i, j), eps);
+        if (pij == 0.0f) continue;
+        const float *row = in + (p * others + s) * k + c0;
+        for (int64_t c = 0; c < count; ++c)
+            acc[c] += (double)pij * row[c];
+    }
+}
+
 /* epsilon of stage `stage` (check_every iterations each): max(target, start decay^stage). */
 OPTK_HD float optk_sinkhorn_epsilon(double target, double start, double decay, int64_t stage) {
     if (start <= target) return (float)target;

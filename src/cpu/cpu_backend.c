@@ -134,4 +134,5 @@ const optk_backend_ops optk_cpu_backend = {
     .strided_copy = optk_cpu_strided_copy,
     .ot_weights_check = optk_cpu_ot_weights_check,
     .sinkhorn = optk_cpu_sinkhorn,
+    .plan_apply = optk_cpu_plan_apply,
 };

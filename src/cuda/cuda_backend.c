@@ -26,4 +26,5 @@ const optk_backend_ops optk_cuda_backend = {
     .strided_copy = optk_cuda_strided_copy,
     .ot_weights_check = optk_cuda_ot_weights_check,
     .sinkhorn = optk_cuda_sinkhorn,
+    .plan_apply = optk_cuda_plan_apply,
 };

@@ -50,6 +50,9 @@ optk_status optk_cuda_strided_copy(optk_context *ctx, float *dst, const float *s
                                    int64_t stride);
 optk_status optk_cuda_ot_weights_check(optk_context *ctx, const float *w, int64_t rows,
                                        int64_t cols, int64_t *bad_row, int *why);
+optk_status optk_cuda_plan_apply(optk_context *ctx, const optk_ot_view *view, int64_t batch,
+                                 float eps, const float *f, const float *g, bool transpose,
+                                 const float *v, int64_t k, float *out);
 optk_status optk_cuda_sinkhorn(optk_context *ctx, const optk_sinkhorn_job *job);
 optk_status optk_cuda_grad_sum_squares(optk_context *ctx, const optk_param_tensor *tensors,
                                        int count, optk_dtype grad_dtype, double *out);
