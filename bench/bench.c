@@ -89,9 +89,14 @@ void bench_print(FILE *f, const bench_result *r, bool json) {
     } else if (r->flops > 0) {
         fprintf(f,
                 "%-19s %-14s %-5s n=%-11lld tensors=%-4d             median %10.4f ms  "
-                "%8.2f GFLOP/s  %.2fx the time of %s (%.4f ms)\n",
+                "%8.2f GFLOP/s",
                 r->op, r->variant, r->backend, (long long)r->numel, r->tensors, r->median_s * 1e3,
-                gflops, vs_baseline, r->baseline ? r->baseline : "-", r->baseline_s * 1e3);
+                gflops);
+        if (r->baseline) {
+            fprintf(f, "  %.2fx the time of %s (%.4f ms)", vs_baseline, r->baseline,
+                    r->baseline_s * 1e3);
+        }
+        fprintf(f, "\n");
     } else {
         fprintf(f,
                 "%-19s %-14s %-5s n=%-11lld tensors=%-4d %3.0f B/elem  median %10.4f ms  "

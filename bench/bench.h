@@ -75,6 +75,12 @@ optk_status bench_curvature(optk_context *ctx, optk_curvature_kind kind, int64_t
 optk_status bench_dense_estimator(optk_context *ctx, int64_t n, int probes, int reps,
                                   bench_result *out);
 
+/* `iterations` Sinkhorn iterations (no early stop) over batch problems of n x m: dense costs
+ * (GB/s against the roofline) or point clouds of dim (terms per second in the flops field). */
+optk_status bench_sinkhorn(optk_context *ctx, const char *variant, int64_t batch, int64_t n,
+                           int64_t m, optk_ot_cost cost, int64_t dim, double rho, int iterations,
+                           int reps, double roofline_gbps, bench_result *out);
+
 /* Prints a result as an aligned human line, or as one JSON object per line. */
 void bench_print(FILE *f, const bench_result *r, bool json);
 

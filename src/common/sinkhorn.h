@@ -1,7 +1,12 @@
 /* sinkhorn.h — the arithmetic of log-domain Sinkhorn both backends share: the cost of an
  * entry, a log-sum-exp kept around its running maximum, the potential update, the error
- * term and the plan entry. Only the order in which the backends combine partial sums
- * differs (the CPU adds in index order; CUDA combines per-thread partials in a tree).
+ * term and the plan entry, and the order every sum is taken in, so that the CPU and CUDA
+ * give the same bits:
+ *  - a column's log-sum-exp (the g update) adds the rows in index order;
+ *  - a row's (the f update) keeps OPTK_SINKHORN_LANES partials, column j in partial
+ *    j % LANES in index order, merged by the tree of optk_lse_tree (a CUDA warp's shuffles);
+ *  - a problem's sums over columns or plan entries keep OPTK_SINKHORN_PARTIALS partials,
+ *    element e in partial e % PARTIALS, added by the tree of optk_sum_tree (a CUDA block's).
  *
  * A log-sum-exp of (v_k / eps) is held as (max, sum) with max = max_k v_k in cost units and
  * sum = sum_k exp((v_k - max) / eps) in [1, count]: no exponent is ever positive, so no eps
@@ -11,6 +16,9 @@
 #define OPTK_COMMON_SINKHORN_H
 
 #include "math.h"
+
+#define OPTK_SINKHORN_LANES 32
+#define OPTK_SINKHORN_PARTIALS 256
 
 /* What the kernels need of a problem (the public struct less the pointers' constness). */
 typedef struct optk_ot_view {
@@ -41,14 +49,19 @@ OPTK_HD optk_lse optk_lse_empty(void) {
     return l;
 }
 
-/* Adds v / eps (v: a potential minus a cost, in cost units). One exp: exp(-|v - max| / eps)
- * rescales the sum when v is the new max. */
+/* Adds v / eps (v: a potential minus a cost, in cost units) to the log-sum-exp held in
+ * (*max, *sum). One exp: exp(-|v - max| / eps) rescales the sum when v is the new max. A -Inf
+ * v (a zero weight's) adds exactly nothing. Branch-free, so CPU loops over it vectorise. */
+OPTK_HD void optk_lse_add(float *max, double *sum, float v, float eps) {
+    const float e = optk_expf(-fabsf(v - *max) / eps); /* NaN only when both are -Inf */
+    const double term = v == -OPTK_INF_F ? 0.0 : (double)e;
+    const int above = v > *max;
+    *sum = above ? *sum * term + 1.0 : *sum + term;
+    *max = above ? v : *max;
+}
+
 OPTK_HD void optk_lse_push(optk_lse *l, float v, float eps) {
-    if (v == -OPTK_INF_F) return;
-    const double e = (double)optk_expf(-fabsf(v - l->max) / eps);
-    const int above = v > l->max;
-    l->sum = above ? l->sum * e + 1.0 : l->sum + e;
-    l->max = above ? v : l->max;
+    optk_lse_add(&l->max, &l->sum, v, eps);
 }
 
 /* Merges two partial log-sum-exps (CUDA's tree). */
@@ -58,6 +71,25 @@ OPTK_HD optk_lse optk_lse_merge(optk_lse x, optk_lse y, float eps) {
     const optk_lse hi = x.max >= y.max ? x : y, lo = x.max >= y.max ? y : x;
     optk_lse r = {hi.max, hi.sum + lo.sum * (double)optk_expf((lo.max - hi.max) / eps)};
     return r;
+}
+
+/* The lane tree: lane k takes lane k + offset for offset 16, 8, 4, 2, 1; lane 0 ends with
+ * the whole (what __shfl_down_sync gives lane 0). Overwrites lanes. */
+OPTK_HD optk_lse optk_lse_tree(optk_lse *lanes, float eps) {
+    for (int offset = OPTK_SINKHORN_LANES / 2; offset > 0; offset /= 2) {
+        for (int k = 0; k < offset; ++k)
+            lanes[k] = optk_lse_merge(lanes[k], lanes[k + offset], eps);
+    }
+    return lanes[0];
+}
+
+/* The block tree: partial t takes partial t + s for s = PARTIALS / 2 .. 1. Overwrites it. */
+OPTK_HD double optk_sum_tree(double *partial) {
+    for (int s = OPTK_SINKHORN_PARTIALS / 2; s > 0; s /= 2) {
+        for (int t = 0; t < s; ++t)
+            partial[t] += partial[t + s];
+    }
+    return partial[0];
 }
 
 /* eps LSE in cost units: max + eps log(sum); -Inf when empty. */

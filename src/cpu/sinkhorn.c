@@ -1,7 +1,9 @@
-/* sinkhorn.c — the CPU side of batched Sinkhorn: one problem after another, every sum in
- * index order (the reference CUDA is checked against). The column log-sum-exps run with i
- * outer and j inner, so the cost is read row by row, as it lies in memory. */
+/* sinkhorn.c — the CPU side of batched Sinkhorn: one problem after another, every sum in the
+ * order src/common/sinkhorn.h fixes (CUDA's), so both backends give the same bits. The column
+ * log-sum-exps run with i outer and j inner, so the cost is read row by row, as it lies in
+ * memory, and both updates vectorise (across columns, and across a row's 32 lanes). */
 #include "cpu_backend.h"
+#include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
 
 #include <math.h>
 #include <stdlib.h>
@@ -30,74 +32,127 @@ optk_status optk_cpu_ot_weights_check(optk_context *ctx, const float *w, int64_t
     return OPTK_OK;
 }
 
-/* One problem's state while it is solved. */
+/* One problem's state while it is solved, and its scratch. */
 typedef struct solve {
     const optk_sinkhorn_job *job;
     int64_t p; /* the problem */
     const float *a, *b;
     float *f, *g;
-    optk_lse *col; /* m partial column sums */
+    float *col_max; /* m: the column log-sum-exps */
+    double *col_sum;
+    float *cost_row; /* m: a row of point-cloud costs */
 } solve;
 
-/* g'_j from the current f (the g update, or the error's reference), into out. */
+/* Row i of the problem's cost: the dense row itself, or computed into s->cost_row. */
+static const float *cost_row(const solve *s, int64_t i) {
+    const optk_ot_view *v = &s->job->view;
+    if (v->cost == OPTK_COST_DENSE) return v->c + (s->p * v->n + i) * v->m;
+    for (int64_t j = 0; j < v->m; ++j)
+        s->cost_row[j] = optk_ot_cost_at(v, s->p, i, j);
+    return s->cost_row;
+}
+
+/* Adds row i (potential fi) to every column's log-sum-exp. */
+OPTK_CPU_HOT_LOOP static void add_row(const float *restrict c, float fi, float eps, int64_t m,
+                                      float *restrict col_max, double *restrict col_sum) {
+    for (int64_t j = 0; j < m; ++j)
+        optk_lse_add(&col_max[j], &col_sum[j], fi - c[j], eps);
+}
+
+/* g'_j from the current f (the g update, or the error's reference), into out: the rows in
+ * index order, as CUDA's thread per column adds them. */
 static void column_update(const solve *s, float eps, float tau, float *out) {
     const optk_ot_view *v = &s->job->view;
-    for (int64_t j = 0; j < v->m; ++j)
-        s->col[j] = optk_lse_empty();
-    for (int64_t i = 0; i < v->n; ++i) {
-        if (s->a[i] == 0.0f) continue;
-        const float fi = s->f[i];
-        for (int64_t j = 0; j < v->m; ++j)
-            optk_lse_push(&s->col[j], fi - optk_ot_cost_at(v, s->p, i, j), eps);
+    for (int64_t j = 0; j < v->m; ++j) {
+        s->col_max[j] = -OPTK_INF_F;
+        s->col_sum[j] = 0.0;
     }
-    for (int64_t j = 0; j < v->m; ++j)
-        out[j] = optk_potential(s->b[j], s->col[j], eps, tau);
+    for (int64_t i = 0; i < v->n; ++i) {
+        if (s->a[i] != 0.0f) add_row(cost_row(s, i), s->f[i], eps, v->m, s->col_max, s->col_sum);
+    }
+    for (int64_t j = 0; j < v->m; ++j) {
+        const optk_lse l = {s->col_max[j], s->col_sum[j]};
+        out[j] = optk_potential(s->b[j], l, eps, tau);
+    }
+}
+
+/* A row's log-sum-exp over the columns: column j in lane j % LANES, then the lane tree — a
+ * CUDA warp's order. A zero-weight column adds -Inf, which adds nothing. */
+OPTK_CPU_HOT_LOOP static optk_lse row_lse(const float *restrict c, const float *restrict g,
+                                          const float *restrict b, float eps, int64_t m) {
+    float lane_max[OPTK_SINKHORN_LANES];
+    double lane_sum[OPTK_SINKHORN_LANES];
+    for (int l = 0; l < OPTK_SINKHORN_LANES; ++l) {
+        lane_max[l] = -OPTK_INF_F;
+        lane_sum[l] = 0.0;
+    }
+    int64_t j0 = 0;
+    for (; j0 + OPTK_SINKHORN_LANES <= m; j0 += OPTK_SINKHORN_LANES) {
+        for (int l = 0; l < OPTK_SINKHORN_LANES; ++l) {
+            const int64_t j = j0 + l;
+            const float v = b[j] != 0.0f ? g[j] - c[j] : -OPTK_INF_F;
+            optk_lse_add(&lane_max[l], &lane_sum[l], v, eps);
+        }
+    }
+    for (int64_t j = j0; j < m; ++j) {
+        const float v = b[j] != 0.0f ? g[j] - c[j] : -OPTK_INF_F;
+        optk_lse_add(&lane_max[j - j0], &lane_sum[j - j0], v, eps);
+    }
+    optk_lse lanes[OPTK_SINKHORN_LANES];
+    for (int l = 0; l < OPTK_SINKHORN_LANES; ++l)
+        lanes[l] = (optk_lse){lane_max[l], lane_sum[l]};
+    return optk_lse_tree(lanes, eps);
 }
 
 static void row_update(const solve *s, float eps, float tau) {
     const optk_ot_view *v = &s->job->view;
     for (int64_t i = 0; i < v->n; ++i) {
-        optk_lse row = optk_lse_empty();
-        for (int64_t j = 0; j < v->m; ++j) {
-            if (s->b[j] != 0.0f) optk_lse_push(&row, s->g[j] - optk_ot_cost_at(v, s->p, i, j), eps);
-        }
-        s->f[i] = optk_potential(s->a[i], row, eps, tau);
+        const optk_lse l = row_lse(cost_row(s, i), s->g, s->b, eps, v->m);
+        s->f[i] = optk_potential(s->a[i], l, eps, tau);
     }
 }
 
+/* The error: the column terms in OPTK_SINKHORN_PARTIALS partials and the block tree. */
 static double error_of(const solve *s, const float *g_next, float eps) {
-    double e = 0.0;
+    double partial[OPTK_SINKHORN_PARTIALS] = {0};
     for (int64_t j = 0; j < s->job->view.m; ++j)
-        e += optk_error_term(s->b[j], s->g[j], g_next[j], eps);
-    return e;
+        partial[j % OPTK_SINKHORN_PARTIALS] += optk_error_term(s->b[j], s->g[j], g_next[j], eps);
+    return optk_sum_tree(partial);
 }
 
-/* The plan's sums at the target epsilon: <P, C>, <P, C> - eps H(P), and P itself. */
+/* The plan's sums at the target epsilon: <P, C>, <P, C> - eps H(P), and P itself; entry e
+ * in partial e % PARTIALS, as a CUDA block sums them. */
 static void finish(const solve *s, float eps) {
     const optk_sinkhorn_job *job = s->job;
     const optk_ot_view *v = &job->view;
-    double cost = 0.0, fg = 0.0, mass = 0.0;
+    static double partial[3][OPTK_SINKHORN_PARTIALS];
+    memset(partial, 0, sizeof partial);
     float *plan = job->out.plan ? job->out.plan + s->p * v->n * v->m : NULL;
     for (int64_t i = 0; i < v->n; ++i) {
+        const float *c = cost_row(s, i);
         for (int64_t j = 0; j < v->m; ++j) {
-            const float c = optk_ot_cost_at(v, s->p, i, j);
-            const float pij = optk_plan_entry(s->f[i], s->g[j], c, eps);
-            if (plan) plan[i * v->m + j] = pij;
+            const float pij = optk_plan_entry(s->f[i], s->g[j], c[j], eps);
+            const int64_t e = i * v->m + j;
+            if (plan) plan[e] = pij;
             if (pij == 0.0f) continue;
-            cost += (double)pij * c;
-            fg += (double)pij * ((double)s->f[i] + s->g[j]);
-            mass += pij;
+            const int t = (int)(e % OPTK_SINKHORN_PARTIALS);
+            partial[0][t] += (double)pij * c[j];
+            partial[1][t] += (double)pij * ((double)s->f[i] + s->g[j]);
+            partial[2][t] += pij;
         }
     }
+    const double cost = optk_sum_tree(partial[0]), fg = optk_sum_tree(partial[1]);
+    const double mass = optk_sum_tree(partial[2]);
     if (job->out.cost) job->out.cost[s->p] = (float)cost;
     if (job->out.objective) job->out.objective[s->p] = (float)(fg - (double)eps * mass);
 }
 
-static void solve_problem(const optk_sinkhorn_job *job, int64_t p, optk_lse *col, float *g_next) {
+static void solve_problem(solve s, int64_t p, float *g_next) {
+    const optk_sinkhorn_job *job = s.job;
     const optk_ot_view *v = &job->view;
-    solve s = {
-        job, p, v->a + p * v->n, v->b + p * v->m, job->out.f + p * v->n, job->out.g + p * v->m,
-        col};
+    s.p = p;
+    s.a = v->a + p * v->n, s.b = v->b + p * v->m;
+    s.f = job->out.f + p * v->n, s.g = job->out.g + p * v->m;
     if (!job->warm_start) {
         for (int64_t i = 0; i < v->n; ++i)
             s.f[i] = 0.0f;
@@ -136,18 +191,28 @@ static void solve_problem(const optk_sinkhorn_job *job, int64_t p, optk_lse *col
 }
 
 optk_status optk_cpu_sinkhorn(optk_context *ctx, const optk_sinkhorn_job *job) {
-    optk_lse *col = malloc((size_t)job->view.m * sizeof *col);
-    float *g_next = malloc((size_t)job->view.m * sizeof *g_next);
-    if (!col || !g_next) {
-        free(col);
-        free(g_next);
-        return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "sinkhorn: out of host memory");
+    const size_t m = (size_t)job->view.m;
+    solve s = {job,
+               0,
+               NULL,
+               NULL,
+               NULL,
+               NULL,
+               malloc(m * sizeof(float)),
+               malloc(m * sizeof(double)),
+               malloc(m * sizeof(float))};
+    float *g_next = malloc(m * sizeof(float));
+    optk_status status = OPTK_OK;
+    if (!s.col_max || !s.col_sum || !s.cost_row || !g_next) {
+        status = optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "sinkhorn: out of host memory");
     }
-    for (int64_t p = 0; p < job->batch; ++p)
-        solve_problem(job, p, col, g_next);
-    free(col);
+    for (int64_t p = 0; p < job->batch && status == OPTK_OK; ++p)
+        solve_problem(s, p, g_next);
+    free(s.col_max);
+    free(s.col_sum);
+    free(s.cost_row);
     free(g_next);
-    return OPTK_OK;
+    return status;
 }
 
 optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int64_t batch,

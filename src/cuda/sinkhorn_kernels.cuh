@@ -11,8 +11,10 @@ namespace sinkhorn {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = 8; /* rows per block of the f update: one warp each */
+static_assert(kThreads == OPTK_SINKHORN_PARTIALS, "a block's threads are the fixed partials");
 
-/* A log-sum-exp merged across the 32 lanes of a warp in a fixed tree (lane 0 holds it). */
+/* A log-sum-exp merged across the 32 lanes of a warp in a fixed tree (lane 0 holds it):
+ * optk_lse_tree's order. */
 __device__ inline optk_lse warp_merge(optk_lse l, float eps) {
 #pragma unroll
     for (int offset = 16; offset > 0; offset /= 2) {
@@ -24,7 +26,8 @@ __device__ inline optk_lse warp_merge(optk_lse l, float eps) {
     return l;
 }
 
-/* Sum of one double per thread over a block of kThreads, in a fixed tree (thread 0 has it).
+/* Sum of one double per thread over a block of kThreads, in a fixed tree (thread 0 has it):
+ * optk_sum_tree's order.
  * shared: kThreads doubles. Every thread must call it. */
 __device__ inline double block_sum(double x, double *shared) {
     shared[threadIdx.x] = x;

@@ -17,6 +17,7 @@ typedef struct bench_options {
     int64_t sizes[MAX_SIZES];
     bool copy;
     bool probes, curvature, dense; /* the Hutchinson ops */
+    bool sinkhorn;
     bool all_precisions;
     bool rules[OPTK_RULE_COUNT];
 } bench_options;
@@ -32,6 +33,11 @@ static void usage(FILE *f) {
             "fused Sophia-H, GNB and AdaHessian updates; hessian_diag: the dense-matrix\n"
             "estimate (n = 2048, 16 probes on the CPU; 8192 and 256 on CUDA) timed against the\n"
             "SGEMM it contains (CUDA) or against itself without the product (CPU), in GFLOP/s.\n"
+            "sinkhorn: batched Sinkhorn, a fixed number of iterations: many small dense\n"
+            "problems (CUDA: the on-chip solver), one large dense problem (GB/s: the cost is\n"
+            "read twice per iteration), point clouds small and large (G log-sum-exp terms/s in\n"
+            "the GFLOP/s column), and unbalanced. Sizes are fixed per backend (--sizes is for\n"
+            "the element-wise ops).\n"
             "Default: all of them, and copy.\n"
             "Each rule runs in fp32; adamw also with amsgrad, bf16+master, f16+master and bf16+sr\n"
             "(bf16 without a master copy, stochastic rounding); --all-precisions runs every rule\n"
@@ -91,6 +97,8 @@ static int parse(int argc, char **argv, bench_options *o) {
             o->curvature = true;
         } else if (strcmp(a, "hessian_diag") == 0) {
             o->dense = true;
+        } else if (strcmp(a, "sinkhorn") == 0) {
+            o->sinkhorn = true;
         } else if (rule_named(a) >= 0) {
             o->rules[rule_named(a)] = true;
         } else {
@@ -99,11 +107,11 @@ static int parse(int argc, char **argv, bench_options *o) {
             return 2;
         }
     }
-    bool any = o->copy || o->probes || o->curvature || o->dense;
+    bool any = o->copy || o->probes || o->curvature || o->dense || o->sinkhorn;
     for (int r = 0; r < OPTK_RULE_COUNT; ++r)
         any = any || o->rules[r];
     if (!any) {
-        o->copy = o->probes = o->curvature = o->dense = true;
+        o->copy = o->probes = o->curvature = o->dense = o->sinkhorn = true;
         for (int r = 0; r < OPTK_RULE_COUNT; ++r)
             o->rules[r] = true;
     }
@@ -141,6 +149,29 @@ static int bench_hutchinson_ops(optk_context *ctx, const bench_options *o, doubl
             if (s != OPTK_OK) return failed(ctx, "curvature", n, s);
             bench_print(stdout, &res, o->json);
         }
+    }
+    for (int k = 0; k < 5 && o->sinkhorn; ++k) {
+        /* name, batch, n (= m), cost, dim, rho, iterations: CUDA sizes, then the CPU's */
+        static const struct {
+            const char *name;
+            int64_t batch[2], n[2];
+            optk_ot_cost cost;
+            int64_t dim;
+            double rho;
+            int iterations;
+        } cases[5] = {
+            {"dense-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 0.0, 100},
+            {"dense-large", {1, 1}, {8192, 1024}, OPTK_COST_DENSE, 0, 0.0, 20},
+            {"sqeuclid-small", {4096, 64}, {128, 64}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, 100},
+            {"sqeuclid-large", {64, 4}, {2048, 512}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, 20},
+            {"unbalanced-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 1.0, 100},
+        };
+        const int c = cuda ? 0 : 1;
+        s = bench_sinkhorn(ctx, cases[k].name, cases[k].batch[c], cases[k].n[c], cases[k].n[c],
+                           cases[k].cost, cases[k].dim, cases[k].rho, cases[k].iterations,
+                           cuda ? o->reps : 5, roofline, &res);
+        if (s != OPTK_OK) return failed(ctx, "sinkhorn", cases[k].n[c], s);
+        bench_print(stdout, &res, o->json);
     }
     if (o->dense) {
         const int64_t n = cuda ? 8192 : 2048;

@@ -1,0 +1,94 @@
+/* bench_sinkhorn.c — batched Sinkhorn: a fixed number of iterations (tol = 0, so no problem
+ * stops early), timed per call.
+ *
+ * Dense costs: each iteration reads the cost twice (the g and the f update), so the least
+ * traffic is 8 B n m bytes per iteration, reported against the roofline. Point clouds never
+ * store the cost: each iteration evaluates 2 B n m log-sum-exp terms (a distance, an exp),
+ * reported as terms per second in the flops field (GFLOP/s column = G terms/s).
+ */
+#include "bench.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sinkhorn_args {
+    optk_ot_problem problem;
+    optk_sinkhorn_options options;
+    optk_sinkhorn_outputs out;
+} sinkhorn_args;
+
+static optk_status run_sinkhorn(optk_context *ctx, void *arg, int rep) {
+    (void)rep;
+    const sinkhorn_args *a = arg;
+    return optk_sinkhorn(ctx, &a->problem, &a->options, &a->out);
+}
+
+/* Uploads n values drawn uniformly from [lo, hi) (a fixed LCG) to dst. */
+static optk_status upload_uniform(optk_context *ctx, float *dst, int64_t n, float lo, float hi,
+                                  uint64_t seed) {
+    enum { TILE = 1 << 16 };
+    static float tile[TILE];
+    optk_status s = OPTK_OK;
+    for (int64_t at = 0; at < n && s == OPTK_OK; at += TILE) {
+        const int64_t len = n - at < TILE ? n - at : TILE;
+        for (int64_t i = 0; i < len; ++i) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            tile[i] = lo + (hi - lo) * (float)(seed >> 40) * 0x1.0p-24f;
+        }
+        s = optk_mem_upload(ctx, dst + at, tile, (size_t)len * sizeof(float));
+    }
+    return s;
+}
+
+optk_status bench_sinkhorn(optk_context *ctx, const char *variant, int64_t batch, int64_t n,
+                           int64_t m, optk_ot_cost cost, int64_t dim, double rho, int iterations,
+                           int reps, double roofline_gbps, bench_result *out) {
+    const bool dense = cost == OPTK_COST_DENSE;
+    const size_t B = (size_t)batch, N = (size_t)n, M = (size_t)m, D = (size_t)dim;
+    const size_t floats = B * N + B * M +                       /* a, b */
+                          (dense ? B * N * M : B * (N + M) * D) /* c, or x and y */
+                          + B * N + B * M;                      /* f, g */
+    float *mem = NULL;
+    memset(out, 0, sizeof *out);
+    optk_status s = optk_mem_alloc(ctx, floats * sizeof(float), (void **)&mem);
+    if (s != OPTK_OK) return s;
+    float *a = mem, *b = a + B * N, *data = b + B * M;
+    float *f = data + (dense ? B * N * M : B * (N + M) * D), *g = f + B * N;
+    /* Uniform weights (each problem sums to 1 on both sides), costs in [0, 1), points in
+     * [-1, 1)^dim. */
+    s = upload_uniform(ctx, a, (int64_t)(B * N), 1.0f / (float)n, 1.0f / (float)n, 1);
+    if (s == OPTK_OK)
+        s = upload_uniform(ctx, b, (int64_t)(B * M), 1.0f / (float)m, 1.0f / (float)m, 2);
+    if (s == OPTK_OK) {
+        s = dense ? upload_uniform(ctx, data, (int64_t)(B * N * M), 0.0f, 1.0f, 3)
+                  : upload_uniform(ctx, data, (int64_t)(B * (N + M) * D), -1.0f, 1.0f, 4);
+    }
+    sinkhorn_args args = {{batch, n, m, a, b, cost, dense ? data : NULL, dense ? NULL : data,
+                           dense ? NULL : data + B * N * D, dense ? 0 : dim},
+                          optk_sinkhorn_default_options(0.05),
+                          {f, g, NULL, NULL, NULL, NULL, NULL, NULL}};
+    args.options.max_iter = iterations;
+    args.options.tol = 0.0;
+    args.options.check_every = iterations;
+    args.options.rho = rho;
+    if (s == OPTK_OK)
+        s = bench_time(ctx, run_sinkhorn, &args, 1, reps, &out->median_s, &out->min_s);
+    optk_mem_free(ctx, mem);
+    if (s != OPTK_OK) return s;
+    out->op = "sinkhorn";
+    out->variant = variant;
+    out->backend = optk_backend_name(optk_context_backend(ctx));
+    out->device = optk_context_device_name(ctx);
+    out->numel = batch * n * m;
+    out->tensors = (int)batch;
+    out->reps = reps;
+    const double terms = 2.0 * (double)iterations * (double)batch * (double)n * (double)m;
+    if (dense) {
+        out->bytes = 4.0 * terms;
+        out->gbps = out->bytes / out->median_s * 1e-9;
+        out->roofline_gbps = roofline_gbps;
+    } else {
+        out->flops = terms;
+    }
+    return OPTK_OK;
+}
