@@ -42,4 +42,8 @@ void cli_print_row(const char *op, const char *check, const cli_comparison *c, b
 int validate_hutchinson(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only,
                         int *ran);
 
+/* Batched Sinkhorn (validate_sinkhorn.c), the same way. */
+int validate_sinkhorn(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only,
+                      int *ran);
+
 #endif /* OPTK_CLI_H */

@@ -180,13 +180,15 @@ static void usage(FILE *f) {
                "fresh random inputs of awkward sizes (1, 3, 1023, 2048, 4099, 2^20+7 in one\n"
                "list, 3 steps), and the Hutchinson ops: probe_rademacher, probe_gaussian,\n"
                "hessian_diag (a dense 257 x 257 matrix, 64 probes), curvature_sophia_h,\n"
-               "curvature_sophia_gnb, curvature_adahessian. With a CUDA device: CUDA against the\n"
-               "CPU, bit for bit for the rules, probe bits and curvature updates; Gaussian probes\n"
-               "within 2e-5; the estimate within 1e-4 relative. Without one: the CPU's own checks\n"
-               "for the rules (the same bits on a second run and whether the tensors go in one\n"
-               "call or one by one) and float64 references for the Hutchinson ops.\n"
-               "OP: a rule name (as in optkern bench) or a Hutchinson op. Exit status 1 on any\n"
-               "failure.\n");
+               "curvature_sophia_gnb, curvature_adahessian; and Sinkhorn: sinkhorn_dense (2 x\n"
+               "300 x 260), sinkhorn_sqeuclidean (6 x 40 x 30 points), sinkhorn_unbalanced,\n"
+               "sinkhorn_apply. With a CUDA device: CUDA against the CPU, bit for bit for the\n"
+               "rules, probe bits, curvature updates and Sinkhorn; Gaussian probes within 2e-5;\n"
+               "the estimate within 1e-4 relative. Without one: the CPU's own checks for the\n"
+               "rules (the same bits on a second run and whether the tensors go in one call or\n"
+               "one by one) and float64 references for the other ops.\n"
+               "OP: a rule name (as in optkern bench) or one of the ops above. Exit status 1 on\n"
+               "any failure.\n");
 }
 
 int cmd_validate(int argc, char **argv) {
@@ -212,7 +214,7 @@ int cmd_validate(int argc, char **argv) {
     if (optk_context_create(&cuda, OPTK_BACKEND_CUDA, 0) != OPTK_OK) {
         printf(
             "no CUDA device: %s\nvalidating the CPU backend alone (optimizer rules: determinism, "
-            "one call vs per-tensor calls; Hutchinson ops: against float64 references)\n\n",
+            "one call vs per-tensor calls; other ops: against float64 references)\n\n",
             optk_context_last_error(NULL));
     } else {
         printf("validating cuda (%s) against cpu (%s), seed %llu\n\n",
@@ -253,6 +255,7 @@ int cmd_validate(int argc, char **argv) {
         free(other);
     }
     failures += validate_hutchinson(cpu, cuda, seed, ops, &ran);
+    failures += validate_sinkhorn(cpu, cuda, seed, ops, &ran);
     printf("\n%d passed, %d failed\n", ran - failures, failures);
     optk_context_free(cuda);
     optk_context_free(cpu);

@@ -5,6 +5,7 @@
  * cuBLAS summing in float where the CPU sums in double). Without one the CPU is compared with
  * float64 references computed here from the raw Philox words (optk_random_fill_u32). */
 #include "cli.h"
+#include "validate_op.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,33 +14,6 @@
 
 enum { PROBE_N = (1 << 20) + 7, PROBES = 3, DENSE_N = 257, DENSE_PROBES = 64 };
 static const double BETA2 = 0.99;
-
-/* One op's output on a backend (floats) and its float64 reference with a tolerance. */
-typedef struct output {
-    float *got;
-    size_t n;
-} output;
-
-typedef struct reference {
-    double *want, *tol; /* tol: allowed |got - want| per element against the CPU run */
-    size_t n;
-} reference;
-
-typedef struct hutchinson_op {
-    const char *name;
-    /* Runs the op on ctx; NULL got on failure (the context's message printed). */
-    output (*run)(optk_context *ctx, uint64_t seed);
-    /* The float64 reference, with the CPU's tolerance. */
-    reference (*ref)(optk_context *cpu, uint64_t seed);
-    double cuda_abs_tol, cuda_rel_tol; /* CUDA vs CPU: |d| <= abs + rel |cpu| (0, 0: exact) */
-} hutchinson_op;
-
-static output failed(optk_context *ctx, const char *what, output o) {
-    fprintf(stderr, "optkern validate: %s on %s: %s\n", what,
-            optk_backend_name(optk_context_backend(ctx)), optk_context_last_error(ctx));
-    free(o.got);
-    return (output){NULL, 0};
-}
 
 /* ---- Probes ----------------------------------------------------------------------------- */
 
@@ -52,7 +26,7 @@ static output run_probes(optk_context *ctx, uint64_t seed, optk_probe_kind kind)
         if (s == OPTK_OK) s = optk_mem_download(ctx, o.got + (size_t)p * PROBE_N, dev, PROBE_N * 4);
     }
     optk_mem_free(ctx, dev);
-    return s == OPTK_OK ? o : failed(ctx, "probes", o);
+    return s == OPTK_OK ? o : validate_failed(ctx, "probes", o);
 }
 
 static output run_rademacher(optk_context *ctx, uint64_t seed) {
@@ -151,7 +125,7 @@ static output run_diag(optk_context *ctx, uint64_t seed) {
     optk_mem_free(ctx, dh);
     optk_mem_free(ctx, dd);
     free(h);
-    return s == OPTK_OK ? o : failed(ctx, "hessian_diag", o);
+    return s == OPTK_OK ? o : validate_failed(ctx, "hessian_diag", o);
 }
 
 /* The estimate and its sample variance in double from the same Rademacher probes. */
@@ -236,7 +210,7 @@ static output run_curvature(optk_context *ctx, uint64_t seed, optk_curvature_kin
     free(h);
     free(z);
     free(hz);
-    return s == OPTK_OK ? o : failed(ctx, "curvature_update", o);
+    return s == OPTK_OK ? o : validate_failed(ctx, "curvature_update", o);
 }
 
 /* The update in double; tolerance a few float roundings of the terms' magnitudes. */
@@ -294,7 +268,7 @@ CURVATURE_OP(sophia_gnb, OPTK_CURVATURE_SOPHIA_GNB)
 CURVATURE_OP(adahessian, OPTK_CURVATURE_ADAHESSIAN)
 #undef CURVATURE_OP
 
-static const hutchinson_op ops[] = {
+static const validate_op ops[] = {
     {"probe_rademacher", run_rademacher, ref_rademacher, 0.0, 0.0},
     {"probe_gaussian", run_gaussian, ref_gaussian, 2e-5, 0.0},
     {"hessian_diag", run_diag, ref_diag, 1e-4, 1e-4},
@@ -305,42 +279,5 @@ static const hutchinson_op ops[] = {
 
 int validate_hutchinson(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only,
                         int *ran) {
-    int failures = 0;
-    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; ++k) {
-        const hutchinson_op *op = &ops[k];
-        if (only && !cli_listed(only, op->name)) continue;
-        output mine = op->run(cuda ? cuda : cpu, seed);
-        bool ok = mine.got != NULL;
-        cli_comparison c = {0};
-        if (cuda) {
-            output theirs = op->run(cpu, seed);
-            ok = ok && theirs.got && theirs.n == mine.n;
-            if (ok) {
-                c = cli_compare(mine.got, theirs.got, mine.n);
-                for (size_t i = 0; i < mine.n && ok; ++i) {
-                    const double d = fabs((double)mine.got[i] - theirs.got[i]);
-                    const double allowed =
-                        op->cuda_abs_tol + op->cuda_rel_tol * fabs(theirs.got[i]);
-                    ok = allowed == 0.0 ? c.exact : d <= allowed;
-                }
-            }
-            free(theirs.got);
-        } else {
-            reference r = op->ref(cpu, seed);
-            ok = ok && r.want && r.n == mine.n;
-            if (ok) {
-                c = cli_compare64(mine.got, r.want, mine.n);
-                for (size_t i = 0; i < mine.n && ok; ++i)
-                    ok = fabs((double)mine.got[i] - r.want[i]) <= r.tol[i];
-            }
-            free(r.want);
-            free(r.tol);
-        }
-        const bool exact = op->cuda_abs_tol == 0.0 && op->cuda_rel_tol == 0.0;
-        cli_print_row(op->name, cuda ? (exact ? "cuda=cpu" : "cuda~cpu") : "cpu~f64", &c, ok);
-        failures += !ok;
-        ++*ran;
-        free(mine.got);
-    }
-    return failures;
+    return validate_run_ops(ops, sizeof ops / sizeof ops[0], cpu, cuda, seed, only, ran);
 }

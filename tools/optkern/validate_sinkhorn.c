@@ -1,0 +1,277 @@
+/* validate_sinkhorn.c — `optkern validate` for batched Sinkhorn: dense costs (a size CUDA
+ * solves with its streaming solver), squared-Euclidean points (its on-chip solver),
+ * unbalanced marginals, and the plan applied without materialising it. With a GPU: CUDA
+ * against the CPU, bit for bit (every sum has one fixed order). Without one: the CPU
+ * against a float64 log-domain Sinkhorn run here to an error of 1e-11 — the plan within
+ * 1e-6 + 1e-3 P
+ * (the CPU stops at an L1 marginal error of 1e-6), the cost within 1e-5 relative. */
+#include "validate_op.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct shape {
+    int64_t batch, n, m, dim;
+    optk_ot_cost cost;
+    double eps, rho;
+} shape;
+
+static const shape dense_shape = {2, 300, 260, 0, OPTK_COST_DENSE, 0.05, 0.0};
+static const shape points_shape = {6, 40, 30, 3, OPTK_COST_SQEUCLIDEAN, 0.1, 0.0};
+static const shape unbalanced_shape = {4, 20, 25, 0, OPTK_COST_DENSE, 0.1, 1.0};
+enum { APPLY_K = 7 };
+
+/* The inputs of a shape on the host: weights (balanced: each problem's sum 1 on both sides;
+ * unbalanced: 1 and 1.5), then the cost or the points. */
+typedef struct inputs {
+    float *a, *b, *data; /* data: c, or x then y */
+    size_t na, nb, ndata;
+} inputs;
+
+static uint64_t next(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static float uniform(uint64_t *s, float lo, float hi) {
+    return lo + (hi - lo) * (float)((double)(next(s) >> 40) * 0x1.0p-24);
+}
+
+static void normalise(float *w, int64_t rows, int64_t cols, double total) {
+    for (int64_t r = 0; r < rows; ++r) {
+        double sum = 0.0;
+        for (int64_t k = 0; k < cols; ++k)
+            sum += w[r * cols + k];
+        for (int64_t k = 0; k < cols; ++k)
+            w[r * cols + k] = (float)(w[r * cols + k] * total / sum);
+    }
+}
+
+static inputs make_inputs(const shape *sh, uint64_t seed) {
+    inputs in;
+    in.na = (size_t)(sh->batch * sh->n), in.nb = (size_t)(sh->batch * sh->m);
+    in.ndata = sh->cost == OPTK_COST_DENSE ? (size_t)(sh->batch * sh->n * sh->m)
+                                           : (size_t)(sh->batch * (sh->n + sh->m) * sh->dim);
+    in.a = malloc(in.na * 4), in.b = malloc(in.nb * 4), in.data = malloc(in.ndata * 4);
+    uint64_t s = seed ^ 0x51CC;
+    for (size_t k = 0; k < in.na; ++k)
+        in.a[k] = uniform(&s, 0.2f, 1.0f);
+    for (size_t k = 0; k < in.nb; ++k)
+        in.b[k] = uniform(&s, 0.2f, 1.0f);
+    for (size_t k = 0; k < in.ndata; ++k)
+        in.data[k] =
+            sh->cost == OPTK_COST_DENSE ? uniform(&s, 0.0f, 1.0f) : uniform(&s, -1.0f, 1.0f);
+    normalise(in.a, sh->batch, sh->n, 1.0);
+    normalise(in.b, sh->batch, sh->m, sh->rho > 0.0 ? 1.5 : 1.0);
+    return in;
+}
+
+static void free_inputs(inputs *in) {
+    free(in->a), free(in->b), free(in->data);
+}
+
+/* Solves the shape on ctx; out: the plan (batch n m) then <P, C> (batch); with apply, instead
+ * P v for a fixed v (batch n APPLY_K). */
+static output run_shape(optk_context *ctx, const shape *sh, uint64_t seed, bool apply) {
+    const size_t B = (size_t)sh->batch, n = (size_t)sh->n, m = (size_t)sh->m;
+    const size_t count = apply ? B * n * APPLY_K : B * n * m + B;
+    output o = {malloc(count * sizeof(float)), count};
+    inputs in = make_inputs(sh, seed);
+    const size_t nv = B * m * APPLY_K;
+    float *v = malloc(nv * sizeof(float));
+    uint64_t st = seed ^ 0xA991;
+    for (size_t k = 0; k < nv; ++k)
+        v[k] = uniform(&st, -1.0f, 1.0f);
+    /* One device block: a, b, data, f, g, plan, cost, v, P v. */
+    const size_t floats =
+        in.na + in.nb + in.ndata + B * n + B * m + B * n * m + B + nv + B * n * APPLY_K;
+    float *mem = NULL;
+    optk_status s = optk_mem_alloc(ctx, floats * sizeof(float), (void **)&mem);
+    float *a = mem, *b = a + in.na, *data = b + in.nb, *f = data + in.ndata, *g = f + B * n;
+    float *plan = g + B * m, *cost = plan + B * n * m, *dv = cost + B, *pv = dv + nv;
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, a, in.a, in.na * 4);
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, b, in.b, in.nb * 4);
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, data, in.data, in.ndata * 4);
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, dv, v, nv * 4);
+    const bool dense = sh->cost == OPTK_COST_DENSE;
+    const optk_ot_problem p = {sh->batch,
+                               sh->n,
+                               sh->m,
+                               a,
+                               b,
+                               sh->cost,
+                               dense ? data : NULL,
+                               dense ? NULL : data,
+                               dense ? NULL : data + B * n * (size_t)sh->dim,
+                               sh->dim};
+    optk_sinkhorn_options opt = optk_sinkhorn_default_options(sh->eps);
+    opt.tol = 1e-6;
+    opt.max_iter = 20000;
+    opt.rho = sh->rho;
+    const optk_sinkhorn_outputs out = {f, g, NULL, NULL, NULL, cost, NULL, plan};
+    if (s == OPTK_OK) s = optk_sinkhorn(ctx, &p, &opt, &out);
+    if (s == OPTK_OK && apply) {
+        s = optk_sinkhorn_apply(ctx, &p, sh->eps, f, g, false, dv, APPLY_K, pv);
+    }
+    if (s == OPTK_OK) s = optk_mem_download(ctx, o.got, apply ? pv : plan, count * 4);
+    optk_mem_free(ctx, mem);
+    free_inputs(&in);
+    free(v);
+    return s == OPTK_OK ? o : validate_failed(ctx, "sinkhorn", o);
+}
+
+static double cost_at(const shape *sh, const inputs *in, int64_t p, int64_t i, int64_t j) {
+    if (sh->cost == OPTK_COST_DENSE) return in->data[(p * sh->n + i) * sh->m + j];
+    const float *x = in->data + (p * sh->n + i) * sh->dim;
+    const float *y = in->data + sh->batch * sh->n * sh->dim + (p * sh->m + j) * sh->dim;
+    double d2 = 0.0;
+    for (int64_t k = 0; k < sh->dim; ++k)
+        d2 += ((double)x[k] - y[k]) * ((double)x[k] - y[k]);
+    return sh->cost == OPTK_COST_SQEUCLIDEAN ? d2 : sqrt(d2);
+}
+
+/* eps LSE_k (v_k / eps), plainly in double. */
+static double lse(const double *v, int64_t count, double eps) {
+    double mx = -INFINITY, sum = 0.0;
+    for (int64_t k = 0; k < count; ++k)
+        mx = fmax(mx, v[k]);
+    for (int64_t k = 0; k < count; ++k)
+        sum += exp((v[k] - mx) / eps);
+    return mx + eps * log(sum);
+}
+
+/* Problem p in double to 1e-13 (the change of the potentials, or the L1 marginal error). */
+static void solve64(const shape *sh, const inputs *in, int64_t p, double *f, double *g) {
+    const int64_t n = sh->n, m = sh->m;
+    const double eps = sh->eps;
+    const double tau = sh->rho > 0.0 ? sh->rho / (sh->rho + eps) : 1.0;
+    double *c = malloc((size_t)(n * m) * sizeof *c), *tmp = malloc((size_t)(n + m) * sizeof *tmp);
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < m; ++j)
+            c[i * m + j] = cost_at(sh, in, p, i, j);
+    for (int64_t i = 0; i < n; ++i)
+        f[i] = 0.0;
+    const float *a = in->a + p * n, *bf = in->b + p * m;
+    /* Balanced: b scaled to a's mass in double (float rounding leaves them ~1e-8 apart, a
+     * floor under the marginal error). */
+    double mass_a = 0.0, mass_b = 0.0, *b = malloc((size_t)m * sizeof *b);
+    for (int64_t i = 0; i < n; ++i)
+        mass_a += a[i];
+    for (int64_t j = 0; j < m; ++j)
+        mass_b += bf[j];
+    for (int64_t j = 0; j < m; ++j)
+        b[j] = sh->rho > 0.0 ? bf[j] : bf[j] * (mass_a / mass_b);
+    for (int it = 0; it < 50000; ++it) {
+        double change = 0.0;
+        for (int64_t j = 0; j < m; ++j) {
+            for (int64_t i = 0; i < n; ++i)
+                tmp[i] = f[i] - c[i * m + j];
+            const double next = tau * (eps * log(b[j]) - lse(tmp, n, eps));
+            change = fmax(change, fabs(next - g[j]));
+            g[j] = next;
+        }
+        for (int64_t i = 0; i < n; ++i) {
+            for (int64_t j = 0; j < m; ++j)
+                tmp[j] = g[j] - c[i * m + j];
+            const double next = tau * (eps * log(a[i]) - lse(tmp, m, eps));
+            change = fmax(change, fabs(next - f[i]));
+            f[i] = next;
+        }
+        if (it % 10 != 9) continue;
+        /* Balanced: the L1 error of the column marginal; unbalanced: the potentials' change. */
+        double error = change;
+        if (sh->rho == 0.0) {
+            error = 0.0;
+            for (int64_t j = 0; j < m; ++j) {
+                double col = 0.0;
+                for (int64_t i = 0; i < n; ++i)
+                    col += exp((f[i] + g[j] - c[i * m + j]) / eps);
+                error += fabs(col - b[j]);
+            }
+        }
+        if (error < 1e-11) break;
+    }
+    free(c);
+    free(tmp);
+    free(b);
+}
+
+/* The reference plan (and costs) of a shape, or P v from the CPU's own potentials. */
+static reference ref_shape(optk_context *cpu, const shape *sh, uint64_t seed, bool apply) {
+    const int64_t B = sh->batch, n = sh->n, m = sh->m;
+    const size_t count = apply ? (size_t)(B * n * APPLY_K) : (size_t)(B * n * m + B);
+    reference r = {calloc(count, sizeof(double)), calloc(count, sizeof(double)), count};
+    inputs in = make_inputs(sh, seed);
+    double *f = malloc((size_t)n * sizeof *f), *g = calloc((size_t)m, sizeof *g);
+    float *v = NULL;
+    output cpu_pv = {NULL, 0};
+    if (apply) { /* P v in double from the plan the CPU solved for */
+        const size_t nv = (size_t)(B * m * APPLY_K);
+        v = malloc(nv * sizeof(float));
+        uint64_t st = seed ^ 0xA991;
+        for (size_t k = 0; k < nv; ++k)
+            v[k] = uniform(&st, -1.0f, 1.0f);
+        cpu_pv = run_shape(cpu, sh, seed, false); /* the CPU's plan */
+    }
+    for (int64_t p = 0; p < B && (!apply || cpu_pv.got); ++p) {
+        if (!apply) solve64(sh, &in, p, f, g);
+        double cost = 0.0;
+        for (int64_t i = 0; i < n; ++i) {
+            for (int64_t j = 0; j < m; ++j) {
+                const double c = cost_at(sh, &in, p, i, j);
+                if (apply) {
+                    const double pij = cpu_pv.got[(p * n + i) * m + j];
+                    for (int k = 0; k < APPLY_K; ++k)
+                        r.want[(p * n + i) * APPLY_K + k] += pij * v[(p * m + j) * APPLY_K + k];
+                    continue;
+                }
+                const double pij = exp((f[i] + g[j] - c) / sh->eps);
+                r.want[(p * n + i) * m + j] = pij;
+                r.tol[(p * n + i) * m + j] = 1e-6 + 1e-3 * pij;
+                cost += pij * c;
+            }
+        }
+        if (!apply) {
+            r.want[B * n * m + p] = cost;
+            r.tol[B * n * m + p] = 1e-5 * cost;
+        }
+    }
+    if (apply) {
+        for (size_t k = 0; k < count; ++k)
+            r.tol[k] = 1e-6 * (1.0 + fabs(r.want[k]));
+        free(cpu_pv.got);
+        free(v);
+    }
+    free(f);
+    free(g);
+    free_inputs(&in);
+    return r;
+}
+
+#define SHAPE_OP(name, shape_, apply)                                                              \
+    static output run_##name(optk_context *ctx, uint64_t seed) {                                   \
+        return run_shape(ctx, &shape_, seed, apply);                                               \
+    }                                                                                              \
+    static reference ref_##name(optk_context *cpu, uint64_t seed) {                                \
+        return ref_shape(cpu, &shape_, seed, apply);                                               \
+    }
+SHAPE_OP(dense, dense_shape, false)
+SHAPE_OP(points, points_shape, false)
+SHAPE_OP(unbalanced, unbalanced_shape, false)
+SHAPE_OP(apply, points_shape, true)
+#undef SHAPE_OP
+
+static const validate_op ops[] = {
+    {"sinkhorn_dense", run_dense, ref_dense, 0.0, 0.0},
+    {"sinkhorn_sqeuclidean", run_points, ref_points, 0.0, 0.0},
+    {"sinkhorn_unbalanced", run_unbalanced, ref_unbalanced, 0.0, 0.0},
+    {"sinkhorn_apply", run_apply, ref_apply, 0.0, 0.0},
+};
+
+int validate_sinkhorn(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only,
+                      int *ran) {
+    return validate_run_ops(ops, sizeof ops / sizeof ops[0], cpu, cuda, seed, only, ran);
+}
