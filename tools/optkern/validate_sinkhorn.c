@@ -29,7 +29,7 @@ typedef struct inputs {
     size_t na, nb, ndata;
 } inputs;
 
-static uint64_t next(uint64_t *s) {
+static uint64_t splitmix(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -37,7 +37,7 @@ static uint64_t next(uint64_t *s) {
 }
 
 static float uniform(uint64_t *s, float lo, float hi) {
-    return lo + (hi - lo) * (float)((double)(next(s) >> 40) * 0x1.0p-24);
+    return lo + (hi - lo) * (float)((double)(splitmix(s) >> 40) * 0x1.0p-24);
 }
 
 static void normalise(float *w, int64_t rows, int64_t cols, double total) {
@@ -140,7 +140,7 @@ static double lse(const double *v, int64_t count, double eps) {
         mx = fmax(mx, v[k]);
     for (int64_t k = 0; k < count; ++k)
         sum += exp((v[k] - mx) / eps);
-    return mx + eps * log(sum);
+    return mx + eps * log(fmax(sum, 1.0)); /* sum >= 1: the max's own term */
 }
 
 /* Problem p in double to 1e-13 (the change of the potentials, or the L1 marginal error). */
