@@ -9,7 +9,8 @@
 #   sanitizer.log    the four compute-sanitizer tools over every test program
 #   info.txt         optkern info
 #   bench.txt        optkern bench (human)      bench.jsonl   the same as JSON lines
-#   compare_adamw.jsonl  bench/compare_adamw_torch.py: PyTorch AdamW fused/foreach vs optkern
+#   compare.jsonl    bench/compare_adamw_torch.py (PyTorch AdamW fused/foreach vs optkern) and
+#                    bench/compare_sinkhorn_torch.py (batched PyTorch Sinkhorn vs optkern)
 # Criterion: if .deps/criterion exists (scripts/carry-criterion.sh), it is used from there.
 # Set OPTK_COMMIT to the commit when the sources travel without .git.
 set -uo pipefail
@@ -78,5 +79,9 @@ cat "$OUT/info.txt" "$OUT/bench.txt"
 
 echo "== PyTorch side by side"
 PYTHONUNBUFFERED=1 python3 "$ROOT/bench/compare_adamw_torch.py" --lib "$BUILD/src/liboptkern.so" \
-    --device cuda --out "$OUT/compare_adamw.jsonl" || status=1
+    --device cuda --out "$OUT/compare.jsonl" || status=1
+PYTHONUNBUFFERED=1 python3 "$ROOT/bench/compare_sinkhorn_torch.py" --lib "$BUILD/src/liboptkern.so" \
+    --device cuda --out "$OUT/compare_sinkhorn.tmp" || status=1
+cat "$OUT/compare_sinkhorn.tmp" >>"$OUT/compare.jsonl" 2>/dev/null
+rm -f "$OUT/compare_sinkhorn.tmp"
 exit $status
