@@ -7,6 +7,7 @@
 #define OPTKERN_H
 
 #include "optkern/core.h"
+#include "optkern/es.h"
 #include "optkern/hutchinson.h"
 #include "optkern/memory.h"
 #include "optkern/optim.h"

@@ -13,6 +13,7 @@
 
 #include "optkern.h"
 #include "common/rules.h"
+#include "common/es.h"
 #include "common/sinkhorn.h"
 
 #ifdef __cplusplus
@@ -129,6 +130,27 @@ typedef struct optk_backend_ops {
     optk_status (*plan_apply)(optk_context *ctx, const optk_ot_view *view, int64_t batch, float eps,
                               const float *f, const float *g, bool transpose, const float *v,
                               int64_t k, float *out);
+    /* ES noise: out[c pair_stride + o row_stride + k] = (coef ? coef[c] : 1) times the normal
+     * of word offset + o cols + k of pair first + c's stream, for c < count, o < rows,
+     * k < cols (coef: count floats, backend memory). */
+    optk_status (*es_fill)(optk_context *ctx, uint64_t seed, uint64_t generation, uint32_t layer,
+                           int64_t first_pair, int64_t count, int64_t rows, int64_t cols,
+                           int64_t offset, int64_t pair_stride, int64_t row_stride,
+                           const float *coef, float *out);
+    /* Row-major C (M x N) = alpha A (M x K, lda) B (K x N, or N x K with trans_b) + beta C;
+     * beta 0 ignores C's old contents. cuBLAS SGEMM on CUDA. */
+    optk_status (*gemm)(optk_context *ctx, bool trans_b, int64_t M, int64_t N, int64_t K,
+                        float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                        float beta, float *C, int64_t ldc);
+    /* Y_i += scale s_i (X_i B_p) A_p^T for members i (pair p = i / 2), factors of rank r
+     * generated from (seed, generation, layer, p); X: members x batch x n, Y: x batch x m. */
+    optk_status (*es_lowrank_add)(optk_context *ctx, uint64_t seed, uint64_t generation,
+                                  uint32_t layer, int64_t m, int64_t n, int rank, float scale,
+                                  int64_t members, int64_t batch, const float *X, float *Y);
+    /* Y_i[b][o] += bias[o] + sigma s_i e_p[o], e_p the noise of (seed, generation, layer, p). */
+    optk_status (*es_bias_add)(optk_context *ctx, uint64_t seed, uint64_t generation,
+                               uint32_t layer, int64_t m, float sigma, int64_t members,
+                               int64_t batch, const float *bias, float *Y);
     /* Every problem of a validated Sinkhorn job. */
     optk_status (*sinkhorn)(optk_context *ctx, const optk_sinkhorn_job *job);
     /* Sum of the squares of every gradient, in double, in a fixed order; a host value. */

@@ -135,4 +135,8 @@ const optk_backend_ops optk_cpu_backend = {
     .ot_weights_check = optk_cpu_ot_weights_check,
     .sinkhorn = optk_cpu_sinkhorn,
     .plan_apply = optk_cpu_plan_apply,
+    .es_fill = optk_cpu_es_fill,
+    .gemm = optk_cpu_gemm,
+    .es_lowrank_add = optk_cpu_es_lowrank_add,
+    .es_bias_add = optk_cpu_es_bias_add,
 };

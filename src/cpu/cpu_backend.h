@@ -24,6 +24,19 @@ optk_status optk_cpu_ot_weights_check(optk_context *ctx, const float *w, int64_t
 optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int64_t batch,
                                 float eps, const float *f, const float *g, bool transpose,
                                 const float *v, int64_t k, float *out);
+optk_status optk_cpu_es_fill(optk_context *ctx, uint64_t seed, uint64_t generation, uint32_t layer,
+                             int64_t first_pair, int64_t count, int64_t rows, int64_t cols,
+                             int64_t offset, int64_t pair_stride, int64_t row_stride,
+                             const float *coef, float *out);
+optk_status optk_cpu_gemm(optk_context *ctx, bool trans_b, int64_t M, int64_t N, int64_t K,
+                          float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                          float beta, float *C, int64_t ldc);
+optk_status optk_cpu_es_lowrank_add(optk_context *ctx, uint64_t seed, uint64_t generation,
+                                    uint32_t layer, int64_t m, int64_t n, int rank, float scale,
+                                    int64_t members, int64_t batch, const float *X, float *Y);
+optk_status optk_cpu_es_bias_add(optk_context *ctx, uint64_t seed, uint64_t generation,
+                                 uint32_t layer, int64_t m, float sigma, int64_t members,
+                                 int64_t batch, const float *bias, float *Y);
 optk_status optk_cpu_sinkhorn(optk_context *ctx, const optk_sinkhorn_job *job);
 optk_status optk_cpu_grad_sum_squares(optk_context *ctx, const optk_param_tensor *tensors,
                                       int count, optk_dtype grad_dtype, double *out);

@@ -27,4 +27,8 @@ const optk_backend_ops optk_cuda_backend = {
     .ot_weights_check = optk_cuda_ot_weights_check,
     .sinkhorn = optk_cuda_sinkhorn,
     .plan_apply = optk_cuda_plan_apply,
+    .es_fill = optk_cuda_es_fill,
+    .gemm = optk_cuda_gemm,
+    .es_lowrank_add = optk_cuda_es_lowrank_add,
+    .es_bias_add = optk_cuda_es_bias_add,
 };

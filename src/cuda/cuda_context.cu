@@ -59,6 +59,23 @@ extern "C" optk_status optk_cuda_workspace(optk_context *ctx, size_t bytes, void
     return OPTK_OK;
 }
 
+extern "C" optk_status optk_cuda_cublas(optk_context *ctx, const char *op, void **out) {
+    auto *state = static_cast<optk_cuda_state *>(ctx->backend_data);
+    if (!state->cublas) {
+        cublasHandle_t handle = nullptr;
+        if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) {
+            return optk_fail(ctx, OPTK_ERR_DEVICE, "%s: cublasCreate failed", op);
+        }
+        state->cublas = handle;
+    }
+    if (cublasSetStream(static_cast<cublasHandle_t>(state->cublas), stream_of(ctx)) !=
+        CUBLAS_STATUS_SUCCESS) {
+        return optk_fail(ctx, OPTK_ERR_DEVICE, "%s: cublasSetStream failed", op);
+    }
+    *out = state->cublas;
+    return OPTK_OK;
+}
+
 extern "C" void optk_cuda_release(optk_context *ctx) {
     auto *state = static_cast<optk_cuda_state *>(ctx->backend_data);
     if (state) {

@@ -42,22 +42,13 @@ extern "C" optk_status optk_cuda_dense_hvp(optk_context *ctx, const float *h, co
     static const char op[] = "hessian_diag";
     optk_status s = enter(ctx, op);
     if (s != OPTK_OK) return s;
-    auto *state = static_cast<optk_cuda_state *>(ctx->backend_data);
-    if (!state->cublas) {
-        cublasHandle_t handle = nullptr;
-        if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) {
-            return optk_fail(ctx, OPTK_ERR_DEVICE, "%s: cublasCreate failed", op);
-        }
-        state->cublas = handle;
-    }
-    cublasHandle_t handle = static_cast<cublasHandle_t>(state->cublas);
+    void *cublas = nullptr;
+    if ((s = optk_cuda_cublas(ctx, op, &cublas)) != OPTK_OK) return s;
+    cublasHandle_t handle = static_cast<cublasHandle_t>(cublas);
     const float one = 1.0f, zero = 0.0f;
-    cublasStatus_t st = cublasSetStream(handle, stream_of(ctx));
     /* Column-major HZ (n x k) = H (n x n, symmetric: either layout) Z (n x k). */
-    if (st == CUBLAS_STATUS_SUCCESS) {
-        st = cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, k, (int)n, &one, h, (int)n, z,
-                         (int)n, &zero, hz, (int)n);
-    }
+    const cublasStatus_t st = cublasSgemm(handle, CUBLAS_OP_N, CUBLAS_OP_N, (int)n, k, (int)n, &one,
+                                          h, (int)n, z, (int)n, &zero, hz, (int)n);
     if (st != CUBLAS_STATUS_SUCCESS) {
         return optk_fail(ctx, OPTK_ERR_DEVICE, "%s: cublasSgemm failed: %s", op,
                          cublasGetStatusString(st));

@@ -1,0 +1,131 @@
+/* es.c — the CPU side of EGGROLL: noise from the shared Philox and normal transform, a
+ * plain row-major SGEMM (the CPU backend links no BLAS: row blocks of four, the inner loop
+ * over a row of B, float sums in k order), the fused low-rank correction and the bias. */
+#include "cpu_backend.h"
+#include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
+#include "../common/philox.h"
+
+#include <stdlib.h>
+
+optk_status optk_cpu_es_fill(optk_context *ctx, uint64_t seed, uint64_t generation, uint32_t layer,
+                             int64_t first_pair, int64_t count, int64_t rows, int64_t cols,
+                             int64_t offset, int64_t pair_stride, int64_t row_stride,
+                             const float *coef, float *out) {
+    (void)ctx;
+    for (int64_t c = 0; c < count; ++c) {
+        const uint64_t sub = optk_es_subsequence(generation, layer, first_pair + c);
+        const float scale = coef ? coef[c] : 1.0f;
+        for (int64_t o = 0; o < rows; ++o) {
+            float *row = out + c * pair_stride + o * row_stride;
+            const int64_t first = offset + o * cols;
+            uint32_t words[4];
+            int64_t block = -1;
+            for (int64_t k = 0; k < cols; ++k) {
+                const int64_t e = first + k;
+                if (e / 4 != block) {
+                    block = e / 4;
+                    optk_philox_block(seed, sub, (uint64_t)block, words);
+                }
+                const float z = optk_normal_from_word(words[e % 4]);
+                row[k] = coef ? scale * z : z;
+            }
+        }
+    }
+    return OPTK_OK;
+}
+
+/* C rows i0 .. i0 + rows - 1 += sum_k A[i][k] B[k][:], k in order (B: K x N row-major). */
+OPTK_CPU_HOT_LOOP static void gemm_rows(int rows, int64_t N, int64_t K, float alpha, const float *A,
+                                        int64_t lda, const float *B, int64_t ldb, float *C,
+                                        int64_t ldc) {
+    for (int64_t k = 0; k < K; ++k) {
+        const float *restrict b = B + k * ldb;
+        for (int r = 0; r < rows; ++r) {
+            const float a = alpha * A[r * lda + k];
+            float *restrict c = C + r * ldc;
+            for (int64_t j = 0; j < N; ++j)
+                c[j] = fmaf(a, b[j], c[j]);
+        }
+    }
+}
+
+optk_status optk_cpu_gemm(optk_context *ctx, bool trans_b, int64_t M, int64_t N, int64_t K,
+                          float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                          float beta, float *C, int64_t ldc) {
+    float *bt = NULL;
+    if (trans_b) { /* B is N x K: make it K x N once */
+        bt = malloc((size_t)(K * N) * sizeof *bt);
+        if (!bt) return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "gemm: out of host memory");
+        for (int64_t j = 0; j < N; ++j)
+            for (int64_t k = 0; k < K; ++k)
+                bt[k * N + j] = B[j * ldb + k];
+        B = bt;
+        ldb = N;
+    }
+    for (int64_t i = 0; i < M; ++i) {
+        for (int64_t j = 0; j < N; ++j)
+            C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    }
+    enum { ROWS = 4 };
+    for (int64_t i = 0; i < M; i += ROWS) {
+        const int rows = M - i < ROWS ? (int)(M - i) : ROWS;
+        gemm_rows(rows, N, K, alpha, A + i * lda, lda, B, ldb, C + i * ldc, ldc);
+    }
+    free(bt);
+    return OPTK_OK;
+}
+
+optk_status optk_cpu_es_lowrank_add(optk_context *ctx, uint64_t seed, uint64_t generation,
+                                    uint32_t layer, int64_t m, int64_t n, int rank, float scale,
+                                    int64_t members, int64_t batch, const float *X, float *Y) {
+    const int64_t r = rank;
+    float *A = malloc((size_t)(m * r) * sizeof *A), *B = malloc((size_t)(n * r) * sizeof *B);
+    float *U = malloc((size_t)(batch * r) * sizeof *U);
+    if (!A || !B || !U) {
+        free(A), free(B), free(U);
+        return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "es_forward: out of host memory");
+    }
+    for (int64_t i = 0; i < members; ++i) {
+        if (i % 2 == 0) { /* the pair's factors, shared by both members */
+            optk_cpu_es_fill(ctx, seed, generation, layer, i / 2, 1, m, r, 0, m * r, r, NULL, A);
+            optk_cpu_es_fill(ctx, seed, generation, layer, i / 2, 1, n, r, m * r, n * r, r, NULL,
+                             B);
+        }
+        const float *x = X + i * batch * n;
+        float *y = Y + i * batch * m;
+        const float coef = scale * optk_es_sign(i);
+        for (int64_t b = 0; b < batch; ++b) {
+            for (int64_t k = 0; k < r; ++k) { /* U = X_i B_p */
+                float u = 0.0f;
+                for (int64_t j = 0; j < n; ++j)
+                    u = fmaf(x[b * n + j], B[j * r + k], u);
+                U[b * r + k] = coef * u;
+            }
+            for (int64_t o = 0; o < m; ++o) { /* Y_i += coef U A_p^T */
+                float add = 0.0f;
+                for (int64_t k = 0; k < r; ++k)
+                    add = fmaf(U[b * r + k], A[o * r + k], add);
+                y[b * m + o] += add;
+            }
+        }
+    }
+    free(A), free(B), free(U);
+    return OPTK_OK;
+}
+
+optk_status optk_cpu_es_bias_add(optk_context *ctx, uint64_t seed, uint64_t generation,
+                                 uint32_t layer, int64_t m, float sigma, int64_t members,
+                                 int64_t batch, const float *bias, float *Y) {
+    float *e = malloc((size_t)m * sizeof *e);
+    if (!e) return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "es_forward: out of host memory");
+    for (int64_t i = 0; i < members; ++i) {
+        if (i % 2 == 0)
+            optk_cpu_es_fill(ctx, seed, generation, layer, i / 2, 1, 1, m, 0, m, m, NULL, e);
+        const float s = sigma * optk_es_sign(i);
+        for (int64_t b = 0; b < batch; ++b)
+            for (int64_t o = 0; o < m; ++o)
+                Y[(i * batch + b) * m + o] += fmaf(s, e[o], bias[o]);
+    }
+    free(e);
+    return OPTK_OK;
+}

@@ -1,0 +1,410 @@
+/* test_es.c — EGGROLL and full-rank ES on every backend: the normal transform against a
+ * float64 erfinv; factors regenerated bit for bit (any slice of pairs, CUDA = CPU); the
+ * low-rank and full-rank forwards equal the explicit W + sigma E_i forward; the gradient
+ * equals the explicit sum; fitness shaping (ties by index); two contexts give bit-identical
+ * updates from the same seeds and fitness; the low-rank estimator's error approaches
+ * full-rank ES's as the rank grows; bad input refused with nothing written. */
+#include "harness.h"
+#include "common/gaussian.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* sqrt(2) erfinv(t) in double: Newton on erf from a good start. */
+static double normal_quantile(double t) {
+    double x = 0.0;
+    for (int k = 0; k < 60; ++k) {
+        const double e = erf(x) - t;
+        x -= e / (2.0 / sqrt(3.14159265358979323846) * exp(-x * x));
+    }
+    return 1.4142135623730951 * x;
+}
+
+Test(es, normal_transform_matches_float64) {
+    double worst = 0.0;
+    for (uint64_t k = 0; k <= 4096; ++k) {
+        /* spread over the words, both tails included */
+        const uint32_t word =
+            k == 4096 ? 0xffffffffu : (uint32_t)(k * 1048576u + (k * 7919u % 1000u));
+        const double t = ((double)word * 2.0 + 1.0) * 0x1p-32 - 1.0;
+        const double tf =
+            (double)(float)(t > 0.99999994 ? 0.99999994 : (t < -0.99999994 ? -0.99999994 : t));
+        const double want = normal_quantile(tf);
+        const float got = optk_normal_from_word(word);
+        const double err = fabs(got - want) / fmax(fabs(want), 1e-3);
+        worst = fmax(worst, err);
+        cr_assert(isfinite(got), "word %u", word);
+    }
+    cr_log_info("normal transform: worst relative error %.3g", worst);
+    cr_assert(worst < 2e-6, "worst relative error %g", worst);
+    cr_assert(fabsf(optk_normal_from_word(0x7fffffffu)) < 1e-6f);
+}
+
+/* Backend buffers from the host and back. */
+static float *to_device(optk_context *ctx, const float *host, size_t n) {
+    void *d = NULL;
+    cr_assert_eq(optk_mem_alloc(ctx, n * 4 + 4, &d), OPTK_OK);
+    if (host) cr_assert_eq(optk_mem_upload(ctx, d, host, n * 4), OPTK_OK);
+    return d;
+}
+
+static float *to_host(optk_context *ctx, const float *dev, size_t n) {
+    float *h = malloc(n * 4);
+    cr_assert_eq(optk_mem_download(ctx, h, dev, n * 4), OPTK_OK);
+    return h;
+}
+
+static float *factors(optk_context *ctx, const optk_es_key *key, int64_t m, int64_t n, int r,
+                      int64_t first, int64_t count, bool want_a) {
+    float *d = to_device(ctx, NULL, (size_t)(count * (want_a ? m : n) * r));
+    cr_assert_eq(
+        optk_es_factors(ctx, key, m, n, r, first, count, want_a ? d : NULL, want_a ? NULL : d),
+        OPTK_OK, "%s", optk_context_last_error(ctx));
+    float *h = to_host(ctx, d, (size_t)(count * (want_a ? m : n) * r));
+    optk_mem_free(ctx, d);
+    return h;
+}
+
+BACKEND_TEST(es, factors_regenerate_bit_for_bit) {
+    optk_context *ctx = test_context(backend);
+    const optk_es_key key = {77, 5, 3};
+    enum { M = 13, N = 9, R = 3 };
+    float *all = factors(ctx, &key, M, N, R, 0, 40, true);
+    float *again = factors(ctx, &key, M, N, R, 0, 40, true);
+    float *slice = factors(ctx, &key, M, N, R, 17, 5, true);
+    test_assert_bits_equal(again, all, 40 * M * R, 4, "A regenerated");
+    test_assert_bits_equal(slice, all + 17 * M * R, 5 * M * R, 4, "A of pairs 17..21");
+    double mean = 0.0, var = 0.0;
+    for (int k = 0; k < 40 * M * R; ++k)
+        mean += all[k] / (40.0 * M * R);
+    for (int k = 0; k < 40 * M * R; ++k)
+        var += (all[k] - mean) * (all[k] - mean) / (40.0 * M * R);
+    cr_assert(fabs(mean) < 0.06 && fabs(var - 1.0) < 0.08, "mean %g var %g", mean, var);
+    /* B follows A in the pair's stream: the noise of size (M + N) R holds both. */
+    float *b = factors(ctx, &key, M, N, R, 2, 1, false);
+    float *d = to_device(ctx, NULL, (M + N) * R);
+    cr_assert_eq(optk_es_noise(ctx, &key, (M + N) * R, 2, 1, d), OPTK_OK);
+    float *stream = to_host(ctx, d, (M + N) * R);
+    test_assert_bits_equal(b, stream + M * R, N * R, 4, "B is the stream after A");
+    test_assert_bits_equal(all + 2 * M * R, stream, M * R, 4, "A is the stream's start");
+    if (backend != OPTK_BACKEND_CPU) { /* the CPU's bits */
+        optk_context *cpu = test_context(OPTK_BACKEND_CPU);
+        float *ref = factors(cpu, &key, M, N, R, 0, 40, true);
+        test_assert_bits_equal(all, ref, 40 * M * R, 4, "A on the CPU");
+        free(ref);
+        optk_context_free(cpu);
+    }
+    optk_mem_free(ctx, d);
+    free(all), free(again), free(slice), free(b), free(stream);
+    optk_context_free(ctx);
+}
+
+/* A small layer with a bias and its explicit per-member weights. */
+typedef struct layer_case {
+    int64_t m, n, members, batch;
+    int rank;
+    double sigma;
+    float *W, *bias, *X;
+} layer_case;
+
+static layer_case make_case(int rank) {
+    layer_case c = {7, 5, 6, 3, rank, 0.3, NULL, NULL, NULL};
+    c.W = malloc((size_t)(c.m * c.n) * 4), c.bias = malloc((size_t)c.m * 4);
+    c.X = malloc((size_t)(c.members * c.batch * c.n) * 4);
+    test_fill_uniform(c.W, (size_t)(c.m * c.n), -1.0f, 1.0f, 1);
+    test_fill_uniform(c.bias, (size_t)c.m, -1.0f, 1.0f, 2);
+    test_fill_uniform(c.X, (size_t)(c.members * c.batch * c.n), -1.0f, 1.0f, 3);
+    return c;
+}
+
+/* E_p (m x n) of every pair in double, from the library's own factors or noise. */
+static double *explicit_noise(optk_context *ctx, const optk_es_key *key, const layer_case *c) {
+    const int64_t pairs = c->members / 2, mn = c->m * c->n;
+    double *E = calloc((size_t)(pairs * mn), sizeof *E);
+    if (c->rank == 0) {
+        float *d = to_device(ctx, NULL, (size_t)(pairs * mn));
+        cr_assert_eq(optk_es_noise(ctx, key, mn, 0, pairs, d), OPTK_OK);
+        float *h = to_host(ctx, d, (size_t)(pairs * mn));
+        for (int64_t k = 0; k < pairs * mn; ++k)
+            E[k] = h[k];
+        free(h);
+        optk_mem_free(ctx, d);
+        return E;
+    }
+    float *A = factors(ctx, key, c->m, c->n, c->rank, 0, pairs, true);
+    float *B = factors(ctx, key, c->m, c->n, c->rank, 0, pairs, false);
+    for (int64_t p = 0; p < pairs; ++p)
+        for (int64_t o = 0; o < c->m; ++o)
+            for (int64_t j = 0; j < c->n; ++j)
+                for (int k = 0; k < c->rank; ++k)
+                    E[p * mn + o * c->n + j] += (double)A[(p * c->m + o) * c->rank + k] *
+                                                B[(p * c->n + j) * c->rank + k] / sqrt(c->rank);
+    free(A), free(B);
+    return E;
+}
+
+static double *bias_noise(optk_context *ctx, const optk_es_key *key, const layer_case *c) {
+    const optk_es_key bias_key = {key->seed, key->generation, key->layer + 32768};
+    float *d = to_device(ctx, NULL, (size_t)(c->members / 2 * c->m));
+    cr_assert_eq(optk_es_noise(ctx, &bias_key, c->m, 0, c->members / 2, d), OPTK_OK);
+    float *h = to_host(ctx, d, (size_t)(c->members / 2 * c->m));
+    double *e = malloc((size_t)(c->members / 2 * c->m) * sizeof *e);
+    for (int64_t k = 0; k < c->members / 2 * c->m; ++k)
+        e[k] = h[k];
+    free(h);
+    optk_mem_free(ctx, d);
+    return e;
+}
+
+static void check_forward(optk_backend backend, int rank) {
+    optk_context *ctx = test_context(backend);
+    const optk_es_key key = {11, 2, 1};
+    layer_case c = make_case(rank);
+    float *dW = to_device(ctx, c.W, (size_t)(c.m * c.n)), *db = to_device(ctx, c.bias, (size_t)c.m);
+    float *dX = to_device(ctx, c.X, (size_t)(c.members * c.batch * c.n));
+    test_buffer Y = test_buffer_new(ctx, (size_t)(c.members * c.batch * c.m), 4, NULL);
+    const optk_es_layer layer = {c.m, c.n, c.rank, c.sigma, dW, db};
+    cr_assert_eq(optk_es_forward(ctx, &key, &layer, c.members, c.batch, dX, Y.data), OPTK_OK, "%s",
+                 optk_context_last_error(ctx));
+    float *y = malloc(Y.bytes);
+    test_buffer_read(&Y, y);
+    test_buffer_check_guards(&Y, "Y");
+    double *E = explicit_noise(ctx, &key, &c), *e = bias_noise(ctx, &key, &c);
+    double worst = 0.0;
+    for (int64_t i = 0; i < c.members; ++i) {
+        const double s = i % 2 ? -c.sigma : c.sigma;
+        for (int64_t b = 0; b < c.batch; ++b) {
+            for (int64_t o = 0; o < c.m; ++o) {
+                double want = c.bias[o] + s * e[(i / 2) * c.m + o];
+                for (int64_t j = 0; j < c.n; ++j)
+                    want += (c.W[o * c.n + j] + s * E[(i / 2) * c.m * c.n + o * c.n + j]) *
+                            c.X[(i * c.batch + b) * c.n + j];
+                worst =
+                    fmax(worst, fabs(y[(i * c.batch + b) * c.m + o] - want) / (1.0 + fabs(want)));
+            }
+        }
+    }
+    cr_log_info("rank %d forward on %s: within %.3g of the explicit one", rank,
+                optk_backend_name(backend), worst);
+    cr_assert(worst < 1e-5, "rank %d: %g from the explicit forward", rank, worst);
+    free(y), free(E), free(e), free(c.W), free(c.bias), free(c.X);
+    optk_mem_free(ctx, dW), optk_mem_free(ctx, db), optk_mem_free(ctx, dX);
+    test_buffer_free(&Y);
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(es, lowrank_forward_equals_the_explicit_perturbed_forward) {
+    check_forward(backend, 2);
+}
+
+BACKEND_TEST(es, fullrank_forward_equals_the_explicit_perturbed_forward) {
+    check_forward(backend, 0);
+}
+
+static void check_gradient(optk_backend backend, int rank) {
+    optk_context *ctx = test_context(backend);
+    const optk_es_key key = {21, 9, 4};
+    layer_case c = make_case(rank);
+    float fit[6] = {0.3f, -0.1f, 0.25f, 0.5f, -0.4f, 0.05f};
+    float *dW = to_device(ctx, c.W, (size_t)(c.m * c.n)), *db = to_device(ctx, c.bias, (size_t)c.m);
+    float *df = to_device(ctx, fit, 6);
+    test_buffer G = test_buffer_new(ctx, (size_t)(c.m * c.n), 4, NULL),
+                gb = test_buffer_new(ctx, (size_t)c.m, 4, NULL);
+    const optk_es_layer layer = {c.m, c.n, c.rank, c.sigma, dW, db};
+    cr_assert_eq(optk_es_gradient(ctx, &key, &layer, c.members, df, 1.0, false, G.data, gb.data),
+                 OPTK_OK, "%s", optk_context_last_error(ctx));
+    float *g = malloc(G.bytes), *gbias = malloc(gb.bytes);
+    test_buffer_read(&G, g);
+    test_buffer_read(&gb, gbias);
+    test_buffer_check_guards(&G, "G");
+    test_buffer_check_guards(&gb, "bias gradient");
+    double *E = explicit_noise(ctx, &key, &c), *e = bias_noise(ctx, &key, &c);
+    double worst = 0.0;
+    for (int64_t k = 0; k < c.m * c.n; ++k) {
+        double want = 0.0;
+        for (int64_t i = 0; i < c.members; ++i)
+            want += fit[i] * (i % 2 ? -1.0 : 1.0) * E[(i / 2) * c.m * c.n + k];
+        want /= c.members * c.sigma;
+        worst = fmax(worst, fabs(g[k] - want) / (1.0 + fabs(want)));
+    }
+    for (int64_t o = 0; o < c.m; ++o) {
+        double want = 0.0;
+        for (int64_t i = 0; i < c.members; ++i)
+            want += fit[i] * (i % 2 ? -1.0 : 1.0) * e[(i / 2) * c.m + o];
+        want /= c.members * c.sigma;
+        worst = fmax(worst, fabs(gbias[o] - want) / (1.0 + fabs(want)));
+    }
+    cr_log_info("rank %d gradient on %s: within %.3g of the explicit sum", rank,
+                optk_backend_name(backend), worst);
+    cr_assert(worst < 1e-5, "rank %d: %g from the explicit sum", rank, worst);
+    /* W += lr G in place equals W + lr G. */
+    cr_assert_eq(optk_es_gradient(ctx, &key, &layer, c.members, df, 0.5, true, dW, NULL), OPTK_OK);
+    float *w = to_host(ctx, dW, (size_t)(c.m * c.n));
+    for (int64_t k = 0; k < c.m * c.n; ++k)
+        cr_assert(fabsf(w[k] - (c.W[k] + 0.5f * g[k])) <= 1e-6f, "W[%lld]", (long long)k);
+    free(w), free(g), free(gbias), free(E), free(e), free(c.W), free(c.bias), free(c.X);
+    optk_mem_free(ctx, dW), optk_mem_free(ctx, db), optk_mem_free(ctx, df);
+    test_buffer_free(&G), test_buffer_free(&gb);
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(es, lowrank_gradient_equals_the_explicit_sum) {
+    check_gradient(backend, 2);
+}
+
+BACKEND_TEST(es, fullrank_gradient_equals_the_explicit_sum) {
+    check_gradient(backend, 0);
+}
+
+BACKEND_TEST(es, fitness_shaping) {
+    optk_context *ctx = test_context(backend);
+    const float R[6] = {3.0f, -1.0f, 3.0f, 7.0f, 0.0f, 3.0f};
+    float *dR = to_device(ctx, R, 6), *df = to_device(ctx, NULL, 6);
+    cr_assert_eq(optk_es_shape(ctx, OPTK_ES_CENTERED_RANKS, dR, 6, df), OPTK_OK);
+    float *f = to_host(ctx, df, 6);
+    /* ranks: -1 -> 0, 0 -> 1, the three 3s by index -> 2, 3, 4, 7 -> 5; f = rank / 5 - 0.5 */
+    const float want[6] = {-0.1f, -0.5f, 0.1f, 0.5f, -0.3f, 0.3f};
+    for (int i = 0; i < 6; ++i)
+        cr_assert(fabsf(f[i] - want[i]) < 1e-7f, "rank of %d: %g", i, (double)f[i]);
+    free(f);
+    cr_assert_eq(optk_es_shape(ctx, OPTK_ES_ZSCORE, dR, 6, df), OPTK_OK);
+    f = to_host(ctx, df, 6);
+    double mean = 0.0, var = 0.0;
+    for (int i = 0; i < 6; ++i)
+        mean += R[i] / 6.0;
+    for (int i = 0; i < 6; ++i)
+        var += (R[i] - mean) * (R[i] - mean) / 6.0;
+    for (int i = 0; i < 6; ++i)
+        cr_assert(fabs(f[i] - (R[i] - mean) / sqrt(var + 1e-5)) < 1e-6, "z %d", i);
+    free(f);
+    const float bad[6] = {1, 2, NAN, 4, 5, 6};
+    float poison[6] = {-7, -7, -7, -7, -7, -7};
+    cr_assert_eq(optk_mem_upload(ctx, dR, bad, sizeof bad), OPTK_OK);
+    cr_assert_eq(optk_mem_upload(ctx, df, poison, sizeof poison), OPTK_OK);
+    cr_assert_eq(optk_es_shape(ctx, OPTK_ES_RAW, dR, 6, df), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "R[2] is NaN"));
+    cr_assert_eq(optk_es_shape(ctx, (optk_es_shaping)5, dR, 6, df), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_es_shape(ctx, OPTK_ES_RAW, dR, 1, df), OPTK_ERR_INVALID_ARGUMENT);
+    f = to_host(ctx, df, 6);
+    test_assert_bits_equal(f, poison, 6, 4, "f after refused calls");
+    free(f);
+    optk_mem_free(ctx, dR), optk_mem_free(ctx, df);
+    optk_context_free(ctx);
+}
+
+/* Workers that exchange only fitness rebuild each other's update: two contexts, the same
+ * seeds and fitness, the same bits. */
+BACKEND_TEST(es, two_contexts_give_bit_identical_updates) {
+    optk_context *one = test_context(backend), *two = test_context(backend);
+    const optk_es_key key = {1234, 77, 2};
+    enum { M = 64, N = 48, MEMBERS = 200 };
+    static float W[M * N], fit[MEMBERS];
+    test_fill_uniform(W, M * N, -1.0f, 1.0f, 8);
+    test_fill_uniform(fit, MEMBERS, -1.0f, 1.0f, 9);
+    float *results[2];
+    optk_context *ctxs[2] = {one, two};
+    for (int k = 0; k < 2; ++k) {
+        float *dW = to_device(ctxs[k], W, M * N), *df = to_device(ctxs[k], fit, MEMBERS);
+        const optk_es_layer layer = {M, N, 4, 0.02, dW, NULL};
+        cr_assert_eq(optk_es_gradient(ctxs[k], &key, &layer, MEMBERS, df, 0.1, true, dW, NULL),
+                     OPTK_OK);
+        results[k] = to_host(ctxs[k], dW, M * N);
+        optk_mem_free(ctxs[k], dW), optk_mem_free(ctxs[k], df);
+    }
+    test_assert_bits_equal(results[0], results[1], M * N, 4, "W after the update");
+    free(results[0]), free(results[1]);
+    optk_context_free(one), optk_context_free(two);
+}
+
+/* f_i = <C, W + sigma E_i>: E[G] = C for every rank and for full-rank noise. With many
+ * members the low-rank estimate's error approaches full-rank ES's as the rank grows. */
+BACKEND_TEST(es, lowrank_statistics_approach_fullrank_as_rank_grows) {
+    optk_context *ctx = test_context(backend);
+    enum { M = 8, N = 8, MEMBERS = 4000 };
+    static float C[M * N], zeros[M * N], fit[MEMBERS];
+    test_fill_uniform(C, M * N, -1.0f, 1.0f, 12);
+    const double sigma = 0.1;
+    const int ranks[3] = {1, 8, 0};
+    double errors[3];
+    for (int q = 0; q < 3; ++q) {
+        const optk_es_key key = {99, (uint64_t)q, 0};
+        layer_case c = {M, N, MEMBERS, 1, ranks[q], sigma, zeros, NULL, NULL};
+        double *E = explicit_noise(ctx, &key, &c);
+        for (int64_t i = 0; i < MEMBERS; ++i) { /* <C, sigma s_i E_p> (W = 0) */
+            double dot = 0.0;
+            for (int k = 0; k < M * N; ++k)
+                dot += C[k] * E[(i / 2) * M * N + k];
+            fit[i] = (float)((i % 2 ? -sigma : sigma) * dot);
+        }
+        float *dW = to_device(ctx, zeros, M * N), *df = to_device(ctx, fit, MEMBERS);
+        float *dG = to_device(ctx, NULL, M * N);
+        const optk_es_layer layer = {M, N, ranks[q], sigma, dW, NULL};
+        cr_assert_eq(optk_es_gradient(ctx, &key, &layer, MEMBERS, df, 1.0, false, dG, NULL),
+                     OPTK_OK);
+        float *G = to_host(ctx, dG, M * N);
+        double err = 0.0, norm = 0.0;
+        for (int k = 0; k < M * N; ++k)
+            err += (G[k] - C[k]) * (G[k] - C[k]), norm += C[k] * C[k];
+        errors[q] = sqrt(err / norm);
+        cr_log_info("rank %d: relative error of the gradient estimate %.3f", ranks[q], errors[q]);
+        free(G), free(E);
+        optk_mem_free(ctx, dW), optk_mem_free(ctx, df), optk_mem_free(ctx, dG);
+    }
+    /* Full rank: about sqrt(M N / (N_pairs)) ~ 0.18; rank 1 is worse, rank 8 close to full. */
+    cr_assert(errors[2] < 0.3, "full rank %g", errors[2]);
+    cr_assert(errors[1] < 1.5 * errors[2], "rank 8 %g vs full rank %g", errors[1], errors[2]);
+    cr_assert(errors[0] > errors[1], "rank 1 %g should be noisier than rank 8 %g", errors[0],
+              errors[1]);
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(es, bad_arguments_are_refused_and_nothing_is_written) {
+    optk_context *ctx = test_context(backend);
+    enum { M = 4, N = 3, MEMBERS = 4, BATCH = 2 };
+    float W[M * N], X[MEMBERS * BATCH * N], fit[MEMBERS] = {1, 2, 3, 4}, poison[64];
+    test_fill_uniform(W, M * N, -1.0f, 1.0f, 1);
+    test_fill_uniform(X, MEMBERS * BATCH * N, -1.0f, 1.0f, 2);
+    for (int k = 0; k < 64; ++k)
+        poison[k] = -7.0f;
+    float *dW = to_device(ctx, W, M * N), *dX = to_device(ctx, X, MEMBERS * BATCH * N);
+    float *df = to_device(ctx, fit, MEMBERS), *dY = to_device(ctx, poison, 64);
+    const optk_es_key key = {1, 2, 3}, bad_key = {1, 1u << 24, 3}, bias_key = {1, 2, 40000};
+    const optk_es_layer good = {M, N, 1, 0.1, dW, NULL};
+    optk_es_layer l = good;
+    cr_assert_eq(optk_es_forward(ctx, &bad_key, &good, MEMBERS, BATCH, dX, dY),
+                 OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "generation must be < 2^24"));
+    cr_assert_eq(optk_es_forward(ctx, &bias_key, &good, MEMBERS, BATCH, dX, dY),
+                 OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_es_forward(ctx, &key, &good, 3, BATCH, dX, dY), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "members must be even"));
+    cr_assert_eq(optk_es_forward(ctx, &key, &good, MEMBERS, 0, dX, dY), OPTK_ERR_INVALID_ARGUMENT);
+    l.sigma = 0.0;
+    cr_assert_eq(optk_es_forward(ctx, &key, &l, MEMBERS, BATCH, dX, dY), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "sigma"));
+    l = good, l.rank = 5; /* > min(m, n) */
+    cr_assert_eq(optk_es_forward(ctx, &key, &l, MEMBERS, BATCH, dX, dY), OPTK_ERR_INVALID_ARGUMENT);
+    l = good, l.W = NULL;
+    cr_assert_eq(optk_es_forward(ctx, &key, &l, MEMBERS, BATCH, dX, dY), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_es_forward(ctx, &key, &good, MEMBERS, BATCH, dX, dX + 1),
+                 OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "Y overlaps"));
+    cr_assert_eq(optk_es_gradient(ctx, &key, &good, MEMBERS, df, NAN, false, dY, NULL),
+                 OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_es_gradient(ctx, &key, &good, MEMBERS, df, 1.0, false, dY, dY + 20),
+                 OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "bias_out needs"));
+    cr_assert_eq(optk_es_gradient(ctx, &key, &good, MEMBERS, df, 1.0, false, df, NULL),
+                 OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_es_factors(ctx, &key, M, N, 0, 0, 1, dY, NULL), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_es_factors(ctx, &key, M, N, 1, (1 << 24) - 1, 2, dY, NULL),
+                 OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_es_noise(ctx, &key, 0, 0, 1, dY), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(optk_es_forward(NULL, &key, &good, MEMBERS, BATCH, dX, dY),
+                 OPTK_ERR_INVALID_ARGUMENT);
+    float *y = to_host(ctx, dY, 64);
+    test_assert_bits_equal(y, poison, 64, 4, "outputs after refused calls");
+    free(y);
+    optk_mem_free(ctx, dW), optk_mem_free(ctx, dX), optk_mem_free(ctx, df), optk_mem_free(ctx, dY);
+    optk_context_free(ctx);
+}
