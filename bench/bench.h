@@ -81,6 +81,13 @@ optk_status bench_sinkhorn(optk_context *ctx, const char *variant, int64_t batch
                            int64_t m, optk_ot_cost cost, int64_t dim, double rho, int iterations,
                            int reps, double roofline_gbps, bench_result *out);
 
+/* EGGROLL: the population forward of members x batch rows through an m x n layer (rank r;
+ * 0: full rank; plain: the unperturbed cuBLAS GEMM over the same rows, CUDA only), or with
+ * update the gradient step. Dense-equivalent FLOPs in the flops field. */
+optk_status bench_es(optk_context *ctx, const char *variant, int64_t members, int64_t batch,
+                     int64_t m, int64_t n, int rank, bool update, bool plain, int reps,
+                     bench_result *out);
+
 /* Prints a result as an aligned human line, or as one JSON object per line. */
 void bench_print(FILE *f, const bench_result *r, bool json);
 

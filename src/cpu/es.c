@@ -66,10 +66,15 @@ optk_status optk_cpu_gemm(optk_context *ctx, bool trans_b, int64_t M, int64_t N,
         for (int64_t j = 0; j < N; ++j)
             C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
     }
-    enum { ROWS = 4 };
+    /* Eight rows of C at a time, 512 columns wide: the C block (16 KB) stays in L1 while a
+     * row piece of B serves all eight rows. */
+    enum { ROWS = 8, COLS = 512 };
     for (int64_t i = 0; i < M; i += ROWS) {
         const int rows = M - i < ROWS ? (int)(M - i) : ROWS;
-        gemm_rows(rows, N, K, alpha, A + i * lda, lda, B, ldb, C + i * ldc, ldc);
+        for (int64_t j = 0; j < N; j += COLS) {
+            const int64_t cols = N - j < COLS ? N - j : COLS;
+            gemm_rows(rows, cols, K, alpha, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
+        }
     }
     free(bt);
     return OPTK_OK;

@@ -18,6 +18,7 @@ typedef struct bench_options {
     bool copy;
     bool probes, curvature, dense; /* the Hutchinson ops */
     bool sinkhorn;
+    bool es;
     bool all_precisions;
     bool rules[OPTK_RULE_COUNT];
 } bench_options;
@@ -36,8 +37,11 @@ static void usage(FILE *f) {
             "sinkhorn: batched Sinkhorn, a fixed number of iterations: many small dense\n"
             "problems (CUDA: the on-chip solver), one large dense problem (GB/s: the cost is\n"
             "read twice per iteration), point clouds small and large (G log-sum-exp terms/s in\n"
-            "the GFLOP/s column), and unbalanced. Sizes are fixed per backend (--sizes is for\n"
-            "the element-wise ops).\n"
+            "the GFLOP/s column), and unbalanced. es: the EGGROLL population forward of a\n"
+            "1024 x 1024 layer, batch 16 (N = 256 members on the CPU, 4096 on CUDA): full rank,\n"
+            "low rank r = 1 against it, on CUDA also against the plain unperturbed GEMM over the\n"
+            "same rows (GFLOP/s: dense-equivalent 2 N batch m n), and the update. Sizes are fixed\n"
+            "per backend (--sizes is for the element-wise ops).\n"
             "Default: all of them, and copy.\n"
             "Each rule runs in fp32; adamw also with amsgrad, bf16+master, f16+master and bf16+sr\n"
             "(bf16 without a master copy, stochastic rounding); --all-precisions runs every rule\n"
@@ -99,6 +103,8 @@ static int parse(int argc, char **argv, bench_options *o) {
             o->dense = true;
         } else if (strcmp(a, "sinkhorn") == 0) {
             o->sinkhorn = true;
+        } else if (strcmp(a, "es") == 0) {
+            o->es = true;
         } else if (rule_named(a) >= 0) {
             o->rules[rule_named(a)] = true;
         } else {
@@ -107,11 +113,11 @@ static int parse(int argc, char **argv, bench_options *o) {
             return 2;
         }
     }
-    bool any = o->copy || o->probes || o->curvature || o->dense || o->sinkhorn;
+    bool any = o->copy || o->probes || o->curvature || o->dense || o->sinkhorn || o->es;
     for (int r = 0; r < OPTK_RULE_COUNT; ++r)
         any = any || o->rules[r];
     if (!any) {
-        o->copy = o->probes = o->curvature = o->dense = o->sinkhorn = true;
+        o->copy = o->probes = o->curvature = o->dense = o->sinkhorn = o->es = true;
         for (int r = 0; r < OPTK_RULE_COUNT; ++r)
             o->rules[r] = true;
     }
@@ -172,6 +178,36 @@ static int bench_hutchinson_ops(optk_context *ctx, const bench_options *o, doubl
                            cuda ? o->reps : 5, roofline, &res);
         if (s != OPTK_OK) return failed(ctx, "sinkhorn", cases[k].n[c], s);
         bench_print(stdout, &res, o->json);
+    }
+    if (o->es) {
+        const int64_t members = cuda ? 4096 : 256, batch = 16, m = 1024, n = 1024;
+        const int reps = cuda ? 20 : 3;
+        bench_result full, low, plain;
+        if ((s = bench_es(ctx, "fullrank", members, batch, m, n, 0, false, false, cuda ? 3 : 2,
+                          &full)) != OPTK_OK) {
+            return failed(ctx, "es", members, s);
+        }
+        bench_print(stdout, &full, o->json);
+        if ((s = bench_es(ctx, "lowrank-r1", members, batch, m, n, 1, false, false, reps, &low)) !=
+            OPTK_OK) {
+            return failed(ctx, "es", members, s);
+        }
+        low.baseline = "fullrank", low.baseline_s = full.median_s;
+        bench_print(stdout, &low, o->json);
+        if (cuda) {
+            if ((s = bench_es(ctx, "plain-gemm", members, batch, m, n, 1, false, true, reps,
+                              &plain)) != OPTK_OK) {
+                return failed(ctx, "es", members, s);
+            }
+            bench_print(stdout, &plain, o->json);
+            low.baseline = "plain-gemm", low.baseline_s = plain.median_s;
+            bench_print(stdout, &low, o->json);
+        }
+        if ((s = bench_es(ctx, "lowrank-r1", members, batch, m, n, 1, true, false, reps, &low)) !=
+            OPTK_OK) {
+            return failed(ctx, "es", members, s);
+        }
+        bench_print(stdout, &low, o->json);
     }
     if (o->dense) {
         const int64_t n = cuda ? 8192 : 2048;

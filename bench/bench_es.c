@@ -1,0 +1,95 @@
+/* bench_es.c — EGGROLL: the population forward (low rank, full rank, and on CUDA the plain
+ * unperturbed GEMM over the same rows through cuBLAS) and the gradient update.
+ *
+ * Reported in the flops field: the dense-equivalent 2 N batch m n of the forward (what the
+ * perturbed products would cost if formed), so that the three forwards compare directly;
+ * members per second follow from the time. The update counts 2 m n (N / 2) r for low rank.
+ */
+#include "bench.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef OPTK_BENCH_HAVE_CUDA
+#include <cublas_v2.h>
+#endif
+
+typedef struct es_args {
+    optk_es_key key;
+    optk_es_layer layer;
+    int64_t members, batch;
+    const float *X, *f;
+    float *Y, *G;
+    bool update;
+} es_args;
+
+static optk_status run_es(optk_context *ctx, void *arg, int rep) {
+    (void)rep;
+    const es_args *a = arg;
+    if (a->update) {
+        return optk_es_gradient(ctx, &a->key, &a->layer, a->members, a->f, 0.01, true, a->G, NULL);
+    }
+    return optk_es_forward(ctx, &a->key, &a->layer, a->members, a->batch, a->X, a->Y);
+}
+
+#ifdef OPTK_BENCH_HAVE_CUDA
+typedef struct plain_args {
+    cublasHandle_t handle;
+    const float *X, *W;
+    float *Y;
+    int rows, m, n;
+} plain_args;
+
+static optk_status run_plain(optk_context *ctx, void *arg, int rep) {
+    (void)ctx, (void)rep;
+    const plain_args *a = arg;
+    const float one = 1.0f, zero = 0.0f;
+    return cublasSgemm(a->handle, CUBLAS_OP_T, CUBLAS_OP_N, a->m, a->rows, a->n, &one, a->W, a->n,
+                       a->X, a->n, &zero, a->Y, a->m) == CUBLAS_STATUS_SUCCESS
+               ? OPTK_OK
+               : OPTK_ERR_DEVICE;
+}
+#endif
+
+optk_status bench_es(optk_context *ctx, const char *variant, int64_t members, int64_t batch,
+                     int64_t m, int64_t n, int rank, bool update, bool plain, int reps,
+                     bench_result *out) {
+    const size_t rows = (size_t)(members * batch);
+    const size_t floats = (size_t)(m * n) * 2 + rows * (size_t)(n + m) + (size_t)members;
+    float *mem = NULL;
+    memset(out, 0, sizeof *out);
+    optk_status s = optk_mem_alloc(ctx, floats * sizeof(float), (void **)&mem);
+    if (s != OPTK_OK) return s;
+    s = optk_mem_set(ctx, mem, 0, floats * sizeof(float));
+    float *W = mem, *G = W + m * n, *X = G + m * n, *Y = X + rows * (size_t)n;
+    float *f = Y + rows * (size_t)m;
+    es_args a = {{7, 1, 0}, {m, n, rank, 0.01, W, NULL}, members, batch, X, f, Y, G, update};
+    const int warmup = 1;
+    if (s == OPTK_OK && !plain) {
+        s = bench_time(ctx, run_es, &a, warmup, reps, &out->median_s, &out->min_s);
+    }
+#ifdef OPTK_BENCH_HAVE_CUDA
+    if (s == OPTK_OK && plain) {
+        plain_args p = {NULL, X, W, Y, (int)rows, (int)m, (int)n};
+        if (cublasCreate(&p.handle) != CUBLAS_STATUS_SUCCESS) s = OPTK_ERR_DEVICE;
+        if (s == OPTK_OK) cublasSetStream(p.handle, optk_context_stream(ctx));
+        if (s == OPTK_OK)
+            s = bench_time(ctx, run_plain, &p, warmup, reps, &out->median_s, &out->min_s);
+        if (p.handle) cublasDestroy(p.handle);
+    }
+#else
+    if (s == OPTK_OK && plain) s = OPTK_ERR_UNSUPPORTED;
+#endif
+    optk_mem_free(ctx, mem);
+    if (s != OPTK_OK) return s;
+    out->op = update ? "es-update" : "es-forward";
+    out->variant = variant;
+    out->backend = optk_backend_name(optk_context_backend(ctx));
+    out->device = optk_context_device_name(ctx);
+    out->numel = m * n;
+    out->tensors = (int)members;
+    out->reps = reps;
+    out->flops = update ? 2.0 * (double)(m * n) * (double)(members / 2) * (rank > 0 ? rank : 1)
+                        : 2.0 * (double)rows * (double)m * (double)n;
+    return OPTK_OK;
+}
