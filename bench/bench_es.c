@@ -71,10 +71,12 @@ optk_status bench_es(optk_context *ctx, const char *variant, int64_t members, in
 #ifdef OPTK_BENCH_HAVE_CUDA
     if (s == OPTK_OK && plain) {
         plain_args p = {NULL, X, W, Y, (int)rows, (int)m, (int)n};
-        if (cublasCreate(&p.handle) != CUBLAS_STATUS_SUCCESS) s = OPTK_ERR_DEVICE;
-        if (s == OPTK_OK) cublasSetStream(p.handle, optk_context_stream(ctx));
-        if (s == OPTK_OK)
+        if (cublasCreate(&p.handle) != CUBLAS_STATUS_SUCCESS ||
+            cublasSetStream(p.handle, optk_context_stream(ctx)) != CUBLAS_STATUS_SUCCESS) {
+            s = OPTK_ERR_DEVICE;
+        } else {
             s = bench_time(ctx, run_plain, &p, warmup, reps, &out->median_s, &out->min_s);
+        }
         if (p.handle) cublasDestroy(p.handle);
     }
 #else
