@@ -46,4 +46,7 @@ int validate_hutchinson(optk_context *cpu, optk_context *cuda, uint64_t seed, co
 int validate_sinkhorn(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only,
                       int *ran);
 
+/* EGGROLL (validate_es.c), the same way. */
+int validate_es(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only, int *ran);
+
 #endif /* OPTK_CLI_H */

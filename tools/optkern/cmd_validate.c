@@ -1,7 +1,8 @@
 /* cmd_validate.c — `optkern validate`: every optimizer rule on fresh random inputs of awkward
- * sizes. With a GPU: CUDA against the CPU reference, which the numerics contract says must
- * agree bit for bit. Without one: it says so and checks what the CPU can alone — the same
- * bits on a second run, and the same bits whether the tensors go in one call or one by one. */
+ * sizes, then the other ops (validate_hutchinson.c, validate_sinkhorn.c, validate_es.c). With
+ * a GPU: CUDA against the CPU reference under the numerics contract. Without one: it says so
+ * and checks what the CPU can alone — for the rules the same bits on a second run and whether
+ * the tensors go in one call or one by one; for the other ops float64 references. */
 #include "cli.h"
 #include "common/precision.h"
 
@@ -182,11 +183,13 @@ static void usage(FILE *f) {
                "hessian_diag (a dense 257 x 257 matrix, 64 probes), curvature_sophia_h,\n"
                "curvature_sophia_gnb, curvature_adahessian; and Sinkhorn: sinkhorn_dense (2 x\n"
                "300 x 260), sinkhorn_sqeuclidean (6 x 40 x 30 points), sinkhorn_unbalanced,\n"
-               "sinkhorn_apply. With a CUDA device: CUDA against the CPU, bit for bit for the\n"
-               "rules, probe bits, curvature updates and Sinkhorn; Gaussian probes within 2e-5;\n"
-               "the estimate within 1e-4 relative. Without one: the CPU's own checks for the\n"
-               "rules (the same bits on a second run and whether the tensors go in one call or\n"
-               "one by one) and float64 references for the other ops.\n"
+               "sinkhorn_apply; and EGGROLL: es_factors, es_forward_lowrank, es_forward_fullrank,\n"
+               "es_gradient_lowrank, es_gradient_fullrank. With a CUDA device: CUDA against\n"
+               "the CPU, bit for bit for the rules, probe bits, curvature updates, Sinkhorn and\n"
+               "ES factors; ES forwards and gradients within 1e-5 relative (cuBLAS); Gaussian\n"
+               "probes within 2e-5; the estimate within 1e-4 relative. Without one: the CPU's\n"
+               "own checks for the rules (the same bits on a second run and whether the tensors\n"
+               "go in one call or one by one) and float64 references for the other ops.\n"
                "OP: a rule name (as in optkern bench) or one of the ops above. Exit status 1 on\n"
                "any failure.\n");
 }
@@ -256,6 +259,7 @@ int cmd_validate(int argc, char **argv) {
     }
     failures += validate_hutchinson(cpu, cuda, seed, ops, &ran);
     failures += validate_sinkhorn(cpu, cuda, seed, ops, &ran);
+    failures += validate_es(cpu, cuda, seed, ops, &ran);
     printf("\n%d passed, %d failed\n", ran - failures, failures);
     optk_context_free(cuda);
     optk_context_free(cpu);
