@@ -11,6 +11,7 @@
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 /* Parses "cpu", "cuda" or "auto"; returns false for anything else. */
 bool cli_parse_backend(const char *text, optk_backend *out);

@@ -1,4 +1,4 @@
-/* main.c — the optkern command: `optkern info`, `optkern bench ...`, `optkern validate`.
+/* main.c — the optkern command: `optkern demo`, `info`, `validate`, `bench ...`.
  * Run `optkern --help` for the list, `optkern <command> --help` for each. */
 #include "cli.h"
 
@@ -6,12 +6,13 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: optkern <command> [options]\n\n"
-            "commands:\n"
-            "  info     build, backends, devices and versions\n"
-            "  bench    throughput of the ops against a copy roofline measured in the same run\n\n"
-            "`optkern <command> --help` describes a command's options.\n");
+    fprintf(f, "usage: optkern <command> [options]\n\n"
+               "commands:\n"
+               "  demo     a short end-to-end session of every capability (the main job)\n"
+               "  info     build, backends, devices and versions\n"
+               "  validate every op on CUDA against the CPU (or the CPU against float64)\n"
+               "  bench    throughput of the ops against a roofline measured in the same run\n\n"
+               "`optkern <command> --help` describes a command's options.\n");
 }
 
 bool cli_parse_backend(const char *text, optk_backend *out) {
@@ -50,6 +51,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "info") == 0) return cmd_info(argc - 1, argv + 1);
     if (strcmp(argv[1], "bench") == 0) return cmd_bench(argc - 1, argv + 1);
     if (strcmp(argv[1], "validate") == 0) return cmd_validate(argc - 1, argv + 1);
+    if (strcmp(argv[1], "demo") == 0) return cmd_demo(argc - 1, argv + 1);
     fprintf(stderr, "optkern: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
