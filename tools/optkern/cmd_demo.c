@@ -86,7 +86,7 @@ static int ls_hvp(void *user, const float *z, float *hz, int64_t n, int k) {
 
 static bool train(optk_context *ctx, least_squares *q, optk_rule rule, double *last) {
     optk_optim_options o = optk_optim_default_options(rule);
-    o.lr = rule == OPTK_RULE_SOPHIA ? 0.05 : 0.05;
+    o.lr = 0.05;
     o.weight_decay = 0.0;
     o.rho = 0.05;
     o.batch_tokens = 1.0;
