@@ -8,9 +8,10 @@
 #   tests.log        ctest, every test program with --verbose (skips say why), optkern validate
 #   sanitizer.log    the four compute-sanitizer tools over every test program
 #   info.txt         optkern info
-#   bench.txt        optkern bench (human)      bench.jsonl   the same as JSON lines
+#   bench.jsonl      optkern bench --json (every op; rendered into report.md)
 #   compare.jsonl    bench/compare_adamw_torch.py (PyTorch AdamW fused/foreach vs optkern) and
 #                    bench/compare_sinkhorn_torch.py (batched PyTorch Sinkhorn vs optkern)
+#   report.md        bench/render_results.py --no-plots over the two (plot them after fetching)
 # Criterion: if .deps/criterion exists (scripts/carry-criterion.sh), it is used from there.
 # Set OPTK_COMMIT to the commit when the sources travel without .git.
 set -uo pipefail
@@ -73,9 +74,8 @@ grep -q "^exit: [^0]" "$OUT/sanitizer.log" && status=1
 
 echo "== info and benchmarks"
 "$BUILD/bin/optkern" info >"$OUT/info.txt" 2>&1
-"$BUILD/bin/optkern" bench --backend cuda >"$OUT/bench.txt" 2>&1 || status=1
 "$BUILD/bin/optkern" bench --backend cuda --json >"$OUT/bench.jsonl" 2>&1 || status=1
-cat "$OUT/info.txt" "$OUT/bench.txt"
+cat "$OUT/info.txt"
 
 echo "== PyTorch side by side"
 PYTHONUNBUFFERED=1 python3 "$ROOT/bench/compare_adamw_torch.py" --lib "$BUILD/src/liboptkern.so" \
@@ -84,4 +84,9 @@ PYTHONUNBUFFERED=1 python3 "$ROOT/bench/compare_sinkhorn_torch.py" --lib "$BUILD
     --device cuda --out "$OUT/compare_sinkhorn.tmp" || status=1
 cat "$OUT/compare_sinkhorn.tmp" >>"$OUT/compare.jsonl" 2>/dev/null
 rm -f "$OUT/compare_sinkhorn.tmp"
+echo "== report"
+# Only the table: at most eight files come back from the device (plots are rendered here after).
+python3 "$ROOT/bench/render_results.py" --no-plots "$OUT/bench.jsonl" "$OUT/compare.jsonl" \
+    --out "$OUT/report" || status=1
+cat "$OUT/report.md"
 exit $status
