@@ -408,3 +408,40 @@ BACKEND_TEST(es, bad_arguments_are_refused_and_nothing_is_written) {
     optk_mem_free(ctx, dW), optk_mem_free(ctx, dX), optk_mem_free(ctx, df), optk_mem_free(ctx, dY);
     optk_context_free(ctx);
 }
+
+/* The estimate handed to an optimizer rule: scale -1 makes it a loss gradient, and Adam's
+ * first step then moves every weight by lr along the sign of G (ascent on fitness). */
+BACKEND_TEST(es, the_estimate_feeds_an_optimizer_rule) {
+    optk_context *ctx = test_context(backend);
+    enum { M = 16, N = 12, MEMBERS = 64 };
+    static float W[M * N], fit[MEMBERS], zeros[M * N];
+    test_fill_uniform(W, M * N, -1.0f, 1.0f, 31);
+    test_fill_uniform(fit, MEMBERS, -1.0f, 1.0f, 32);
+    float *dW = to_device(ctx, W, M * N), *df = to_device(ctx, fit, MEMBERS);
+    float *dG = to_device(ctx, NULL, M * N), *dgrad = to_device(ctx, NULL, M * N);
+    float *dm = to_device(ctx, zeros, M * N), *dv = to_device(ctx, zeros, M * N);
+    const optk_es_key key = {5, 6, 7};
+    const optk_es_layer layer = {M, N, 2, 0.1, dW, NULL};
+    cr_assert_eq(optk_es_gradient(ctx, &key, &layer, MEMBERS, df, 1.0, false, dG, NULL), OPTK_OK);
+    cr_assert_eq(optk_es_gradient(ctx, &key, &layer, MEMBERS, df, -1.0, false, dgrad, NULL),
+                 OPTK_OK);
+    optk_optim_options o = optk_optim_default_options(OPTK_RULE_ADAM);
+    o.lr = 0.01;
+    o.eps = 1e-12;
+    optk_optimizer *opt = NULL;
+    cr_assert_eq(optk_optimizer_create(ctx, &o, &opt), OPTK_OK);
+    const optk_param_tensor t = {M * N, dW, dgrad, {dm, dv}, NULL};
+    cr_assert_eq(optk_optimizer_step(opt, &t, 1), OPTK_OK, "%s", optk_context_last_error(ctx));
+    float *G = to_host(ctx, dG, M * N), *after = to_host(ctx, dW, M * N);
+    for (int k = 0; k < M * N; ++k) {
+        const float moved = after[k] - W[k];
+        cr_assert(fabsf(moved - (G[k] > 0 ? 0.01f : -0.01f)) < 1e-6f, "weight %d moved %g, G %g", k,
+                  (double)moved, (double)G[k]);
+    }
+    free(G), free(after);
+    optk_optimizer_free(opt);
+    float *bufs[] = {dW, df, dG, dgrad, dm, dv};
+    for (int k = 0; k < 6; ++k)
+        optk_mem_free(ctx, bufs[k]);
+    optk_context_free(ctx);
+}
