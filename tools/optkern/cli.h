@@ -19,6 +19,14 @@ bool cli_parse_backend(const char *text, optk_backend *out);
 /* Opens a context on backend (AUTO: CUDA when a device is present); prints why on failure. */
 optk_context *cli_open_context(optk_backend backend);
 
+/* ---- Reproducible inputs (cli_compare.c) -------------------------------------------------- */
+
+/* splitmix64: the next value of the stream in *state. */
+uint64_t cli_random_u64(uint64_t *state);
+
+/* A float uniform in [lo, hi) from the stream (24 random bits). */
+float cli_uniform(uint64_t *state, float lo, float hi);
+
 /* ---- What validate's checks share (cli_compare.c) --------------------------------------- */
 
 /* Whether name is one of the comma-separated names in list. */

@@ -1,9 +1,21 @@
-/* cli_compare.c — what validate's checks share: the --ops filter, error measures, the table. */
+/* cli_compare.c — what the commands share: reproducible inputs, and for validate the --ops
+ * filter, error measures and the table. */
 #include "cli.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+
+uint64_t cli_random_u64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+float cli_uniform(uint64_t *state, float lo, float hi) {
+    return lo + (hi - lo) * (float)((double)(cli_random_u64(state) >> 40) * 0x1.0p-24);
+}
 
 bool cli_listed(const char *list, const char *name) {
     size_t len = strlen(name);

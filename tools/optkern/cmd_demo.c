@@ -18,17 +18,6 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static float uniform(uint64_t *s, float lo, float hi) {
-    return lo + (hi - lo) * (float)((double)(splitmix(s) >> 40) * 0x1p-24);
-}
-
 /* Every call of the demo goes through here: a failure prints its message and ends the part. */
 #define TRY(call)                                                                                  \
     do {                                                                                           \
@@ -129,14 +118,14 @@ static bool demo_optimizers(optk_context *ctx) {
     uint64_t s = 3;
     float truth[LS_D];
     for (int j = 0; j < LS_D; ++j)
-        truth[j] = uniform(&s, -1.0f, 1.0f);
+        truth[j] = cli_uniform(&s, -1.0f, 1.0f);
     for (int i = 0; i < LS_S; ++i) {
         q.y[i] = 0.0f;
         for (int j = 0; j < LS_D; ++j) { /* column scales from 0.1 to 3: a stretched problem */
-            q.x[i][j] = uniform(&s, -1.0f, 1.0f) * (0.1f + 2.9f * (float)j / LS_D);
+            q.x[i][j] = cli_uniform(&s, -1.0f, 1.0f) * (0.1f + 2.9f * (float)j / LS_D);
             q.y[i] += q.x[i][j] * truth[j];
         }
-        q.y[i] += uniform(&s, -0.01f, 0.01f);
+        q.y[i] += cli_uniform(&s, -0.01f, 0.01f);
     }
     printf("1. least squares, %d features (scales 0.1 .. 3), %d samples\n", LS_D, LS_S);
     double adamw = 0.0, sophia = 0.0;
@@ -154,9 +143,9 @@ static bool demo_sinkhorn(optk_context *ctx) {
     static int32_t its[B], ok[B];
     uint64_t s = 11;
     for (int k = 0; k < B * N * D; ++k) /* a uniform cube against a shifted Gaussian-ish blob */
-        x[k] = uniform(&s, -1.0f, 1.0f);
+        x[k] = cli_uniform(&s, -1.0f, 1.0f);
     for (int k = 0; k < B * M * D; ++k)
-        y[k] = 0.5f + 0.3f * (uniform(&s, -1.0f, 1.0f) + uniform(&s, -1.0f, 1.0f));
+        y[k] = 0.5f + 0.3f * (cli_uniform(&s, -1.0f, 1.0f) + cli_uniform(&s, -1.0f, 1.0f));
     for (int k = 0; k < B * N; ++k)
         a[k] = 1.0f / N;
     for (int k = 0; k < B * M; ++k)
@@ -220,7 +209,7 @@ static bool demo_es(optk_context *ctx) {
     static float fit[MEMBERS], w[OUT * IN], batch[BATCH * IN];
     uint64_t s = 17;
     for (int k = 0; k < OUT * IN; ++k)
-        target[k] = uniform(&s, -1.0f, 1.0f);
+        target[k] = cli_uniform(&s, -1.0f, 1.0f);
     float *mem = NULL;
     const size_t floats = OUT * IN + MEMBERS * BATCH * (IN + OUT) + 2 * MEMBERS;
     TRY(optk_mem_alloc(ctx, floats * 4, (void **)&mem));
@@ -236,7 +225,7 @@ static bool demo_es(optk_context *ctx) {
     const double t0 = now();
     for (int gen = 0; gen < GENERATIONS; ++gen) {
         for (int k = 0; k < BATCH * IN; ++k)
-            batch[k] = uniform(&s, -1.0f, 1.0f);
+            batch[k] = cli_uniform(&s, -1.0f, 1.0f);
         for (int i = 0; i < MEMBERS; ++i)
             memcpy(x + (size_t)i * BATCH * IN, batch, sizeof batch);
         TRY(optk_mem_upload(ctx, dx, x, sizeof x));

@@ -53,19 +53,12 @@ static int variants(optk_optim_options out[32], const char *names[32]) {
     return n;
 }
 
-static uint64_t next_random(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* Buffer b of tensor t before step `step` (b: 0 param, 1 grad, 2.. states). Curvature states
  * (read-only) are positive; gradients nowhere zero. */
 static void fill(float *x, int64_t n, uint64_t seed, int t, int b, int step) {
     uint64_t state = seed ^ ((uint64_t)t << 48) ^ ((uint64_t)b << 40) ^ ((uint64_t)step << 32);
     for (int64_t i = 0; i < n; ++i) {
-        float u = (float)((double)(next_random(&state) >> 40) * 0x1.0p-24); /* [0, 1) */
+        float u = (float)((double)(cli_random_u64(&state) >> 40) * 0x1.0p-24); /* [0, 1) */
         x[i] =
             b == 0 ? 2.0f * u - 1.0f : (b == 1 ? (i & 1 ? -1.0f : 1.0f) * (0.01f + u) : 0.01f + u);
     }

@@ -86,24 +86,14 @@ static reference ref_gaussian(optk_context *cpu, uint64_t seed) {
 
 /* ---- Hutchinson's estimate with a dense matrix --------------------------------------- */
 
-static uint64_t next_random(uint64_t *state) {
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float uniform(uint64_t *state, float lo, float hi) {
-    return lo + (hi - lo) * (float)((double)(next_random(state) >> 40) * 0x1.0p-24);
-}
-
 /* A symmetric matrix with entries in [-1, 1] and a diagonal in [2, 3]. */
 static float *make_matrix(uint64_t seed) {
     float *h = malloc((size_t)DENSE_N * DENSE_N * sizeof *h);
     uint64_t state = seed ^ 0xD1A6;
     for (int r = 0; r < DENSE_N; ++r) {
         for (int c = 0; c <= r; ++c) {
-            const float v = r == c ? uniform(&state, 2.0f, 3.0f) : uniform(&state, -1.0f, 1.0f);
+            const float v =
+                r == c ? cli_uniform(&state, 2.0f, 3.0f) : cli_uniform(&state, -1.0f, 1.0f);
             h[r * DENSE_N + c] = h[c * DENSE_N + r] = v;
         }
     }
@@ -170,9 +160,9 @@ static const int64_t adahessian_blocks[CURVATURE_TENSORS] = {9, 9, 0};
 static void curvature_inputs(uint64_t seed, int t, float *h, float *z, float *hz) {
     uint64_t state = seed ^ ((uint64_t)(t + 1) << 40);
     for (int64_t i = 0; i < curvature_sizes[t]; ++i) {
-        h[i] = uniform(&state, 0.0f, 2.0f);
-        z[i] = uniform(&state, -1.5f, 1.5f);
-        hz[i] = uniform(&state, -3.0f, 3.0f);
+        h[i] = cli_uniform(&state, 0.0f, 2.0f);
+        z[i] = cli_uniform(&state, -1.5f, 1.5f);
+        hz[i] = cli_uniform(&state, -3.0f, 3.0f);
     }
 }
 

@@ -29,17 +29,6 @@ typedef struct inputs {
     size_t na, nb, ndata;
 } inputs;
 
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float uniform(uint64_t *s, float lo, float hi) {
-    return lo + (hi - lo) * (float)((double)(splitmix(s) >> 40) * 0x1.0p-24);
-}
-
 static void normalise(float *w, int64_t rows, int64_t cols, double total) {
     for (int64_t r = 0; r < rows; ++r) {
         double sum = 0.0;
@@ -58,12 +47,12 @@ static inputs make_inputs(const shape *sh, uint64_t seed) {
     in.a = malloc(in.na * 4), in.b = malloc(in.nb * 4), in.data = malloc(in.ndata * 4);
     uint64_t s = seed ^ 0x51CC;
     for (size_t k = 0; k < in.na; ++k)
-        in.a[k] = uniform(&s, 0.2f, 1.0f);
+        in.a[k] = cli_uniform(&s, 0.2f, 1.0f);
     for (size_t k = 0; k < in.nb; ++k)
-        in.b[k] = uniform(&s, 0.2f, 1.0f);
+        in.b[k] = cli_uniform(&s, 0.2f, 1.0f);
     for (size_t k = 0; k < in.ndata; ++k)
-        in.data[k] =
-            sh->cost == OPTK_COST_DENSE ? uniform(&s, 0.0f, 1.0f) : uniform(&s, -1.0f, 1.0f);
+        in.data[k] = sh->cost == OPTK_COST_DENSE ? cli_uniform(&s, 0.0f, 1.0f)
+                                                 : cli_uniform(&s, -1.0f, 1.0f);
     normalise(in.a, sh->batch, sh->n, 1.0);
     normalise(in.b, sh->batch, sh->m, sh->rho > 0.0 ? 1.5 : 1.0);
     return in;
@@ -84,7 +73,7 @@ static output run_shape(optk_context *ctx, const shape *sh, uint64_t seed, bool 
     float *v = malloc(nv * sizeof(float));
     uint64_t st = seed ^ 0xA991;
     for (size_t k = 0; k < nv; ++k)
-        v[k] = uniform(&st, -1.0f, 1.0f);
+        v[k] = cli_uniform(&st, -1.0f, 1.0f);
     /* One device block: a, b, data, f, g, plan, cost, v, P v. */
     const size_t floats =
         in.na + in.nb + in.ndata + B * n + B * m + B * n * m + B + nv + B * n * APPLY_K;
@@ -213,7 +202,7 @@ static reference ref_shape(optk_context *cpu, const shape *sh, uint64_t seed, bo
         v = malloc(nv * sizeof(float));
         uint64_t st = seed ^ 0xA991;
         for (size_t k = 0; k < nv; ++k)
-            v[k] = uniform(&st, -1.0f, 1.0f);
+            v[k] = cli_uniform(&st, -1.0f, 1.0f);
         cpu_pv = run_shape(cpu, sh, seed, false); /* the CPU's plan */
     }
     for (int64_t p = 0; p < B && (!apply || cpu_pv.got); ++p) {
