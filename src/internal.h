@@ -80,6 +80,10 @@ typedef struct optk_sinkhorn_job {
     optk_sinkhorn_outputs out;
 } optk_sinkhorn_job;
 
+/* Sinkhorn-Newton-Sparse (sinkhorn_sns.c): the warm-up on the backend, the Newton phase on
+ * the host, for any backend. */
+optk_status optk_sns_solve(optk_context *ctx, const optk_sinkhorn_job *job, int warmup);
+
 /* The table a backend fills (designated initialisers); NULL slots are unsupported. */
 typedef struct optk_backend_ops {
     const char *name;

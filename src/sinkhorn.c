@@ -76,6 +76,17 @@ static optk_status check_options(optk_context *ctx, const char *op,
                              "%s: epsilon_decay must be in (0, 1), got %g", op, o->epsilon_decay);
         }
     }
+    if (o->solver != OPTK_SINKHORN_PLAIN && o->solver != OPTK_SINKHORN_SNS) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: unknown solver %d", op,
+                         (int)o->solver);
+    }
+    if (o->solver == OPTK_SINKHORN_SNS &&
+        ((o->rho > 0.0 && isfinite(o->rho)) || o->sns_warmup < 0)) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: Sinkhorn-Newton-Sparse solves balanced problems (rho 0) with "
+                         "sns_warmup >= 0",
+                         op);
+    }
     if (!(o->rho >= 0.0)) { /* +Inf allowed: balanced */
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: rho must be >= 0, got %g", op,
                          o->rho);
@@ -183,6 +194,9 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *p,
     job.check_every = o->check_every;
     job.warm_start = o->warm_start;
     job.out = *out;
+    if (o->solver == OPTK_SINKHORN_SNS) {
+        return optk_sns_solve(ctx, &job, o->sns_warmup > 0 ? o->sns_warmup : 20);
+    }
     return ctx->ops->sinkhorn(ctx, &job);
 }
 

@@ -659,3 +659,56 @@ BACKEND_TEST(sinkhorn, plan_applied_without_materialising_it) {
     free_problem(&h);
     optk_context_free(ctx);
 }
+
+/* Sinkhorn-Newton-Sparse: POT's answer, both marginals within tol, and far fewer iterations
+ * than plain Sinkhorn where epsilon is small. */
+BACKEND_TEST(sinkhorn, newton_sparse_matches_pot_and_needs_fewer_iterations) {
+    optk_context *ctx = test_context(backend);
+    char *text = ref_read_data_file("sinkhorn_pot.txt");
+    pot_case k = read_case(text, "small_eps"); /* eps = 0.01 on costs in [0, 2] */
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(k.eps);
+    o.tol = 1e-6;
+    o.max_iter = 20000;
+    host_result plain, sns;
+    cr_assert_eq(solve(ctx, &k.h, &o, NULL, NULL, &plain), OPTK_OK);
+    o.solver = OPTK_SINKHORN_SNS;
+    cr_assert_eq(solve(ctx, &k.h, &o, NULL, NULL, &sns), OPTK_OK, "%s",
+                 optk_context_last_error(ctx));
+    cr_assert_eq(sns.converged[0], 1, "SNS error %g after %d iterations", (double)sns.error[0],
+                 sns.iterations[0]);
+    cr_log_info("eps %g, n = m = %lld: plain Sinkhorn %d iterations, SNS %d (20 of them Sinkhorn)",
+                k.eps, (long long)k.h.n, plain.iterations[0], sns.iterations[0]);
+    cr_assert(sns.iterations[0] < plain.iterations[0] / 2, "SNS %d vs plain %d", sns.iterations[0],
+              plain.iterations[0]);
+    double rows = 0.0, cols = 0.0, worst = 0.0;
+    const int64_t n = k.h.n, m = k.h.m;
+    for (int64_t i = 0; i < n; ++i) {
+        double s = 0.0;
+        for (int64_t j = 0; j < m; ++j) {
+            s += sns.plan[i * m + j];
+            worst = fmax(worst, fabs(sns.plan[i * m + j] - k.plan[i * m + j]) /
+                                    (1e-3 + k.plan[i * m + j]));
+        }
+        rows += fabs(s - k.h.a[i]);
+    }
+    for (int64_t j = 0; j < m; ++j) {
+        double s = 0.0;
+        for (int64_t i = 0; i < n; ++i)
+            s += sns.plan[i * m + j];
+        cols += fabs(s - k.h.b[j]);
+    }
+    cr_assert(rows + cols <= 2e-6, "marginal errors %g + %g", rows, cols);
+    cr_assert(worst <= 5e-4, "plan %g from POT's", worst);
+    cr_assert(fabs(sns.cost[0] - k.cost[0]) <= 2e-5 * k.cost[0], "cost %g vs %g",
+              (double)sns.cost[0], (double)k.cost[0]);
+    /* Unbalanced problems are refused. */
+    o.rho = 1.0;
+    host_result refused;
+    cr_assert_eq(solve(ctx, &k.h, &o, NULL, NULL, &refused), OPTK_ERR_INVALID_ARGUMENT);
+    result_free(&refused);
+    result_free(&plain);
+    result_free(&sns);
+    free_case(&k);
+    free(text);
+    optk_context_free(ctx);
+}

@@ -37,6 +37,17 @@ typedef struct optk_ot_problem {
     int64_t dim;
 } optk_ot_problem;
 
+typedef enum optk_sinkhorn_solver {
+    OPTK_SINKHORN_PLAIN = 0, /* alternating log-domain updates */
+    /* Sinkhorn-Newton-Sparse (Tang et al., 2024), balanced problems: sns_warmup Sinkhorn
+     * iterations, then Newton steps on the concave dual with the Hessian's plan block
+     * sparsified to each row's and column's largest entries (about 2 per row), solved by
+     * conjugate gradients, with a backtracking line search; a Sinkhorn iteration wherever a
+     * Newton step fails. Each Newton step counts as one iteration. The Newton phase runs on
+     * the host in double for both backends (the warm-up on the backend). */
+    OPTK_SINKHORN_SNS = 1
+} optk_sinkhorn_solver;
+
 typedef struct optk_sinkhorn_options {
     double epsilon;       /* the target regularisation, > 0 (any float > 0) */
     int max_iter;         /* iterations (a g update and an f update each), >= 1 */
@@ -46,6 +57,8 @@ typedef struct optk_sinkhorn_options {
     double epsilon_decay; /* check_every iterations runs max(epsilon, start decay^s) */
     double rho;           /* 0: balanced; > 0: KL-relaxed marginals of strength rho */
     bool warm_start;      /* f and g hold the starting potentials (else zeros) */
+    optk_sinkhorn_solver solver;
+    int sns_warmup; /* OPTK_SINKHORN_SNS: Sinkhorn iterations before Newton (0: 20) */
 } optk_sinkhorn_options;
 
 /** Defaults: max_iter 1000, tol 1e-5 (1e-6 is below fp32's reach), check_every 10, no
