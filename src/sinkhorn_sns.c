@@ -151,7 +151,7 @@ static void sinkhorn_step(sns_problem *q) {
             if (q->a[i] > 0) mx = fmax(mx, q->f[i] - q->c[i * q->m + j]);
         for (int64_t i = 0; i < q->n; ++i)
             if (q->a[i] > 0) sum += exp((q->f[i] - q->c[i * q->m + j] - mx) / q->eps);
-        q->g[j] = q->eps * log(q->b[j]) - mx - q->eps * log(sum);
+        q->g[j] = q->eps * log(q->b[j]) - mx - q->eps * log(fmax(sum, 1.0)); /* sum >= 1 */
     }
     for (int64_t i = 0; i < q->n; ++i) {
         if (q->a[i] <= 0) continue;
@@ -160,7 +160,7 @@ static void sinkhorn_step(sns_problem *q) {
             if (q->b[j] > 0) mx = fmax(mx, q->g[j] - q->c[i * q->m + j]);
         for (int64_t j = 0; j < q->m; ++j)
             if (q->b[j] > 0) sum += exp((q->g[j] - q->c[i * q->m + j] - mx) / q->eps);
-        q->f[i] = q->eps * log(q->a[i]) - mx - q->eps * log(sum);
+        q->f[i] = q->eps * log(q->a[i]) - mx - q->eps * log(fmax(sum, 1.0)); /* sum >= 1 */
     }
 }
 
