@@ -3,9 +3,10 @@
  * steps on the concave dual
  *   L(f, g) = <a, f> + <b, g> - eps sum_ij P_ij,   P_ij = exp((f_i + g_j - C_ij) / eps),
  * whose negative Hessian (1/eps) [[diag(P 1), P], [P^T, diag(P^T 1)]] has its plan block
- * sparsified to each row's largest entries (about 2 per row, at least 2) and each column's
- * largest, solved by conjugate gradients; a backtracking (Armijo) line search on L; a plain
- * Sinkhorn iteration wherever no step length improves L enough.
+ * sparsified to each row's largest entries that hold 99.9% of its mass (at least 2; about 2
+ * once the plan has concentrated) and each column's largest, solved by conjugate gradients; a
+ * backtracking (Armijo) line search on L; a plain Sinkhorn iteration wherever no step length
+ * improves L enough.
  *
  * The Newton phase runs on the host in double for any backend (the problem is downloaded
  * once, the results uploaded once); a device version is future work. Its error is the L1
@@ -73,11 +74,20 @@ static int compare_desc(const void *x, const void *y) {
 
 static void sparsify(const sns_problem *q, int k, sparse *s, double *scratch) {
     s->count = 0;
-    for (int64_t i = 0; i < q->n; ++i) { /* threshold: the row's k-th largest entry */
+    for (int64_t i = 0; i < q->n; ++i) {
+        /* The threshold: the smallest of the row's largest entries that hold 99.9% of its
+         * mass, and at least k of them. */
         for (int64_t j = 0; j < q->m; ++j)
             scratch[j] = q->p[i * q->m + j];
         qsort(scratch, (size_t)q->m, sizeof *scratch, compare_desc);
-        const double threshold = scratch[(k < q->m ? k : q->m) - 1];
+        double held = 0.0, threshold = scratch[q->m - 1];
+        for (int64_t t = 0; t < q->m; ++t) {
+            held += scratch[t];
+            if (t + 1 >= k && held >= 0.999 * q->r[i]) {
+                threshold = scratch[t];
+                break;
+            }
+        }
         for (int64_t j = 0; j < q->m; ++j) {
             const double v = q->p[i * q->m + j];
             bool keep = v >= threshold && v > 0.0;

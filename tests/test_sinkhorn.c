@@ -678,7 +678,7 @@ BACKEND_TEST(sinkhorn, newton_sparse_matches_pot_and_needs_fewer_iterations) {
                  sns.iterations[0]);
     cr_log_info("eps %g, n = m = %lld: plain Sinkhorn %d iterations, SNS %d (20 of them Sinkhorn)",
                 k.eps, (long long)k.h.n, plain.iterations[0], sns.iterations[0]);
-    cr_assert(sns.iterations[0] < plain.iterations[0] / 2, "SNS %d vs plain %d", sns.iterations[0],
+    cr_assert(sns.iterations[0] < plain.iterations[0] / 10, "SNS %d vs plain %d", sns.iterations[0],
               plain.iterations[0]);
     double rows = 0.0, cols = 0.0, worst = 0.0;
     const int64_t n = k.h.n, m = k.h.m;

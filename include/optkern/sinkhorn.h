@@ -41,7 +41,8 @@ typedef enum optk_sinkhorn_solver {
     OPTK_SINKHORN_PLAIN = 0, /* alternating log-domain updates */
     /* Sinkhorn-Newton-Sparse (Tang et al., 2024), balanced problems: sns_warmup Sinkhorn
      * iterations, then Newton steps on the concave dual with the Hessian's plan block
-     * sparsified to each row's and column's largest entries (about 2 per row), solved by
+     * sparsified to each row's largest entries holding 99.9% of its mass (at least 2) and
+     * each column's largest, solved by
      * conjugate gradients, with a backtracking line search; a Sinkhorn iteration wherever a
      * Newton step fails. Each Newton step counts as one iteration. The Newton phase runs on
      * the host in double for both backends (the warm-up on the backend). */
