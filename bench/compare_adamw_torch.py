@@ -17,11 +17,11 @@ On a machine without a GPU, --device cpu runs the same comparison on the CPU bac
 import argparse
 import ctypes
 import json
-import statistics
 import sys
-import time
 
 import torch
+
+from torch_timing import median_time
 
 OPTK_BACKEND_CPU, OPTK_BACKEND_CUDA = 1, 2
 
@@ -81,30 +81,13 @@ class Optkern:
         return step
 
 
-def timed(step, device, warmup, reps):
-    for _ in range(warmup):
-        step()
-    samples = []
-    for _ in range(reps):
-        if device == "cuda":
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            step()
-            end.record()
-            end.synchronize()
-            samples.append(start.elapsed_time(end) * 1e-3)
-        else:
-            t0 = time.perf_counter()
-            step()
-            samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def copy_bandwidth(device, reps):
     n = (1 << 28) if device == "cuda" else (1 << 26)
     src = torch.rand(n, device=device)
     dst = torch.empty_like(src)
-    seconds = timed(lambda: dst.copy_(src), device, 3, reps)
+    seconds = median_time(lambda: dst.copy_(src), device, 3, reps)
     return 2 * 4 * n / seconds / 1e9
 
 
@@ -137,7 +120,7 @@ def run(workload, shapes, args, optkern, roofline, emit):
                 print("%-10s %-8s skipped: %s" % (workload, variant, str(e).splitlines()[0]))
                 continue
             step = opt.step
-        seconds = timed(step, args.device, 5, args.reps)
+        seconds = median_time(step, args.device, 5, args.reps)
         record = {"workload": workload, "variant": variant, "device": args.device_name,
                   "torch": torch.__version__, "tensors": len(shapes), "numel": numel,
                   "median_s": seconds, "gbps": bytes_moved / seconds / 1e9,

@@ -18,10 +18,10 @@ naive forward needs N m n floats for the perturbed weights (16 GiB at the CUDA d
 import argparse
 import ctypes
 import json
-import statistics
-import time
 
 import torch
+
+from torch_timing import median_time
 
 OPTK_BACKEND_CPU, OPTK_BACKEND_CUDA = 1, 2
 P = ctypes.c_void_p
@@ -37,24 +37,6 @@ class Layer(ctypes.Structure):
                 ("sigma", ctypes.c_double), ("W", P), ("bias", P)]
 
 
-def timed(run, device, warmup, reps):
-    for _ in range(warmup):
-        run()
-    samples = []
-    for _ in range(reps):
-        if device == "cuda":
-            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            torch.cuda.synchronize()
-            start.record()
-            run()
-            stop.record()
-            torch.cuda.synchronize()
-            samples.append(start.elapsed_time(stop) * 1e-3)
-        else:
-            t0 = time.perf_counter()
-            run()
-            samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def main():
@@ -111,10 +93,10 @@ def main():
         torch.matmul(X.reshape(N * batch, n), W.t(), out=Y.reshape(N * batch, m))
 
     results = {
-        "torch naive full-rank ES": timed(naive, dev, 1, args.reps),
-        "torch plain matmul (no noise)": timed(plain, dev, 2, args.reps),
-        "optkern full-rank": timed(optkern(0), dev, 1, args.reps),
-        "optkern EGGROLL r=%d" % args.rank: timed(optkern(args.rank), dev, 2, args.reps),
+        "torch naive full-rank ES": median_time(naive, dev, 1, args.reps),
+        "torch plain matmul (no noise)": median_time(plain, dev, 2, args.reps),
+        "optkern full-rank": median_time(optkern(0), dev, 1, args.reps),
+        "optkern EGGROLL r=%d" % args.rank: median_time(optkern(args.rank), dev, 2, args.reps),
     }
     base = results["optkern EGGROLL r=%d" % args.rank]
     out = open(args.out, "w") if args.out else None

@@ -19,10 +19,10 @@ object per line goes to --out (and a table to stdout).
 import argparse
 import ctypes
 import json
-import statistics
-import time
 
 import torch
+
+from torch_timing import median_time
 
 OPTK_BACKEND_CPU, OPTK_BACKEND_CUDA = 1, 2
 OPTK_COST_DENSE, OPTK_COST_SQEUCLIDEAN = 0, 1
@@ -97,24 +97,6 @@ def torch_solver(a, b, cost, eps, iterations):
     return solve
 
 
-def timed(solve, device, warmup, reps):
-    for _ in range(warmup):
-        solve()
-    samples = []
-    for _ in range(reps):
-        if device == "cuda":
-            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            torch.cuda.synchronize()
-            start.record()
-            solve()
-            stop.record()
-            torch.cuda.synchronize()
-            samples.append(start.elapsed_time(stop) * 1e-3)
-        else:
-            t0 = time.perf_counter()
-            solve()
-            samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def main():
@@ -154,8 +136,8 @@ def main():
             torch.cuda.synchronize()
         shift = (f1 - f2).mean(dim=1, keepdim=True)  # potentials agree up to a constant
         diff = float((f1 - f2 - shift).abs().max())
-        t_ours = timed(ours, dev, 2, args.reps)
-        t_torch = timed(theirs, dev, 2, args.reps)
+        t_ours = median_time(ours, dev, 2, args.reps)
+        t_torch = median_time(theirs, dev, 2, args.reps)
         record = {"workload": name, "device": dev, "batch": batch, "n": n, "m": n,
                   "iterations": args.iterations, "torch_s": t_torch, "optkern_s": t_ours,
                   "speedup": t_torch / t_ours, "max_abs_diff_f": diff,
