@@ -28,7 +28,7 @@ OPTK_BACKEND_CPU, OPTK_BACKEND_CUDA = 1, 2
 
 class ParamTensor(ctypes.Structure):
     _fields_ = [("numel", ctypes.c_int64), ("param", ctypes.c_void_p), ("grad", ctypes.c_void_p),
-                ("state", ctypes.c_void_p * 4)]
+                ("state", ctypes.c_void_p * 4), ("master", ctypes.c_void_p)]
 
 
 class AdamWOptions(ctypes.Structure):
