@@ -20,8 +20,34 @@ optk_sinkhorn_options optk_sinkhorn_default_options(double epsilon) {
 typedef struct span {
     const char *name;
     uintptr_t begin, bytes;
-    bool output;
+    bool output;   /* written by the call */
+    bool required; /* may not be NULL */
 } span;
+
+/* Every span present when required and 4-byte aligned, and no output overlapping any other
+ * span (inputs may share memory with each other: they are only read). */
+static optk_status check_spans(optk_context *ctx, const char *op, const span *spans, int count) {
+    for (int k = 0; k < count; ++k) {
+        if (spans[k].required && !spans[k].begin) {
+            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, spans[k].name);
+        }
+        if (spans[k].begin & 3u) {
+            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is not 4-byte aligned", op,
+                             spans[k].name);
+        }
+    }
+    for (int k = 0; k < count; ++k) {
+        for (int l = k + 1; l < count; ++l) {
+            const span *x = &spans[k], *y = &spans[l];
+            if (!x->begin || !y->begin || (!x->output && !y->output)) continue;
+            if (x->begin < y->begin + y->bytes && y->begin < x->begin + x->bytes) {
+                return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s", op, x->name,
+                                 y->name);
+            }
+        }
+    }
+    return OPTK_OK;
+}
 
 static optk_status check_sizes(optk_context *ctx, const char *op, const optk_ot_problem *p) {
     if (p->batch < 1 || p->n < 1 || p->m < 1) {
@@ -94,51 +120,28 @@ static optk_status check_options(optk_context *ctx, const char *op,
     return OPTK_OK;
 }
 
-/* Every buffer given: present when required, 4-byte aligned, and no output overlapping any
- * other buffer (inputs may share memory with each other: they are only read). */
+/* Every buffer of a solve (see check_spans). */
 static optk_status check_buffers(optk_context *ctx, const char *op, const optk_ot_problem *p,
                                  const optk_sinkhorn_outputs *out) {
     const bool dense = p->cost == OPTK_COST_DENSE;
     const uintptr_t B = (uintptr_t)p->batch, n = (uintptr_t)p->n, m = (uintptr_t)p->m;
     const uintptr_t d = dense ? 0 : (uintptr_t)p->dim;
     const span spans[] = {
-        {"a", (uintptr_t)p->a, B * n * 4, false},
-        {"b", (uintptr_t)p->b, B * m * 4, false},
-        {"c", dense ? (uintptr_t)p->c : 0, B * n * m * 4, false},
-        {"x", dense ? 0 : (uintptr_t)p->x, B * n * d * 4, false},
-        {"y", dense ? 0 : (uintptr_t)p->y, B * m * d * 4, false},
-        {"f", (uintptr_t)out->f, B * n * 4, true},
-        {"g", (uintptr_t)out->g, B * m * 4, true},
-        {"iterations", (uintptr_t)out->iterations, B * 4, true},
-        {"error", (uintptr_t)out->error, B * 4, true},
-        {"converged", (uintptr_t)out->converged, B * 4, true},
-        {"cost", (uintptr_t)out->cost, B * 4, true},
-        {"objective", (uintptr_t)out->objective, B * 4, true},
-        {"plan", (uintptr_t)out->plan, B * n * m * 4, true},
+        {"a", (uintptr_t)p->a, B * n * 4, false, true},
+        {"b", (uintptr_t)p->b, B * m * 4, false, true},
+        {"c", dense ? (uintptr_t)p->c : 0, B * n * m * 4, false, dense},
+        {"x", dense ? 0 : (uintptr_t)p->x, B * n * d * 4, false, !dense},
+        {"y", dense ? 0 : (uintptr_t)p->y, B * m * d * 4, false, !dense},
+        {"f", (uintptr_t)out->f, B * n * 4, true, true},
+        {"g", (uintptr_t)out->g, B * m * 4, true, true},
+        {"iterations", (uintptr_t)out->iterations, B * 4, true, false},
+        {"error", (uintptr_t)out->error, B * 4, true, false},
+        {"converged", (uintptr_t)out->converged, B * 4, true, false},
+        {"cost", (uintptr_t)out->cost, B * 4, true, false},
+        {"objective", (uintptr_t)out->objective, B * 4, true, false},
+        {"plan", (uintptr_t)out->plan, B * n * m * 4, true, false},
     };
-    const bool required[] = {true, true, dense, !dense, !dense, true, true};
-    const int count = (int)(sizeof spans / sizeof spans[0]);
-    for (int k = 0; k < count; ++k) {
-        if (k < (int)(sizeof required / sizeof required[0]) && required[k] && !spans[k].begin) {
-            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, spans[k].name);
-        }
-        if (spans[k].begin & 3u) {
-            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is not 4-byte aligned", op,
-                             spans[k].name);
-        }
-    }
-    for (int k = 0; k < count; ++k) {
-        for (int l = k + 1; l < count; ++l) {
-            const span *x = &spans[k], *y = &spans[l];
-            if (!x->begin || !y->begin || (!x->output && !y->output)) continue;
-            const uintptr_t x_end = x->begin + x->bytes, y_end = y->begin + y->bytes;
-            if (x->begin < y_end && y->begin < x_end) {
-                return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s", op, x->name,
-                                 y->name);
-            }
-        }
-    }
-    return OPTK_OK;
+    return check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
 }
 
 static optk_status check_weights(optk_context *ctx, const char *op, const char *name,
@@ -220,29 +223,17 @@ optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *p, dou
     const uintptr_t B = (uintptr_t)p->batch, n = (uintptr_t)p->n, m = (uintptr_t)p->m;
     const uintptr_t d = dense ? 0 : (uintptr_t)p->dim, kk = (uintptr_t)k;
     const span spans[] = {
-        {"c", dense ? (uintptr_t)p->c : 0, B * n * m * 4, false},
-        {"x", dense ? 0 : (uintptr_t)p->x, B * n * d * 4, false},
-        {"y", dense ? 0 : (uintptr_t)p->y, B * m * d * 4, false},
-        {"f", (uintptr_t)f, B * n * 4, false},
-        {"g", (uintptr_t)g, B * m * 4, false},
-        {"v", (uintptr_t)v, B * (transpose ? n : m) * kk * 4, false},
-        {"out", (uintptr_t)out, B * (transpose ? m : n) * kk * 4, true},
+        /* out first: "out overlaps v" */
+        {"out", (uintptr_t)out, B * (transpose ? m : n) * kk * 4, true, true},
+        {"c", dense ? (uintptr_t)p->c : 0, B * n * m * 4, false, dense},
+        {"x", dense ? 0 : (uintptr_t)p->x, B * n * d * 4, false, !dense},
+        {"y", dense ? 0 : (uintptr_t)p->y, B * m * d * 4, false, !dense},
+        {"f", (uintptr_t)f, B * n * 4, false, true},
+        {"g", (uintptr_t)g, B * m * 4, false, true},
+        {"v", (uintptr_t)v, B * (transpose ? n : m) * kk * 4, false, true},
     };
-    const bool required[] = {dense, !dense, !dense, true, true, true, true};
-    for (int i = 0; i < 7; ++i) {
-        if (required[i] && !spans[i].begin) {
-            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, spans[i].name);
-        }
-        if (spans[i].begin & 3u) {
-            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is not 4-byte aligned", op,
-                             spans[i].name);
-        }
-        if (i < 6 && spans[i].begin && spans[i].begin < spans[6].begin + spans[6].bytes &&
-            spans[6].begin < spans[i].begin + spans[i].bytes) {
-            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: out overlaps %s", op,
-                             spans[i].name);
-        }
-    }
+    s = check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
+    if (s != OPTK_OK) return s;
     if (!ctx->ops->plan_apply) {
         return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
                          ctx->ops->name);
