@@ -125,8 +125,8 @@ static double error_of(const solve *s, const float *g_next, float eps) {
 static void finish(const solve *s, float eps) {
     const optk_sinkhorn_job *job = s->job;
     const optk_ot_view *v = &job->view;
-    static double partial[3][OPTK_SINKHORN_PARTIALS];
-    memset(partial, 0, sizeof partial);
+    /* 6 KiB on the stack, not static: contexts may run on several threads. */
+    double partial[3][OPTK_SINKHORN_PARTIALS] = {{0}};
     float *plan = job->out.plan ? job->out.plan + s->p * v->n * v->m : NULL;
     for (int64_t i = 0; i < v->n; ++i) {
         const float *c = cost_row(s, i);

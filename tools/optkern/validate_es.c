@@ -48,15 +48,22 @@ static double quantile(double t) {
     return 1.4142135623730951 * x;
 }
 
-/* The normal of word e of pair p's stream, in double (t clamped as the float transform is). */
-static double normal64(optk_context *cpu, uint64_t seed, int64_t p, int64_t e) {
+/* The normal of word e of pair p's stream of `layer` (generation 3), in double (t clamped as
+ * the float transform is). */
+static double normal_of_layer(optk_context *cpu, uint64_t seed, uint64_t layer, int64_t p,
+                              int64_t e) {
     uint32_t w = 0;
-    optk_random_fill_u32(cpu, seed, ((uint64_t)3 << 40) | ((uint64_t)2 << 24) | (uint64_t)p,
-                         (uint64_t)e, &w, 1);
+    optk_random_fill_u32(cpu, seed, ((uint64_t)3 << 40) | (layer << 24) | (uint64_t)p, (uint64_t)e,
+                         &w, 1);
     double t = ((double)w * 2.0 + 1.0) * 0x1p-32 - 1.0;
     t = (double)(float)t;
     t = t > 0.99999994 ? 0.99999994 : (t < -0.99999994 ? -0.99999994 : t);
     return quantile(t);
+}
+
+/* The weights' noise (layer 2). */
+static double normal64(optk_context *cpu, uint64_t seed, int64_t p, int64_t e) {
+    return normal_of_layer(cpu, seed, 2, p, e);
 }
 
 static reference ref_factors(optk_context *cpu, uint64_t seed) {
@@ -121,15 +128,8 @@ static void noise64(optk_context *cpu, uint64_t seed, int rank, double *E, doubl
                     E[p * M * N + o * N + j] = sum / sqrt((double)rank);
                 }
         }
-        uint32_t w = 0; /* the bias noise: layer 2 + 2^15 */
-        for (int64_t o = 0; o < M; ++o) {
-            optk_random_fill_u32(cpu, seed,
-                                 ((uint64_t)3 << 40) | ((uint64_t)(2 + 32768) << 24) | (uint64_t)p,
-                                 (uint64_t)o, &w, 1);
-            double t = (double)(float)(((double)w * 2.0 + 1.0) * 0x1p-32 - 1.0);
-            t = t > 0.99999994 ? 0.99999994 : (t < -0.99999994 ? -0.99999994 : t);
-            e[p * M + o] = quantile(t);
-        }
+        for (int64_t o = 0; o < M; ++o) /* the bias noise: layer 2 + 2^15 */
+            e[p * M + o] = normal_of_layer(cpu, seed, 2 + 32768, p, o);
     }
 }
 
