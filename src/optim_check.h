@@ -3,6 +3,7 @@
 #define OPTK_OPTIM_CHECK_H
 
 #include "internal.h"
+#include "common/step_consts.h"
 
 /* Checks a hyperparameter: finite and in [lo, hi] or [lo, hi) (hi_open). */
 optk_status optk_check_hparam(optk_context *ctx, const char *op, const char *name, double value,
@@ -46,12 +47,6 @@ optk_status optk_optim_check_options(optk_context *ctx, const char *op,
 
 /* State buffers the step writes back (the rest it only reads). */
 int optk_optim_written_state_count(const optk_optim_options *opt);
-
-/* Schedule-Free's scalars carried from step to step (lr_max starts at -1, as upstream). */
-typedef struct optk_schedule_free_state {
-    double lr_max;
-    double weight_sum;
-} optk_schedule_free_state;
 
 /* Fills launch (element rule, state layout, the step's float scalars) for step `step` (t,
  * from 1) of options o; for Schedule-Free, from the scalars sf before the step, writing
