@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "optkern.h"
+#include "common/capture.h"
 #include "common/rules.h"
 #include "common/es.h"
 #include "common/sinkhorn.h"
@@ -47,6 +48,10 @@ typedef struct optk_element_launch {
     int tensor_base;    /* index of tensors[0] within the call (parameter groups) */
     const optk_param_tensor *tensors;
     int count;
+    /* A graph-capturable step's launch: k, grad_unscale, grad_clip and sr_stream are read
+     * from here (backend memory) when the launch runs, and nothing is written if its skip
+     * is set. NULL: the launch's own fields. */
+    const optk_group_step *device_step;
 } optk_element_launch;
 
 /* Whether a launch needs the mixed-precision path of the machinery. */
@@ -160,6 +165,16 @@ typedef struct optk_backend_ops {
     /* Sum of the squares of every gradient, in double, in a fixed order; a host value. */
     optk_status (*grad_sum_squares)(optk_context *ctx, const optk_param_tensor *tensors, int count,
                                     optk_dtype grad_dtype, double *out);
+    /* The same sum left in backend memory (*out), enqueued without waiting; partials holds
+     * one double per reduce_tile elements of each tensor (rounded up; NULL when 0). */
+    optk_status (*grad_sum_squares_to)(optk_context *ctx, const optk_param_tensor *tensors,
+                                       int count, optk_dtype grad_dtype, double *out,
+                                       double *partials);
+    int64_t reduce_tile;
+    /* Stage 2 of a capturable step (common/capture.h), enqueued: sc and area in backend
+     * memory. */
+    optk_status (*capture_prepare)(optk_context *ctx, const optk_capture_params *params,
+                                   optk_step_scalars *sc, optk_capture_area *area);
 } optk_backend_ops;
 
 struct optk_context {

@@ -17,6 +17,10 @@ struct optk_optimizer {
     optk_schedule_free_state *schedule_free;
     int groups_seen;
     bool eval_mode;
+    /* Capturable steps: the scratch they keep in backend memory (NULL until the first). */
+    optk_capture_area *area;
+    double *partials; /* the norm's partial sums, partials_len of them */
+    int64_t partials_len;
 };
 
 /* Room for the Schedule-Free scalars of ngroups groups; new groups start as upstream's. */
@@ -69,6 +73,10 @@ optk_status optk_optimizer_create(optk_context *ctx, const optk_optim_options *o
 }
 
 void optk_optimizer_free(optk_optimizer *optimizer) {
+    if (!optimizer) return;
+    optk_mem_free(optimizer->ctx, optimizer->area);
+    optk_mem_free(optimizer->ctx, optimizer->partials);
+    free(optimizer->schedule_free);
     free(optimizer);
 }
 
@@ -159,6 +167,49 @@ static optk_status check_call(optk_optimizer *optimizer, const char *op,
 
 enum { STACK_TENSORS = 256, STACK_GROUPS = 16 };
 
+/* The groups' tensors as one list (*all; *joined when it had to be allocated, else NULL),
+ * checked together: overlaps across groups, and one numbering of tensors in messages. */
+static optk_status gather_tensors(optk_optimizer *optimizer, const char *op,
+                                  const optk_param_group *groups, int ngroups,
+                                  optk_param_tensor stack_all[STACK_TENSORS],
+                                  const optk_param_tensor **all, int *total,
+                                  optk_param_tensor **joined) {
+    optk_context *ctx = optimizer->ctx;
+    const optk_optim_options *o = &optimizer->opt;
+    *all = groups[0].tensors;
+    *total = groups[0].count;
+    *joined = NULL;
+    if (ngroups > 1) {
+        int n = 0;
+        for (int g = 0; g < ngroups; ++g) {
+            if (groups[g].count < 1 || !groups[g].tensors) {
+                return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                                 "%s: groups[%d] needs tensors and count >= 1", op, g);
+            }
+            if (groups[g].count > INT_MAX - n) {
+                return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: too many tensors", op);
+            }
+            n += groups[g].count;
+        }
+        optk_param_tensor *list = n <= STACK_TENSORS ? stack_all : malloc((size_t)n * sizeof *list);
+        if (!list) return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
+        if (list != stack_all) *joined = list;
+        for (int g = 0, at = 0; g < ngroups; at += groups[g].count, ++g)
+            memcpy(list + at, groups[g].tensors, (size_t)groups[g].count * sizeof *list);
+        *all = list;
+        *total = n;
+    }
+    const optk_tensor_checks checks = optk_tensor_checks_for(o, true);
+    optk_status s = optk_check_param_tensors(ctx, op, *all, *total, &checks);
+    if (s == OPTK_OK && o->stochastic_rounding && *total >= (1 << 20)) {
+        /* Each tensor keys its own random stream: 2^20 of them per step. */
+        s = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                      "%s: stochastic rounding takes at most 2^20 - 1 tensors a call, got %d", op,
+                      *total);
+    }
+    return s;
+}
+
 /* Every step goes through here: checks, the optional global norm and skip, each group's
  * scalars (all prepared before anything is launched), one launch per group, then the
  * counter and the per-group Schedule-Free scalars. */
@@ -167,42 +218,20 @@ static optk_status step_groups(optk_optimizer *optimizer, const char *op,
                                const optk_grad_options *grad, optk_step_report *report) {
     if (!optimizer) return OPTK_ERR_INVALID_ARGUMENT;
     optk_context *ctx = optimizer->ctx;
+    if (optimizer->area) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: this optimizer took capturable steps (its step counter lives in "
+                         "backend memory now); keep calling optk_optimizer_step_capturable",
+                         op);
+    }
     optk_status s = check_call(optimizer, op, groups, ngroups, grad);
     if (s != OPTK_OK) return s;
     const optk_optim_options *o = &optimizer->opt;
 
-    /* All tensors as one list: overlaps are checked across groups, and the norm is global.
-     * Tensors are numbered across the groups, in order, in messages. */
-    const optk_param_tensor *all = groups[0].tensors;
-    int total = groups[0].count;
+    const optk_param_tensor *all = NULL;
+    int total = 0;
     optk_param_tensor stack_all[STACK_TENSORS], *joined = NULL;
-    if (ngroups > 1) {
-        total = 0;
-        for (int g = 0; g < ngroups; ++g) {
-            if (groups[g].count < 1 || !groups[g].tensors) {
-                return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
-                                 "%s: groups[%d] needs tensors and count >= 1", op, g);
-            }
-            if (groups[g].count > INT_MAX - total) {
-                return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: too many tensors", op);
-            }
-            total += groups[g].count;
-        }
-        joined = total <= STACK_TENSORS ? stack_all : malloc((size_t)total * sizeof *joined);
-        if (!joined) return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
-        for (int g = 0, at = 0; g < ngroups; at += groups[g].count, ++g) {
-            memcpy(joined + at, groups[g].tensors, (size_t)groups[g].count * sizeof *joined);
-        }
-        all = joined;
-    }
-    const optk_tensor_checks checks = optk_tensor_checks_for(o, true);
-    s = optk_check_param_tensors(ctx, op, all, total, &checks);
-    if (s == OPTK_OK && o->stochastic_rounding && total >= (1 << 20)) {
-        /* Each tensor keys its own random stream: 2^20 of them per step. */
-        s = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
-                      "%s: stochastic rounding takes at most 2^20 - 1 tensors a call, got %d", op,
-                      total);
-    }
+    s = gather_tensors(optimizer, op, groups, ngroups, stack_all, &all, &total, &joined);
 
     optk_step_report r = {.grad_norm = 0.0, .skipped = false};
     float unscale = 1.0f, clip = 1.0f;
@@ -215,7 +244,7 @@ static optk_status step_groups(optk_optimizer *optimizer, const char *op,
         unscale = (float)grad->inv_scale;
         if (grad->max_norm > 0.0) clip = (float)fmin(1.0, grad->max_norm / (r.grad_norm + 1e-6));
     }
-    if (joined != stack_all) free(joined);
+    free(joined);
     if (s == OPTK_OK) s = reserve_groups(optimizer, ngroups);
     if (s != OPTK_OK || r.skipped) {
         if (s == OPTK_OK && report) *report = r;
@@ -278,6 +307,110 @@ optk_status optk_optimizer_step_groups(optk_optimizer *optimizer, const optk_par
                                        int ngroups, const optk_grad_options *grad,
                                        optk_step_report *report) {
     return step_groups(optimizer, "optimizer_step_groups", groups, ngroups, grad, report);
+}
+
+/* The capturable step's scratch in backend memory: the area (first call; Schedule-Free's
+ * carried scalars start from the host's) and room for one partial sum per reduction tile. */
+static optk_status reserve_capture(optk_optimizer *optimizer, const char *op,
+                                   const optk_param_tensor *all, int total) {
+    optk_context *ctx = optimizer->ctx;
+    optk_status s;
+    if (!optimizer->area) {
+        optk_capture_area *host = calloc(1, sizeof *host);
+        if (!host) return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
+        for (int g = 0; g < OPTK_CAPTURE_MAX_GROUPS; ++g) {
+            host->schedule_free[g] = g < optimizer->groups_seen
+                                         ? optimizer->schedule_free[g]
+                                         : (optk_schedule_free_state){-1.0, 0.0};
+        }
+        void *area = NULL;
+        s = optk_mem_alloc(ctx, sizeof *host, &area);
+        if (s == OPTK_OK) s = optk_mem_upload(ctx, area, host, sizeof *host);
+        free(host);
+        if (s != OPTK_OK) {
+            optk_mem_free(ctx, area);
+            return s;
+        }
+        optimizer->area = area;
+    }
+    const int64_t tile = ctx->ops->reduce_tile;
+    int64_t tiles = 0;
+    for (int t = 0; t < total && tile > 0; ++t)
+        tiles += (all[t].numel + tile - 1) / tile;
+    if (tiles > optimizer->partials_len) {
+        void *grown = NULL;
+        if ((s = optk_mem_alloc(ctx, (size_t)tiles * sizeof(double), &grown)) != OPTK_OK) return s;
+        optk_mem_free(ctx, optimizer->partials);
+        optimizer->partials = grown;
+        optimizer->partials_len = tiles;
+    }
+    return OPTK_OK;
+}
+
+optk_status optk_optimizer_step_capturable(optk_optimizer *optimizer,
+                                           const optk_param_group *groups, int ngroups,
+                                           const optk_capture_options *options,
+                                           optk_step_scalars *scalars) {
+    static const char op[] = "optimizer_step_capturable";
+    if (!optimizer) return OPTK_ERR_INVALID_ARGUMENT;
+    optk_context *ctx = optimizer->ctx;
+    const optk_optim_options *o = &optimizer->opt;
+    const double max_norm = options ? options->max_norm : 0.0;
+    const optk_grad_options clip = {1.0, max_norm}; /* for check_call's max_norm check */
+    optk_status s = check_call(optimizer, op, groups, ngroups, &clip);
+    if (s != OPTK_OK) return s;
+    if (!scalars || (uintptr_t)scalars % 8 != 0) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: scalars must be 8-byte aligned backend memory, got %p", op,
+                         (void *)scalars);
+    }
+    if (ngroups > OPTK_CAPTURE_MAX_GROUPS) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: at most %d groups in a capturable step, got %d", op,
+                         OPTK_CAPTURE_MAX_GROUPS, ngroups);
+    }
+    if (is_schedule_free(o) &&
+        !(optk_is_small_natural(o->r) && optk_is_small_natural(o->weight_lr_power))) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: Schedule-Free's r (%g) and weight_lr_power (%g) must be integers "
+                         "in a capturable step (pow would round differently on each backend)",
+                         op, o->r, o->weight_lr_power);
+    }
+    const optk_param_tensor *all = NULL;
+    int total = 0;
+    optk_param_tensor stack_all[STACK_TENSORS], *joined = NULL;
+    s = gather_tensors(optimizer, op, groups, ngroups, stack_all, &all, &total, &joined);
+    if (s == OPTK_OK) s = reserve_groups(optimizer, ngroups);
+    if (s == OPTK_OK) s = reserve_capture(optimizer, op, all, total);
+
+    optk_capture_params params;
+    memset(&params, 0, sizeof params);
+    params.options = *o;
+    params.ngroups = ngroups;
+    params.reduce = options && (options->guard || max_norm > 0.0);
+    params.max_norm = max_norm;
+    for (int g = 0; g < ngroups; ++g) {
+        params.lr_scale[g] = groups[g].lr_scale;
+        params.weight_decay_scale[g] = groups[g].weight_decay_scale;
+    }
+    optk_capture_area *area = optimizer->area;
+    if (s == OPTK_OK && params.reduce) {
+        s = ctx->ops->grad_sum_squares_to(ctx, all, total, o->grad_dtype, &area->sum_squares,
+                                          optimizer->partials);
+    }
+    free(joined);
+    if (s == OPTK_OK) s = ctx->ops->capture_prepare(ctx, &params, scalars, area);
+    for (int g = 0, first_tensor = 0; g < ngroups && s == OPTK_OK; ++g) {
+        optk_element_launch l =
+            optk_element_launch_for(optk_element_rule_of(o), groups[g].tensors, groups[g].count);
+        l.nstate = optk_optim_state_count(o);
+        l.nwritten = optk_optim_written_state_count(o);
+        set_precision(&l, o, 0, first_tensor); /* the stream: from the device step */
+        l.device_step = &area->groups[g];
+        first_tensor += groups[g].count;
+        s = ctx->ops->element_apply(ctx, &l);
+    }
+    return s;
 }
 
 /* The Schedule-Free swap: p = p + w (z - p). */

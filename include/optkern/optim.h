@@ -234,6 +234,51 @@ optk_status optk_optimizer_step_groups(optk_optimizer *optimizer, const optk_par
                                        int ngroups, const optk_grad_options *grad,
                                        optk_step_report *report);
 
+/* ---- Graph-capturable steps ---------------------------------------------------------- */
+
+/** The scalars of a graph-capturable step, kept in backend memory (device memory on CUDA;
+ *  get it from optk_mem_alloc and fill it with optk_mem_upload). A capturable step reads and
+ *  writes them when it runs on the stream, not when it is called, so a step captured once in
+ *  a CUDA graph replays with whatever lr and inv_scale are there at each replay and counts
+ *  its own steps, as torch.optim's capturable=True does with its device tensors. */
+typedef struct optk_step_scalars {
+    double lr;         /* in: the learning rate of the step (groups scale it); finite, >= 0 */
+    double inv_scale;  /* in: 1 / loss scale, multiplied into every gradient; 1 for none */
+    int64_t step;      /* in/out: steps taken; a step that is not skipped adds 1 first */
+    int32_t found_inf; /* out: 1 if a gradient was non-finite (guarded steps), else 0 */
+    int32_t rejected;  /* out: 1 if lr, inv_scale or step was invalid, or a derived scalar
+                          overflowed float; the step was skipped */
+    double grad_norm;  /* out: global L2 norm of the unscaled gradients (guarded steps) */
+} optk_step_scalars;
+
+/** What a capturable step does with the gradients, fixed when it is called (captured). */
+typedef struct optk_capture_options {
+    bool guard;      /* compute the global norm; skip the step if it is not finite */
+    double max_norm; /* > 0: also clip the global norm to it, as optk_grad_options */
+} optk_capture_options;
+
+/** One graph-capturable step over the groups (ngroups <= 64), every per-step value taken
+ *  from `scalars` (backend memory) when the step runs: no host synchronisation, no
+ *  host-to-device copy, no allocation once warmed up, so the call can be captured in a CUDA
+ *  graph on the context's stream and replayed. Skipped steps (found_inf, rejected) write no
+ *  parameter or state and leave scalars->step as it was. Each step gives the same bits as
+ *  optk_optimizer_step_groups with the same values, on both backends (on the CPU backend
+ *  everything runs at once). options may be NULL (no guard, no clipping).
+ *
+ *  Warm-up: the first call allocates the optimizer's scratch in backend memory (one
+ *  optk_capture_area and room for the norm's partial sums); make it outside any capture, with
+ *  the tensor list you will capture, as with PyTorch's warm-up iterations. A longer list
+ *  later grows the scratch, which a graph captured before must not use again.
+ *  An optimizer that took a capturable step takes only capturable steps (its counter and
+ *  Schedule-Free's carried scalars live in backend memory now); Schedule-Free needs integer
+ *  r and weight_lr_power here (the defaults), so that both backends round them alike.
+ *  Errors (nothing enqueued): those of optk_optimizer_step_groups, scalars NULL or not
+ *  8-byte aligned, more than 64 groups. */
+optk_status optk_optimizer_step_capturable(optk_optimizer *optimizer,
+                                           const optk_param_group *groups, int ngroups,
+                                           const optk_capture_options *options,
+                                           optk_step_scalars *scalars);
+
 #ifdef __cplusplus
 }
 #endif

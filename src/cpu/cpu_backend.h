@@ -40,5 +40,10 @@ optk_status optk_cpu_es_bias_add(optk_context *ctx, uint64_t seed, uint64_t gene
 optk_status optk_cpu_sinkhorn(optk_context *ctx, const optk_sinkhorn_job *job);
 optk_status optk_cpu_grad_sum_squares(optk_context *ctx, const optk_param_tensor *tensors,
                                       int count, optk_dtype grad_dtype, double *out);
+optk_status optk_cpu_grad_sum_squares_to(optk_context *ctx, const optk_param_tensor *tensors,
+                                         int count, optk_dtype grad_dtype, double *out,
+                                         double *partials);
+optk_status optk_cpu_capture_prepare(optk_context *ctx, const optk_capture_params *params,
+                                     optk_step_scalars *sc, optk_capture_area *area);
 
 #endif /* OPTK_CPU_BACKEND_H */

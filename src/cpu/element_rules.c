@@ -51,6 +51,18 @@ OPTK_ELEMENT_RULES(OPTK_X)
 #undef OPTK_X
 
 optk_status optk_cpu_element_apply(optk_context *ctx, const optk_element_launch *launch) {
+    optk_element_launch captured;
+    if (launch->device_step) { /* a capturable step: its scalars as they are now */
+        const optk_group_step *d = launch->device_step;
+        if (d->skip) return OPTK_OK;
+        captured = *launch;
+        captured.k = d->k;
+        captured.grad_unscale = d->unscale;
+        captured.grad_clip = d->clip;
+        captured.sr_stream = d->sr_stream;
+        captured.device_step = NULL;
+        launch = &captured;
+    }
     switch (launch->rule) {
 #define OPTK_X(NAME, name, T, fn, reads_grad, layouts)                                             \
     case OPTK_ELEMENT_##NAME:                                                                      \

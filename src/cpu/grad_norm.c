@@ -53,3 +53,10 @@ optk_status optk_cpu_grad_sum_squares(optk_context *ctx, const optk_param_tensor
     *out = sum;
     return OPTK_OK;
 }
+
+optk_status optk_cpu_grad_sum_squares_to(optk_context *ctx, const optk_param_tensor *tensors,
+                                         int count, optk_dtype grad_dtype, double *out,
+                                         double *partials) {
+    (void)partials; /* host memory is the backend's: the sum goes straight to out */
+    return optk_cpu_grad_sum_squares(ctx, tensors, count, grad_dtype, out);
+}

@@ -9,6 +9,10 @@
 extern "C" {
 #endif
 
+/* Elements per thread block in the multi-tensor kernels (multi_tensor.cuh's kTile): the
+ * norm of a capturable step needs one partial sum per tile. */
+#define OPTK_CUDA_TILE 2048
+
 /* What a CUDA context holds beside the common fields. */
 typedef struct optk_cuda_state {
     int sm_count;
@@ -72,6 +76,11 @@ optk_status optk_cuda_es_bias_add(optk_context *ctx, uint64_t seed, uint64_t gen
 optk_status optk_cuda_sinkhorn(optk_context *ctx, const optk_sinkhorn_job *job);
 optk_status optk_cuda_grad_sum_squares(optk_context *ctx, const optk_param_tensor *tensors,
                                        int count, optk_dtype grad_dtype, double *out);
+optk_status optk_cuda_grad_sum_squares_to(optk_context *ctx, const optk_param_tensor *tensors,
+                                          int count, optk_dtype grad_dtype, double *out,
+                                          double *partials);
+optk_status optk_cuda_capture_prepare(optk_context *ctx, const optk_capture_params *params,
+                                      optk_step_scalars *sc, optk_capture_area *area);
 
 #ifdef __cplusplus
 }

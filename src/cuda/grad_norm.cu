@@ -1,7 +1,8 @@
 /* grad_norm.cu — the sum of squares of every gradient on CUDA, deterministic: each block sums
  * one tile in double with a fixed thread assignment and a fixed shared-memory tree, writes its
  * partial to the context's workspace, and one block then reduces the partials in a fixed
- * order. The same bits on every run; the CPU's order differs, so the two agree to ~1e-15. */
+ * order. The same bits on every run; the CPU's order differs, so the two agree to ~1e-15.
+ * A capturable step leaves the sum in device memory (no wait), with partials it owns. */
 #include "multi_tensor.cuh"
 
 using namespace optk_cuda;
@@ -48,6 +49,30 @@ __global__ void __launch_bounds__(kThreads)
 
 } // namespace
 
+/* Enqueues the sum into *out (device memory), partials holding one double per tile. */
+static optk_status enqueue_sum_squares(optk_context *ctx, const char *op,
+                                       const optk_param_tensor *tensors, int count,
+                                       optk_dtype grad_dtype, double *out, double *partials) {
+    int64_t tiles = 0;
+    for (int t = 0; t < count; ++t)
+        tiles += (tensors[t].numel + kTile - 1) / kTile;
+    const int64_t size = (int64_t)optk_dtype_size(grad_dtype);
+    auto fill = [size](TensorBatch<1> &b, int c, const optk_param_tensor &x, int64_t offset) {
+        const char *start = static_cast<const char *>(x.grad) + offset * size;
+        b.ptr[0][c] = reinterpret_cast<float *>(const_cast<char *>(start));
+    };
+    auto run = [&](const TensorBatch<1> &b, int64_t first_tile) -> optk_status {
+        const unsigned grid = (unsigned)b.tile_begin[b.count];
+        tile_sum_squares_kernel<<<grid, kThreads, 0, stream_of(ctx)>>>(b, partials + first_tile,
+                                                                       (int)grad_dtype);
+        return check_launch(ctx, op);
+    };
+    optk_status s = for_each_batch<1>(tensors, count, fill, run);
+    if (s != OPTK_OK) return s;
+    sum_partials_kernel<<<1, kThreads, 0, stream_of(ctx)>>>(partials, tiles, out);
+    return check_launch(ctx, op);
+}
+
 extern "C" optk_status optk_cuda_grad_sum_squares(optk_context *ctx,
                                                   const optk_param_tensor *tensors, int count,
                                                   optk_dtype grad_dtype, double *out) {
@@ -62,22 +87,20 @@ extern "C" optk_status optk_cuda_grad_sum_squares(optk_context *ctx,
         return s;
     }
     double *partials = static_cast<double *>(scratch), *result = partials + tiles;
-    const int64_t size = (int64_t)optk_dtype_size(grad_dtype);
-    auto fill = [size](TensorBatch<1> &b, int c, const optk_param_tensor &x, int64_t offset) {
-        const char *start = static_cast<const char *>(x.grad) + offset * size;
-        b.ptr[0][c] = reinterpret_cast<float *>(const_cast<char *>(start));
-    };
-    auto run = [&](const TensorBatch<1> &b, int64_t first_tile) -> optk_status {
-        const unsigned grid = (unsigned)b.tile_begin[b.count];
-        tile_sum_squares_kernel<<<grid, kThreads, 0, stream_of(ctx)>>>(b, partials + first_tile,
-                                                                       (int)grad_dtype);
-        return check_launch(ctx, op);
-    };
-    if ((s = for_each_batch<1>(tensors, count, fill, run)) != OPTK_OK) return s;
-    sum_partials_kernel<<<1, kThreads, 0, stream_of(ctx)>>>(partials, tiles, result);
-    if ((s = check_launch(ctx, op)) != OPTK_OK) return s;
+    s = enqueue_sum_squares(ctx, op, tensors, count, grad_dtype, result, partials);
+    if (s != OPTK_OK) return s;
     cudaError_t err =
         cudaMemcpyAsync(out, result, sizeof(double), cudaMemcpyDeviceToHost, stream_of(ctx));
     if (err == cudaSuccess) err = cudaStreamSynchronize(stream_of(ctx));
     return err == cudaSuccess ? OPTK_OK : fail(ctx, err, op, "reading the norm back");
+}
+
+extern "C" optk_status optk_cuda_grad_sum_squares_to(optk_context *ctx,
+                                                     const optk_param_tensor *tensors, int count,
+                                                     optk_dtype grad_dtype, double *out,
+                                                     double *partials) {
+    static const char op[] = "optimizer_step_capturable";
+    optk_status s = enter(ctx, op);
+    return s == OPTK_OK ? enqueue_sum_squares(ctx, op, tensors, count, grad_dtype, out, partials)
+                        : s;
 }

@@ -33,6 +33,7 @@ constexpr int kThreads = 256;
 constexpr int kUnroll = 2;
 constexpr int kTile = kThreads * 4 * kUnroll; /* elements per block */
 constexpr int kMaxParamBytes = 32000;         /* below the 32,764-byte limit, room for Consts */
+static_assert(kTile == OPTK_CUDA_TILE, "cuda_backend.h tells the dispatch layer the tile size");
 
 /* One launch's worth of tensors: kBuffers pointers per tensor (param, grad, states). */
 template <int kBuffers> struct TensorBatch {
@@ -70,9 +71,21 @@ template <int kStates, bool kMixed> constexpr int buffers_of() {
 template <class Rule, int kStates, int kWritten, bool kMixed>
 __global__ void __launch_bounds__(kThreads)
     multi_tensor_kernel(const __grid_constant__ TensorBatch<buffers_of<kStates, kMixed>()> batch,
-                        const typename Rule::Consts k, const float unscale, const float clip,
-                        const Precision m) {
+                        const typename Rule::Consts k_arg, const float unscale_arg,
+                        const float clip_arg, const Precision m_arg,
+                        const optk_group_step *device_step) {
     constexpr bool kReadsGrad = Rule::kReadsGrad;
+    /* A capturable step's scalars are read now, from device memory (see common/capture.h). */
+    typename Rule::Consts k = k_arg;
+    float unscale = unscale_arg, clip = clip_arg;
+    Precision m = m_arg;
+    if (device_step) {
+        if (device_step->skip) return;
+        k = *reinterpret_cast<const typename Rule::Consts *>(&device_step->k);
+        unscale = device_step->unscale;
+        clip = device_step->clip;
+        m.sr_stream = device_step->sr_stream;
+    }
     const int t = find_tensor(batch, (int)blockIdx.x);
     const int64_t base = (int64_t)(blockIdx.x - batch.tile_begin[t]) * kTile;
     const int64_t remaining = batch.numel[t] - base;
@@ -211,7 +224,9 @@ optk_status multi_tensor_apply(optk_context *ctx, const char *op, const typename
                                const optk_element_launch *l) {
     constexpr int kBuffers = buffers_of<kStates, kMixed>();
     using Batch = TensorBatch<kBuffers>;
-    static_assert(sizeof(Batch) + sizeof(typename Rule::Consts) + 8 + sizeof(Precision) <= 32764,
+    static_assert(sizeof(Batch) + sizeof(typename Rule::Consts) + 8 + sizeof(Precision) +
+                          sizeof(void *) <=
+                      32764,
                   "kernel parameters exceed CUDA's 32,764-byte limit");
     optk_status s = enter(ctx, op);
     if (s != OPTK_OK) return s;
@@ -229,8 +244,8 @@ optk_status multi_tensor_apply(optk_context *ctx, const char *op, const typename
     const Precision m = precision_of(l);
     auto run = [&](const Batch &b, int64_t) -> optk_status {
         const unsigned grid = (unsigned)b.tile_begin[b.count];
-        multi_tensor_kernel<Rule, kStates, kWritten, kMixed>
-            <<<grid, kThreads, 0, stream_of(ctx)>>>(b, k, l->grad_unscale, l->grad_clip, m);
+        multi_tensor_kernel<Rule, kStates, kWritten, kMixed><<<grid, kThreads, 0, stream_of(ctx)>>>(
+            b, k, l->grad_unscale, l->grad_clip, m, l->device_step);
         return check_launch(ctx, op);
     };
     return for_each_batch<kBuffers>(l->tensors, l->count, fill, run);
