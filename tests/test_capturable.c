@@ -366,3 +366,81 @@ BACKEND_TEST(capturable, bad_calls_are_refused_with_nothing_written) {
     release(&x);
     optk_context_free(ctx);
 }
+
+/* The point of it all: one AdamW step (guarded, clipped, two groups) captured in a CUDA graph
+ * once, then replayed with a new learning rate, new gradients and once with an Inf among
+ * them; after every replay the bytes equal those of host steps given the same values. */
+#ifdef OPTK_TEST_CUDA_RUNTIME
+#include <cuda_runtime_api.h>
+
+static void check_cuda(cudaError_t err, const char *what) {
+    cr_assert_eq(err, cudaSuccess, "%s: %s", what, cudaGetErrorString(err));
+}
+
+Test(capturable, cuda_graph_replays_with_changing_scalars) {
+    optk_context *ctx = test_context(OPTK_BACKEND_CUDA);
+    cudaStream_t stream;
+    check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+    cr_assert_eq(optk_context_set_stream(ctx, stream), OPTK_OK);
+    const optk_optim_options o = options_for(OPTK_RULE_ADAMW, OPTK_BF16, false);
+    setup host, cap;
+    make(&host, ctx, &o, 12);
+    make(&cap, ctx, &o, 12);
+    optk_step_scalars *sc = scalars_new(ctx, lr_of_step(0), 1.0 / 256.0);
+    const optk_capture_options guard = {.guard = true, .max_norm = 1.0};
+
+    /* Warm-up, outside capture: allocates the optimizer's scratch. */
+    upload_grads(&cap, 0, 256.0f);
+    upload_grads(&host, 0, 256.0f);
+    cr_assert_eq(optk_optimizer_step_capturable(cap.opt, cap.groups, 2, &guard, sc), OPTK_OK);
+    cr_assert_eq(optk_optimizer_set_lr(host.opt, lr_of_step(0)), OPTK_OK);
+    const optk_grad_options grad = {.inv_scale = 1.0 / 256.0, .max_norm = 1.0};
+    cr_assert_eq(optk_optimizer_step_groups(host.opt, host.groups, 2, &grad, NULL), OPTK_OK);
+
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), "begin capture");
+    const optk_status captured = optk_optimizer_step_capturable(cap.opt, cap.groups, 2, &guard, sc);
+    check_cuda(cudaStreamEndCapture(stream, &graph), "end capture");
+    cr_assert_eq(captured, OPTK_OK, "capturing: %s", optk_context_last_error(ctx));
+    check_cuda(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+
+    for (int k = 1; k <= 4; ++k) {
+        upload_grads(&cap, k, 256.0f);
+        upload_grads(&host, k, 256.0f);
+        const float inf = INFINITY;
+        if (k == 2)
+            cr_assert_eq(optk_mem_upload(ctx, (float *)cap.bufs[0][1].data + 1, &inf, 4), OPTK_OK);
+        scalars_set(ctx, sc, lr_of_step(k), 1.0 / 256.0);
+        check_cuda(cudaGraphLaunch(exec, stream), "replay");
+        check_cuda(cudaStreamSynchronize(stream), "replay");
+        const optk_step_scalars out = scalars_read(ctx, sc);
+        cr_assert_eq(out.found_inf, k == 2, "replay %d: found_inf %d", k, out.found_inf);
+        if (k != 2) {
+            cr_assert_eq(optk_optimizer_set_lr(host.opt, lr_of_step(k)), OPTK_OK);
+            cr_assert_eq(optk_optimizer_step_groups(host.opt, host.groups, 2, &grad, NULL),
+                         OPTK_OK);
+        }
+        cr_assert_eq(out.step, optk_optimizer_step_count(host.opt), "replay %d", k);
+        size_t nh, nc;
+        unsigned char *a = snapshot(&host, &nh), *b = snapshot(&cap, &nc);
+        char what[64];
+        snprintf(what, sizeof what, "replay %d vs host steps", k);
+        if (k != 2) test_assert_bits_equal(b, a, nh, 1, what);
+        free(a);
+        free(b);
+    }
+    check_cuda(cudaGraphExecDestroy(exec), "destroy");
+    check_cuda(cudaGraphDestroy(graph), "destroy");
+    optk_mem_free(ctx, sc);
+    release(&host);
+    release(&cap);
+    cr_assert_eq(optk_context_set_stream(ctx, NULL), OPTK_OK);
+    check_cuda(cudaStreamDestroy(stream), "stream");
+    optk_context_free(ctx);
+}
+#else
+Test(capturable, cuda_graph_replays_with_changing_scalars) {
+    cr_skip_test("the cuda backend is not compiled into this build");
+}
+#endif

@@ -65,6 +65,6 @@ cli_comparison cli_compare64(const float *got, const double *want, size_t n) {
 }
 
 void cli_print_row(const char *op, const char *check, const cli_comparison *c, bool ok) {
-    printf("%-26s %-9s %12.3g %12.3g %10llu %-6s %s\n", op, check, c->max_abs, c->max_rel,
+    printf("%-30s %-12s %12.3g %12.3g %10llu %-6s %s\n", op, check, c->max_abs, c->max_rel,
            (unsigned long long)c->max_ulp, c->exact ? "yes" : "no", ok ? "pass" : "FAIL");
 }

@@ -14,8 +14,10 @@
 static const int64_t sizes[] = {1, 3, 1023, 2048, 4099, (1 << 20) + 7};
 enum { NSIZES = 6, STEPS = 3, MAX_BUFFERS = 3 + OPTK_MAX_STATE /* param, grad, states, master */ };
 
-/* Every rule in its default form and in the variants that change its state layout. */
-static int variants(optk_optim_options out[32], const char *names[32]) {
+/* Every rule in its default form and in the variants that change its state layout, and two
+ * run as graph-capturable steps (capturable[v]). */
+static int variants(optk_optim_options out[32], const char *names[32], bool capturable[32]) {
+    memset(capturable, 0, 32 * sizeof *capturable);
     int n = 0;
     for (int r = 0; r < OPTK_RULE_COUNT; ++r) {
         out[n] = optk_optim_default_options((optk_rule)r);
@@ -50,6 +52,11 @@ static int variants(optk_optim_options out[32], const char *names[32]) {
     names[n] = extra[7], ++n;
     out[n] = optk_optim_default_options(OPTK_RULE_SGD), out[n].momentum = 0.9,
     out[n].grad_dtype = OPTK_BF16, names[n] = extra[8], ++n;
+    out[n] = optk_optim_default_options(OPTK_RULE_ADAMW), out[n].param_dtype = OPTK_BF16,
+    out[n].stochastic_rounding = true, capturable[n] = true, names[n] = "adamw+bf16+sr+capturable",
+    ++n;
+    out[n] = optk_optim_default_options(OPTK_RULE_SCHEDULE_FREE_ADAMW), out[n].warmup_steps = 2,
+    capturable[n] = true, names[n] = "schedule_free_adamw+capturable", ++n;
     return n;
 }
 
@@ -90,15 +97,35 @@ static optk_status download_as(optk_context *ctx, float *host, const void *src, 
     return s;
 }
 
+/* One step of opt over the tensors: a host step, or a guarded capturable step whose scalars
+ * (lr from the options, the counter) live in backend memory at *scalars (allocated on the
+ * first step). */
+static optk_status take_step(optk_context *ctx, optk_optimizer *opt,
+                             const optk_param_tensor *tensors, int count, bool capturable,
+                             optk_step_scalars **scalars) {
+    if (!capturable) return optk_optimizer_step(opt, tensors, count);
+    optk_status s = OPTK_OK;
+    if (!*scalars) {
+        const optk_step_scalars init = {.lr = optk_optimizer_options(opt)->lr, .inv_scale = 1.0};
+        s = optk_mem_alloc(ctx, sizeof init, (void **)scalars);
+        if (s == OPTK_OK) s = optk_mem_upload(ctx, *scalars, &init, sizeof init);
+    }
+    const optk_param_group all = {tensors, count, 1.0, 1.0};
+    const optk_capture_options guard = {.guard = true, .max_norm = 0.0};
+    return s == OPTK_OK ? optk_optimizer_step_capturable(opt, &all, 1, &guard, *scalars) : s;
+}
+
 /* Runs STEPS steps of o over the tensors on ctx, one call for all (or one call per tensor
- * with split), and returns every final buffer concatenated (host memory). */
+ * with split), as host or capturable steps, and returns every final buffer concatenated
+ * (host memory). */
 static float *run(optk_context *ctx, const optk_optim_options *o, uint64_t seed, bool split,
-                  size_t *total_out) {
+                  bool capturable, size_t *total_out) {
     const int nstate = optk_optim_state_count(o);
     const bool curvature = o->rule == OPTK_RULE_SOPHIA || o->rule == OPTK_RULE_ADAHESSIAN;
     const bool master = o->param_dtype != OPTK_F32 && !o->stochastic_rounding;
     const int nbuffers = 2 + nstate + (master ? 1 : 0); /* param, grad, states, master */
     optk_optimizer *opts[NSIZES] = {0};
+    optk_step_scalars *scalars[NSIZES] = {0};
     optk_param_tensor tensors[NSIZES];
     void *buffers[NSIZES][MAX_BUFFERS] = {{0}};
     size_t total = 0;
@@ -139,7 +166,8 @@ static float *run(optk_context *ctx, const optk_optim_options *o, uint64_t seed,
             s = upload_as(ctx, buffers[t][1], host, sizes[t], o->grad_dtype);
         }
         for (int k = 0; k < (split ? NSIZES : 1) && s == OPTK_OK; ++k) {
-            s = optk_optimizer_step(opts[k], split ? &tensors[k] : tensors, split ? 1 : NSIZES);
+            s = take_step(ctx, opts[k], split ? &tensors[k] : tensors, split ? 1 : NSIZES,
+                          capturable, &scalars[k]);
         }
     }
     float *all = s == OPTK_OK ? malloc(total * sizeof(float)) : NULL;
@@ -155,8 +183,10 @@ static float *run(optk_context *ctx, const optk_optim_options *o, uint64_t seed,
             optk_mem_free(ctx, buffers[t][b]);
         }
     }
-    for (int k = 0; k < NSIZES; ++k)
+    for (int k = 0; k < NSIZES; ++k) {
         optk_optimizer_free(opts[k]);
+        optk_mem_free(ctx, scalars[k]);
+    }
     free(host);
     if (s != OPTK_OK) {
         fprintf(stderr, "optkern validate: %s on %s: %s\n", optk_rule_name(o->rule),
@@ -183,6 +213,9 @@ static void usage(FILE *f) {
                "probes within 2e-5; the estimate within 1e-4 relative. Without one: the CPU's\n"
                "own checks for the rules (the same bits on a second run and whether the tensors\n"
                "go in one call or one by one) and float64 references for the other ops.\n"
+               "Two variants (adamw+bf16+sr+capturable, schedule_free_adamw+capturable) take\n"
+               "graph-capturable steps (scalars in backend memory) and must give the bits of\n"
+               "host steps (on a GPU: of the CPU's host steps).\n"
                "OP: a rule name (as in optkern bench) or one of the ops above. Exit status 1 on\n"
                "any failure.\n");
 }
@@ -217,22 +250,26 @@ int cmd_validate(int argc, char **argv) {
                optk_context_device_name(cuda), optk_context_device_name(cpu),
                (unsigned long long)seed);
     }
-    printf("%-26s %-9s %12s %12s %10s %-6s %s\n", "op", "check", "max abs", "max rel", "max ulp",
+    printf("%-30s %-12s %12s %12s %10s %-6s %s\n", "op", "check", "max abs", "max rel", "max ulp",
            "exact", "result");
     optk_optim_options opts[32];
     const char *names[32];
-    const int n = variants(opts, names);
+    bool capturable[32];
+    const int n = variants(opts, names, capturable);
     int failures = 0, ran = 0;
     for (int v = 0; v < n; ++v) {
         if (ops && !cli_listed(ops, optk_rule_name(opts[v].rule))) continue;
         size_t total = 0, total2 = 0;
-        float *ref = run(cpu, &opts[v], seed, false, &total);
+        float *ref = run(cpu, &opts[v], seed, false, false, &total);
         /* Stochastic rounding keys each tensor's random bits by its position in the call, so
-         * per-tensor calls differ by design: without a GPU such variants check determinism. */
-        const bool split = !cuda && !opts[v].stochastic_rounding;
-        float *other = cuda ? run(cuda, &opts[v], seed, false, &total2)
-                            : run(cpu, &opts[v], seed, split, &total2);
-        const char *check = cuda ? "cuda=cpu" : (split ? "split=one" : "rerun");
+         * per-tensor calls differ by design: without a GPU such variants check determinism.
+         * Capturable variants check against host steps (on the GPU: against the CPU's). */
+        const bool cap = capturable[v];
+        const bool split = !cuda && !opts[v].stochastic_rounding && !cap;
+        float *other = cuda ? run(cuda, &opts[v], seed, false, cap, &total2)
+                            : run(cpu, &opts[v], seed, split, cap, &total2);
+        const char *check =
+            cuda ? "cuda=cpu" : (cap ? "capture=host" : (split ? "split=one" : "rerun"));
         bool ok = ref && other && total == total2;
         cli_comparison c = {0};
         if (ok) {
@@ -240,7 +277,7 @@ int cmd_validate(int argc, char **argv) {
             ok = c.exact;
         }
         if (ok && !cuda) { /* and a second run gives the same bits */
-            float *again = run(cpu, &opts[v], seed, false, &total2);
+            float *again = run(cpu, &opts[v], seed, false, cap, &total2);
             ok = again && memcmp(again, ref, total * sizeof(float)) == 0;
             free(again);
         }
