@@ -17,48 +17,17 @@ object per line goes to --out (and a table to stdout).
 --device cpu runs the same comparison on the CPU backend (smaller sizes with --small).
 """
 import argparse
-import ctypes
 import json
 
 import torch
 
+from sinkhorn_ctypes import (OPTK_COST_DENSE, OPTK_COST_SQEUCLIDEAN, Options, Outputs, Problem,
+                             Optkern as OptkernContext)
 from torch_timing import median_time
 
-OPTK_BACKEND_CPU, OPTK_BACKEND_CUDA = 1, 2
-OPTK_COST_DENSE, OPTK_COST_SQEUCLIDEAN = 0, 1
-P = ctypes.c_void_p
 
-
-class Problem(ctypes.Structure):
-    _fields_ = [("batch", ctypes.c_int64), ("n", ctypes.c_int64), ("m", ctypes.c_int64),
-                ("a", P), ("b", P), ("cost", ctypes.c_int), ("c", P), ("x", P), ("y", P),
-                ("dim", ctypes.c_int64)]
-
-
-class Options(ctypes.Structure):
-    _fields_ = [("epsilon", ctypes.c_double), ("max_iter", ctypes.c_int), ("tol", ctypes.c_double),
-                ("check_every", ctypes.c_int), ("epsilon_start", ctypes.c_double),
-                ("epsilon_decay", ctypes.c_double), ("rho", ctypes.c_double),
-                ("warm_start", ctypes.c_bool)]
-
-
-class Outputs(ctypes.Structure):
-    _fields_ = [(name, P) for name in
-                ("f", "g", "iterations", "error", "converged", "cost", "objective", "plan")]
-
-
-class Optkern:
-    def __init__(self, lib_path, device):
-        self.lib = ctypes.CDLL(lib_path)
-        self.lib.optk_context_create.argtypes = [ctypes.POINTER(P), ctypes.c_int, ctypes.c_int]
-        self.lib.optk_context_last_error.restype = ctypes.c_char_p
-        self.lib.optk_context_last_error.argtypes = [P]
-        self.lib.optk_sinkhorn.argtypes = [P, ctypes.POINTER(Problem), ctypes.POINTER(Options),
-                                           ctypes.POINTER(Outputs)]
-        self.ctx = P()
-        backend = OPTK_BACKEND_CUDA if device == "cuda" else OPTK_BACKEND_CPU
-        if self.lib.optk_context_create(ctypes.byref(self.ctx), backend, 0) != 0:
-            raise RuntimeError(self.lib.optk_context_last_error(None).decode())
+class Optkern(OptkernContext):
+    """optk_sinkhorn on torch tensors."""
 
     def solver(self, a, b, cost_or_points, dense, eps, iterations):
         batch, n = a.shape
@@ -72,13 +41,11 @@ class Optkern:
             x, y = cost_or_points
             problem = Problem(batch, n, m, a.data_ptr(), b.data_ptr(), OPTK_COST_SQEUCLIDEAN,
                               None, x.data_ptr(), y.data_ptr(), x.shape[2])
-        options = Options(eps, iterations, 0.0, iterations, 0.0, 0.5, 0.0, False)
+        options = Options.fixed_iterations(eps, iterations)
         outputs = Outputs(f.data_ptr(), g.data_ptr(), None, None, None, None, None, None)
 
         def solve():
-            if self.lib.optk_sinkhorn(self.ctx, ctypes.byref(problem), ctypes.byref(options),
-                                      ctypes.byref(outputs)) != 0:
-                raise RuntimeError(self.lib.optk_context_last_error(self.ctx).decode())
+            self.sinkhorn(problem, options, outputs)
             return f, g
         return solve
 
