@@ -21,9 +21,9 @@ install(FILES ${PROJECT_BINARY_DIR}/optkernConfig.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/optkern)
 
 if(OPTKERN_HAVE_CUDA)
-  set(OPTK_PC_LIBS_PRIVATE "-L${CUDAToolkit_LIBRARY_DIR} -lcublas -lcurand -lcudart -lstdc++ -lm")
+  set(OPTK_PC_LIBS_PRIVATE "-L${CUDAToolkit_LIBRARY_DIR} -lcublas -lcurand -lcudart -lstdc++ -lm -lpthread")
 else()
-  set(OPTK_PC_LIBS_PRIVATE "-lm")
+  set(OPTK_PC_LIBS_PRIVATE "-lm -lpthread")
 endif()
 # From <libdir>/pkgconfig back to the prefix ("../.." for lib, "../../.." for a multiarch libdir).
 file(RELATIVE_PATH OPTK_PC_TO_PREFIX "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")

@@ -4,6 +4,7 @@
  * zero-weight padding changes nothing; rho -> Inf approaches the balanced answer;
  * epsilon-scaling and warm starts; per-problem convergence; bad input refused with nothing
  * written; CUDA bit-equal to the CPU. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "harness.h"
 #include "reference_data.h"
 
@@ -587,6 +588,33 @@ BACKEND_TEST(sinkhorn, backends_agree_with_the_cpu) {
         free_problem(&problems[k]);
     optk_context_free(cpu);
     optk_context_free(ctx);
+}
+
+/* The CPU splits the problems over threads: 1, 3 and 8 threads give the same bits (each
+ * problem is solved whole by one thread, with its own scratch). */
+Test(sinkhorn, cpu_thread_count_changes_no_bit) {
+    optk_context *cpu = test_context(OPTK_BACKEND_CPU);
+    host_problem h = random_problem(7, 40, 33, OPTK_COST_SQEUCLIDEAN, 3, 0.0f, 71);
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.03);
+    o.max_iter = 500;
+    const char *counts[] = {"1", "3", "8"};
+    host_result r[3];
+    for (int k = 0; k < 3; ++k) {
+        setenv("OPTKERN_CPU_THREADS", counts[k], 1);
+        cr_assert_eq(solve(cpu, &h, &o, NULL, NULL, &r[k]), OPTK_OK);
+    }
+    unsetenv("OPTKERN_CPU_THREADS");
+    for (int k = 1; k < 3; ++k) {
+        test_assert_bits_equal(r[k].f, r[0].f, (size_t)(h.batch * h.n), 4, "f");
+        test_assert_bits_equal(r[k].g, r[0].g, (size_t)(h.batch * h.m), 4, "g");
+        test_assert_bits_equal(r[k].plan, r[0].plan, (size_t)(h.batch * h.n * h.m), 4, "plan");
+        test_assert_bits_equal(r[k].objective, r[0].objective, (size_t)h.batch, 4, "objective");
+        test_assert_bits_equal(r[k].iterations, r[0].iterations, (size_t)h.batch, 4, "iters");
+    }
+    for (int k = 0; k < 3; ++k)
+        result_free(&r[k]);
+    free_problem(&h);
+    optk_context_free(cpu);
 }
 
 /* P v and P^T v without P equal the materialised plan times v (and padding rows give 0). */

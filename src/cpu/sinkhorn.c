@@ -1,9 +1,11 @@
-/* sinkhorn.c — the CPU side of batched Sinkhorn: one problem after another, every sum in the
- * order src/common/sinkhorn.h fixes (CUDA's), so both backends give the same bits. The column
+/* sinkhorn.c — the CPU side of batched Sinkhorn: the problems split over the cores, each
+ * solved whole by one thread, every sum in the order src/common/sinkhorn.h fixes (CUDA's),
+ * so both backends give the same bits. The column
  * log-sum-exps run with i outer and j inner, so the cost is read row by row, as it lies in
  * memory, and both updates vectorise (across columns, and across a row's 32 lanes). */
 #include "cpu_backend.h"
 #include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
+#include "parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -190,29 +192,33 @@ static void solve_problem(solve s, int64_t p, float *g_next) {
     finish(&s, target);
 }
 
-optk_status optk_cpu_sinkhorn(optk_context *ctx, const optk_sinkhorn_job *job) {
+/* Problems [begin, end) on one thread, with its own scratch. */
+static int solve_problems(void *arg, int64_t begin, int64_t end, int worker) {
+    (void)worker;
+    const optk_sinkhorn_job *job = arg;
     const size_t m = (size_t)job->view.m;
-    solve s = {job,
-               0,
-               NULL,
-               NULL,
-               NULL,
-               NULL,
-               malloc(m * sizeof(float)),
-               malloc(m * sizeof(double)),
-               malloc(m * sizeof(float))};
+    solve s = {.job = job,
+               .col_max = malloc(m * sizeof(float)),
+               .col_sum = malloc(m * sizeof(double)),
+               .cost_row = malloc(m * sizeof(float))};
     float *g_next = malloc(m * sizeof(float));
-    optk_status status = OPTK_OK;
-    if (!s.col_max || !s.col_sum || !s.cost_row || !g_next) {
-        status = optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "sinkhorn: out of host memory");
-    }
-    for (int64_t p = 0; p < job->batch && status == OPTK_OK; ++p)
+    const int ok = s.col_max && s.col_sum && s.cost_row && g_next;
+    for (int64_t p = begin; p < end && ok; ++p)
         solve_problem(s, p, g_next);
     free(s.col_max);
     free(s.col_sum);
     free(s.cost_row);
     free(g_next);
-    return status;
+    return ok ? 0 : 1;
+}
+
+optk_status optk_cpu_sinkhorn(optk_context *ctx, const optk_sinkhorn_job *job) {
+    /* Problems are independent: each is solved whole by one thread, in the same order of
+     * operations whatever the thread count. */
+    const int workers = optk_cpu_workers(job->batch);
+    if (optk_cpu_parallel(job->batch, workers, solve_problems, (void *)job) != 0)
+        return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "sinkhorn: out of host memory");
+    return OPTK_OK;
 }
 
 optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int64_t batch,
