@@ -42,6 +42,12 @@ OPTK_HD float optk_f32_from_bits(uint32_t u) {
     return v.f;
 }
 
+/* (float)x, correctly rounded, from two exact halves: AVX2 has no unsigned conversion, so
+ * the plain cast keeps CPU loops scalar; this one vectorises and gives the same bits. */
+OPTK_HD float optk_u32_to_f32(uint32_t x) {
+    return (float)(int32_t)(x >> 16) * 65536.0f + (float)(int32_t)(x & 0xffffu);
+}
+
 /* max(a, b) that propagates a NaN in either argument, like torch.maximum (fmaxf drops it). */
 OPTK_HD float optk_max_nan(float a, float b) {
     return (a > b || a != a) ? a : b;

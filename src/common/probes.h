@@ -16,10 +16,11 @@ OPTK_HD float optk_rademacher(uint32_t word, int64_t element) {
 
 /* cuRAND's uniform mappings for Box-Muller (curand_normal4): u in (0, 1], v in (0, 2 pi). */
 OPTK_HD float optk_box_muller_u(uint32_t x) {
-    return (float)x * 2.3283064e-10f + (2.3283064e-10f / 2.0f);
+    return optk_u32_to_f32(x) * 2.3283064e-10f + (2.3283064e-10f / 2.0f);
 }
 OPTK_HD float optk_box_muller_v(uint32_t y) {
-    return (float)y * (2.3283064e-10f * 6.2831855f) + ((2.3283064e-10f * 6.2831855f) / 2.0f);
+    return optk_u32_to_f32(y) * (2.3283064e-10f * 6.2831855f) +
+           ((2.3283064e-10f * 6.2831855f) / 2.0f);
 }
 
 #endif /* OPTK_COMMON_PROBES_H */
