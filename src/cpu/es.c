@@ -7,11 +7,12 @@
 
 #include <stdlib.h>
 
-optk_status optk_cpu_es_fill(optk_context *ctx, uint64_t seed, uint64_t generation, uint32_t layer,
-                             int64_t first_pair, int64_t count, int64_t rows, int64_t cols,
-                             int64_t offset, int64_t pair_stride, int64_t row_stride,
-                             const float *coef, float *out) {
-    (void)ctx;
+/* The normals of the pairs (hot: Giles' erfinv is a chain of fmaf, which baseline x86-64
+ * would call into libm for). */
+OPTK_CPU_HOT_LOOP static void es_fill_pairs(uint64_t seed, uint64_t generation, uint32_t layer,
+                                            int64_t first_pair, int64_t count, int64_t rows,
+                                            int64_t cols, int64_t offset, int64_t pair_stride,
+                                            int64_t row_stride, const float *coef, float *out) {
     for (int64_t c = 0; c < count; ++c) {
         const uint64_t sub = optk_es_subsequence(generation, layer, first_pair + c);
         const float scale = coef ? coef[c] : 1.0f;
@@ -31,6 +32,15 @@ optk_status optk_cpu_es_fill(optk_context *ctx, uint64_t seed, uint64_t generati
             }
         }
     }
+}
+
+optk_status optk_cpu_es_fill(optk_context *ctx, uint64_t seed, uint64_t generation, uint32_t layer,
+                             int64_t first_pair, int64_t count, int64_t rows, int64_t cols,
+                             int64_t offset, int64_t pair_stride, int64_t row_stride,
+                             const float *coef, float *out) {
+    (void)ctx;
+    es_fill_pairs(seed, generation, layer, first_pair, count, rows, cols, offset, pair_stride,
+                  row_stride, coef, out);
     return OPTK_OK;
 }
 
@@ -80,6 +90,26 @@ optk_status optk_cpu_gemm(optk_context *ctx, bool trans_b, int64_t M, int64_t N,
     return OPTK_OK;
 }
 
+/* Y_i += coef (X_i B) A^T for one member (U: batch x r scratch). */
+OPTK_CPU_HOT_LOOP static void lowrank_member(const float *x, float *y, const float *A,
+                                             const float *B, float *U, int64_t m, int64_t n,
+                                             int64_t r, int64_t batch, float coef) {
+    for (int64_t b = 0; b < batch; ++b) {
+        for (int64_t k = 0; k < r; ++k) { /* U = X_i B_p */
+            float u = 0.0f;
+            for (int64_t j = 0; j < n; ++j)
+                u = fmaf(x[b * n + j], B[j * r + k], u);
+            U[b * r + k] = coef * u;
+        }
+        for (int64_t o = 0; o < m; ++o) { /* Y_i += coef U A_p^T */
+            float add = 0.0f;
+            for (int64_t k = 0; k < r; ++k)
+                add = fmaf(U[b * r + k], A[o * r + k], add);
+            y[b * m + o] += add;
+        }
+    }
+}
+
 optk_status optk_cpu_es_lowrank_add(optk_context *ctx, uint64_t seed, uint64_t generation,
                                     uint32_t layer, int64_t m, int64_t n, int rank, float scale,
                                     int64_t members, int64_t batch, const float *X, float *Y) {
@@ -96,26 +126,19 @@ optk_status optk_cpu_es_lowrank_add(optk_context *ctx, uint64_t seed, uint64_t g
             optk_cpu_es_fill(ctx, seed, generation, layer, i / 2, 1, n, r, m * r, n * r, r, NULL,
                              B);
         }
-        const float *x = X + i * batch * n;
-        float *y = Y + i * batch * m;
-        const float coef = scale * optk_es_sign(i);
-        for (int64_t b = 0; b < batch; ++b) {
-            for (int64_t k = 0; k < r; ++k) { /* U = X_i B_p */
-                float u = 0.0f;
-                for (int64_t j = 0; j < n; ++j)
-                    u = fmaf(x[b * n + j], B[j * r + k], u);
-                U[b * r + k] = coef * u;
-            }
-            for (int64_t o = 0; o < m; ++o) { /* Y_i += coef U A_p^T */
-                float add = 0.0f;
-                for (int64_t k = 0; k < r; ++k)
-                    add = fmaf(U[b * r + k], A[o * r + k], add);
-                y[b * m + o] += add;
-            }
-        }
+        lowrank_member(X + i * batch * n, Y + i * batch * m, A, B, U, m, n, r, batch,
+                       scale * optk_es_sign(i));
     }
     free(A), free(B), free(U);
     return OPTK_OK;
+}
+
+/* Y_i += s e + bias over the member's batch rows. */
+OPTK_CPU_HOT_LOOP static void bias_member(float *y, const float *e, const float *bias, float s,
+                                          int64_t m, int64_t batch) {
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t o = 0; o < m; ++o)
+            y[b * m + o] += fmaf(s, e[o], bias[o]);
 }
 
 optk_status optk_cpu_es_bias_add(optk_context *ctx, uint64_t seed, uint64_t generation,
@@ -126,10 +149,7 @@ optk_status optk_cpu_es_bias_add(optk_context *ctx, uint64_t seed, uint64_t gene
     for (int64_t i = 0; i < members; ++i) {
         if (i % 2 == 0)
             optk_cpu_es_fill(ctx, seed, generation, layer, i / 2, 1, 1, m, 0, m, m, NULL, e);
-        const float s = sigma * optk_es_sign(i);
-        for (int64_t b = 0; b < batch; ++b)
-            for (int64_t o = 0; o < m; ++o)
-                Y[(i * batch + b) * m + o] += fmaf(s, e[o], bias[o]);
+        bias_member(Y + i * batch * m, e, bias, sigma * optk_es_sign(i), m, batch);
     }
     free(e);
     return OPTK_OK;

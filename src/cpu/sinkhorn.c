@@ -45,8 +45,9 @@ typedef struct solve {
     float *cost_row; /* m: a row of point-cloud costs */
 } solve;
 
-/* Row i of the problem's cost: the dense row itself, or computed into s->cost_row. */
-static const float *cost_row(const solve *s, int64_t i) {
+/* Row i of the problem's cost: the dense row itself, or computed into s->cost_row (a hot
+ * loop: baseline x86-64 has no FMA instruction, and fmaf would be a libm call per term). */
+OPTK_CPU_HOT_LOOP static const float *cost_row(const solve *s, int64_t i) {
     const optk_ot_view *v = &s->job->view;
     if (v->cost == OPTK_COST_DENSE) return v->c + (s->p * v->n + i) * v->m;
     for (int64_t j = 0; j < v->m; ++j)
@@ -63,7 +64,7 @@ OPTK_CPU_HOT_LOOP static void add_row(const float *restrict c, float fi, float e
 
 /* g'_j from the current f (the g update, or the error's reference), into out: the rows in
  * index order, as CUDA's thread per column adds them. */
-static void column_update(const solve *s, float eps, float tau, float *out) {
+OPTK_CPU_HOT_LOOP static void column_update(const solve *s, float eps, float tau, float *out) {
     const optk_ot_view *v = &s->job->view;
     for (int64_t j = 0; j < v->m; ++j) {
         s->col_max[j] = -OPTK_INF_F;
@@ -106,7 +107,7 @@ OPTK_CPU_HOT_LOOP static optk_lse row_lse(const float *restrict c, const float *
     return optk_lse_tree(lanes, eps);
 }
 
-static void row_update(const solve *s, float eps, float tau) {
+OPTK_CPU_HOT_LOOP static void row_update(const solve *s, float eps, float tau) {
     const optk_ot_view *v = &s->job->view;
     for (int64_t i = 0; i < v->n; ++i) {
         const optk_lse l = row_lse(cost_row(s, i), s->g, s->b, eps, v->m);
@@ -115,7 +116,7 @@ static void row_update(const solve *s, float eps, float tau) {
 }
 
 /* The error: the column terms in OPTK_SINKHORN_PARTIALS partials and the block tree. */
-static double error_of(const solve *s, const float *g_next, float eps) {
+OPTK_CPU_HOT_LOOP static double error_of(const solve *s, const float *g_next, float eps) {
     double partial[OPTK_SINKHORN_PARTIALS] = {0};
     for (int64_t j = 0; j < s->job->view.m; ++j)
         partial[j % OPTK_SINKHORN_PARTIALS] += optk_error_term(s->b[j], s->g[j], g_next[j], eps);
@@ -124,7 +125,7 @@ static double error_of(const solve *s, const float *g_next, float eps) {
 
 /* The plan's sums at the target epsilon: <P, C>, <P, C> - eps H(P), and P itself; entry e
  * in partial e % PARTIALS, as a CUDA block sums them. */
-static void finish(const solve *s, float eps) {
+OPTK_CPU_HOT_LOOP static void finish(const solve *s, float eps) {
     const optk_sinkhorn_job *job = s->job;
     const optk_ot_view *v = &job->view;
     /* 6 KiB on the stack, not static: contexts may run on several threads. */
@@ -149,7 +150,7 @@ static void finish(const solve *s, float eps) {
     if (job->out.objective) job->out.objective[s->p] = (float)(fg - (double)eps * mass);
 }
 
-static void solve_problem(solve s, int64_t p, float *g_next) {
+OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
     const optk_sinkhorn_job *job = s.job;
     const optk_ot_view *v = &job->view;
     s.p = p;
@@ -221,12 +222,12 @@ optk_status optk_cpu_sinkhorn(optk_context *ctx, const optk_sinkhorn_job *job) {
     return OPTK_OK;
 }
 
-optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int64_t batch,
-                                float eps, const float *f, const float *g, bool transpose,
-                                const float *v, int64_t k, float *out) {
+/* Every output row of P v (or P^T v), in CHUNK columns of v at a time. */
+OPTK_CPU_HOT_LOOP static void plan_apply_all(const optk_ot_view *view, int64_t batch, float eps,
+                                             const float *f, const float *g, bool transpose,
+                                             const float *v, int64_t k, float *out) {
     enum { CHUNK = 256 };
     double acc[CHUNK];
-    (void)ctx;
     const int64_t rows = transpose ? view->m : view->n;
     for (int64_t p = 0; p < batch; ++p) {
         for (int64_t r = 0; r < rows; ++r) {
@@ -238,5 +239,12 @@ optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int
             }
         }
     }
+}
+
+optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int64_t batch,
+                                float eps, const float *f, const float *g, bool transpose,
+                                const float *v, int64_t k, float *out) {
+    (void)ctx;
+    plan_apply_all(view, batch, eps, f, g, transpose, v, k, out);
     return OPTK_OK;
 }
