@@ -5,8 +5,11 @@ same problems, in one process, the same number of iterations (no early stop on e
 side), timed the same way (host clock, warm-up, median of --reps).
 
 Workload (issue 5's CPU target): B = 16 problems of 256 x 256, uniform weights, squared
-Euclidean costs of random points in the unit square scaled to [0, 2]... given to both as
-dense matrices, eps in {0.1, 0.02}. POT runs in float32 (the precision optkern computes in)
+Euclidean costs of random points in the unit square (in [0, 2]) given to both as dense
+matrices, eps in {0.1, 0.02}. optkern runs twice: "optkern" is its default solver (blocks of
+10 iterations in the kernel domain where safe), "optkern-log" every iteration in the log
+domain (OPTK_SINKHORN_LOG_DOMAIN). The problems are split over the CPU's cores
+(OPTKERN_CPU_THREADS to change it). POT runs in float32 (the precision optkern computes in)
 and in float64 (its default); the potentials of every run are compared (up to the additive
 constant) with POT float64's, and the marginal error of each is reported, so that "equal
 iterations" is also "equal accuracy". One JSON object per line goes to --out, a table to
@@ -25,7 +28,8 @@ import warnings
 import numpy as np
 import ot
 
-from sinkhorn_ctypes import OPTK_COST_DENSE, Optkern, Options, Outputs, Problem
+from sinkhorn_ctypes import (OPTK_COST_DENSE, OPTK_SINKHORN_LOG_DOMAIN, OPTK_SINKHORN_PLAIN,
+                             Optkern, Options, Outputs, Problem)
 
 
 def median_seconds(run, warmup, reps):
@@ -61,7 +65,7 @@ def pot_solver(a, b, cost, eps, iterations, dtype):
     return solve
 
 
-def optkern_solver(optkern, a, b, cost, eps, iterations):
+def optkern_solver(optkern, a, b, cost, eps, iterations, solver):
     a, b, cost = (np.ascontiguousarray(x, np.float32) for x in (a, b, cost))
     batch, n = a.shape
     m = b.shape[1]
@@ -69,7 +73,7 @@ def optkern_solver(optkern, a, b, cost, eps, iterations):
     g = np.empty((batch, m), np.float32)
     problem = Problem(batch, n, m, address(a), address(b), OPTK_COST_DENSE, address(cost), None,
                       None, 0)
-    options = Options.fixed_iterations(eps, iterations)
+    options = Options.fixed_iterations(eps, iterations, solver)
     outputs = Outputs(address(f), address(g), None, None, None, None, None, None)
 
     inputs = (a, b, cost)  # the problem holds their addresses: keep them alive with it
@@ -117,7 +121,10 @@ def main():
     for eps in (0.1, 0.02):
         solvers = [("pot-float64", pot_solver(a, b, cost, eps, args.iterations, np.float64)),
                    ("pot-float32", pot_solver(a, b, cost, eps, args.iterations, np.float32)),
-                   ("optkern-cpu", optkern_solver(optkern, a, b, cost, eps, args.iterations))]
+                   ("optkern-log", optkern_solver(optkern, a, b, cost, eps, args.iterations,
+                                                  OPTK_SINKHORN_LOG_DOMAIN)),
+                   ("optkern", optkern_solver(optkern, a, b, cost, eps, args.iterations,
+                                              OPTK_SINKHORN_PLAIN))]
         f_ref, _ = solvers[0][1]()
         f_ref = f_ref.copy()
         times = {}

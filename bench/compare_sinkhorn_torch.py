@@ -41,7 +41,7 @@ class Optkern(OptkernContext):
             x, y = cost_or_points
             problem = Problem(batch, n, m, a.data_ptr(), b.data_ptr(), OPTK_COST_SQEUCLIDEAN,
                               None, x.data_ptr(), y.data_ptr(), x.shape[2])
-        options = Options.fixed_iterations(eps, iterations)
+        options = Options.fixed_iterations(eps, iterations)  # the default solver
         outputs = Outputs(f.data_ptr(), g.data_ptr(), None, None, None, None, None, None)
 
         def solve():

@@ -14,16 +14,21 @@ class Problem(ctypes.Structure):
                 ("dim", ctypes.c_int64)]
 
 
+OPTK_SINKHORN_PLAIN, OPTK_SINKHORN_SNS, OPTK_SINKHORN_LOG_DOMAIN = 0, 1, 2
+
+
 class Options(ctypes.Structure):
     _fields_ = [("epsilon", ctypes.c_double), ("max_iter", ctypes.c_int), ("tol", ctypes.c_double),
                 ("check_every", ctypes.c_int), ("epsilon_start", ctypes.c_double),
                 ("epsilon_decay", ctypes.c_double), ("rho", ctypes.c_double),
-                ("warm_start", ctypes.c_bool)]
+                ("warm_start", ctypes.c_bool), ("solver", ctypes.c_int),
+                ("sns_warmup", ctypes.c_int)]
 
     @classmethod
-    def fixed_iterations(cls, eps, iterations):
-        """Exactly `iterations` iterations (tol 0: no early stop), no ε-scaling, balanced."""
-        return cls(eps, iterations, 0.0, iterations, 0.0, 0.5, 0.0, False)
+    def fixed_iterations(cls, eps, iterations, solver=OPTK_SINKHORN_PLAIN, check_every=10):
+        """Exactly `iterations` iterations (tol 0: no early stop), no ε-scaling, balanced;
+        blocks of check_every iterations between checks (the kernel-domain path's unit)."""
+        return cls(eps, iterations, 0.0, check_every, 0.0, 0.5, 0.0, False, solver, 0)
 
 
 class Outputs(ctypes.Structure):

@@ -102,7 +102,8 @@ static optk_status check_options(optk_context *ctx, const char *op,
                              "%s: epsilon_decay must be in (0, 1), got %g", op, o->epsilon_decay);
         }
     }
-    if (o->solver != OPTK_SINKHORN_PLAIN && o->solver != OPTK_SINKHORN_SNS) {
+    if (o->solver != OPTK_SINKHORN_PLAIN && o->solver != OPTK_SINKHORN_SNS &&
+        o->solver != OPTK_SINKHORN_LOG_DOMAIN) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: unknown solver %d", op,
                          (int)o->solver);
     }
@@ -196,6 +197,7 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *p,
     job.max_iter = o->max_iter;
     job.check_every = o->check_every;
     job.warm_start = o->warm_start;
+    job.log_domain_only = o->solver == OPTK_SINKHORN_LOG_DOMAIN;
     job.out = *out;
     if (o->solver == OPTK_SINKHORN_SNS) {
         return optk_sns_solve(ctx, &job, o->sns_warmup > 0 ? o->sns_warmup : 20);

@@ -590,6 +590,66 @@ BACKEND_TEST(sinkhorn, backends_agree_with_the_cpu) {
     optk_context_free(ctx);
 }
 
+/* The kernel-domain fast path (between checks, balanced problems) gives the log domain's
+ * answer up to rounding: on problems where it is safe from the start (eps 0.1), where the
+ * kernel underflows at first and blocks fall back to the log domain (eps 0.005 on costs in
+ * [1, 3]), with padding and point clouds. Its bits differ from the log domain's somewhere,
+ * which shows that it ran. */
+BACKEND_TEST(sinkhorn, kernel_domain_blocks_match_the_log_domain) {
+    optk_context *ctx = test_context(backend);
+    const struct {
+        double eps;
+        optk_ot_cost cost;
+        float range;
+    } cases[] = {{0.1, OPTK_COST_DENSE, 1.0f},
+                 {0.005, OPTK_COST_DENSE, 2.0f},
+                 {0.02, OPTK_COST_SQEUCLIDEAN, 0.0f}};
+    for (int k = 0; k < 3; ++k) {
+        host_problem h = random_problem(3, 70, 45, cases[k].cost, 2, cases[k].range, 81 + k);
+        h.a[5] = 0.0f; /* padding in the first problem (weights need not sum alike here) */
+        h.b[7] = 0.0f;
+        if (k == 1) { /* costs in [1, 3]: exp(-C / eps) underflows, the first blocks fall back */
+            for (int64_t e = 0; e < h.batch * h.n * h.m; ++e)
+                h.c[e] += 1.0f;
+        }
+        optk_sinkhorn_options fast = optk_sinkhorn_default_options(cases[k].eps);
+        fast.max_iter = 400;
+        fast.tol = 0.0; /* every iteration, no early stop */
+        optk_sinkhorn_options slow = fast;
+        slow.solver = OPTK_SINKHORN_LOG_DOMAIN;
+        host_result rf, rs;
+        cr_assert_eq(solve(ctx, &h, &fast, NULL, NULL, &rf), OPTK_OK, "%s",
+                     optk_context_last_error(ctx));
+        cr_assert_eq(solve(ctx, &h, &slow, NULL, NULL, &rs), OPTK_OK);
+        double worst = 0.0;
+        bool differ = false;
+        for (int64_t e = 0; e < h.batch * h.n; ++e) {
+            cr_assert(isfinite(rf.f[e]) || (rf.f[e] == -INFINITY && rs.f[e] == -INFINITY),
+                      "case %d: f[%lld] = %g", k, (long long)e, (double)rf.f[e]);
+            if (isfinite(rs.f[e])) worst = fmax(worst, fabs(rf.f[e] - rs.f[e]));
+            differ |= memcmp(&rf.f[e], &rs.f[e], 4) != 0;
+        }
+        for (int64_t e = 0; e < h.batch * h.m; ++e) {
+            cr_assert(isfinite(rf.g[e]) || (rf.g[e] == -INFINITY && rs.g[e] == -INFINITY),
+                      "case %d: g[%lld] = %g", k, (long long)e, (double)rf.g[e]);
+            if (isfinite(rs.g[e])) worst = fmax(worst, fabs(rf.g[e] - rs.g[e]));
+        }
+        for (int64_t p = 0; p < h.batch; ++p) {
+            cr_assert(fabs(rf.cost[p] - rs.cost[p]) <= 1e-5 * fabs(rs.cost[p]), "case %d", k);
+            cr_assert(fabs(rf.error[p] - rs.error[p]) <= 1e-4 + 0.1 * rs.error[p], "case %d", k);
+        }
+        cr_log_info("%s case %d: potentials within %.3g of the log domain",
+                    optk_backend_name(backend), k, worst);
+        cr_assert(worst <= 2e-5 * (1.0 + cases[k].range), "case %d: %g from the log domain", k,
+                  worst);
+        cr_assert(differ, "case %d: the fast path never ran (bits equal to the log domain)", k);
+        result_free(&rf);
+        result_free(&rs);
+        free_problem(&h);
+    }
+    optk_context_free(ctx);
+}
+
 /* The CPU splits the problems over threads: 1, 3 and 8 threads give the same bits (each
  * problem is solved whole by one thread, with its own scratch). */
 Test(sinkhorn, cpu_thread_count_changes_no_bit) {

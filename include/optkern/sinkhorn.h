@@ -38,7 +38,11 @@ typedef struct optk_ot_problem {
 } optk_ot_problem;
 
 typedef enum optk_sinkhorn_solver {
-    OPTK_SINKHORN_PLAIN = 0, /* alternating log-domain updates */
+    /* Alternating log-domain updates; between checks, balanced problems (up to 2^24 entries)
+     * run as scalings of the kernel absorbed at the block's start — two matrix-vector
+     * products an iteration instead of two log-sum-exps — wherever that is safe: a block
+     * whose scalings leave the float range is run again in the log domain. */
+    OPTK_SINKHORN_PLAIN = 0,
     /* Sinkhorn-Newton-Sparse (Tang et al., 2024), balanced problems: sns_warmup Sinkhorn
      * iterations, then Newton steps on the concave dual with the Hessian's plan block
      * sparsified to each row's largest entries holding 99.9% of its mass (at least 2) and
@@ -46,7 +50,10 @@ typedef enum optk_sinkhorn_solver {
      * conjugate gradients, with a backtracking line search; a Sinkhorn iteration wherever a
      * Newton step fails. Each Newton step counts as one iteration. The Newton phase runs on
      * the host in double for both backends (the warm-up on the backend). */
-    OPTK_SINKHORN_SNS = 1
+    OPTK_SINKHORN_SNS = 1,
+    /* OPTK_SINKHORN_PLAIN without its kernel-domain fast path: every iteration in the log
+     * domain (for comparisons; same answers up to rounding). */
+    OPTK_SINKHORN_LOG_DOMAIN = 2
 } optk_sinkhorn_solver;
 
 typedef struct optk_sinkhorn_options {

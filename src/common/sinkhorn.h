@@ -142,6 +142,55 @@ OPTK_HD void optk_plan_apply_row(const optk_ot_view *v, int64_t p, float eps, co
     }
 }
 
+/* ---- The kernel-domain fast path ---------------------------------------------------------
+ * Between two checks a balanced problem may run on scalings instead of potentials: with the
+ * kernel absorbed at the block's start, K_ij = exp((f_i + g_j - C_ij) / eps) (the plan entry
+ * of the current potentials), an iteration is v_j = b_j / sum_i K_ij u_i, then
+ * u_i = a_i / sum_j K_ij v_j — two matrix-vector products where the log domain takes two
+ * log-sum-exps — and f += eps log u, g += eps log v at the block's end give the log-domain
+ * iterates up to rounding. A column's sum runs over the rows in index order, a row's in the
+ * 32 lanes and the lane tree, in double, on both backends. A scaling that is 0, infinite or
+ * NaN (the kernel underflowed: a small eps far from the solution) makes the block unsafe: it
+ * is run again in the log domain from where it started, so the path is taken only where it
+ * is safe. Blocks of balanced problems up to 2^24 entries take it (the CPU stores K). */
+#define OPTK_SINKHORN_KERNEL_MAX_ENTRIES ((int64_t)1 << 24)
+
+/* Whether a block at this tau may try the kernel domain. */
+OPTK_HD int optk_sinkhorn_kernel_block(float tau, int64_t n, int64_t m, int log_domain_only) {
+    return !log_domain_only && tau == 1.0f && n * m <= OPTK_SINKHORN_KERNEL_MAX_ENTRIES;
+}
+
+/* A scaling weight / sum (0 for a zero weight); sets *unsafe when it is not a positive finite
+ * float. */
+OPTK_HD float optk_scaling(float weight, double sum, int *unsafe) {
+    if (weight == 0.0f) return 0.0f;
+    const float s = (float)((double)weight / sum);
+    if (!(sum > 0.0 && s > 0.0f && s <= 3.4028234663852886e38f)) *unsafe = 1;
+    return s;
+}
+
+/* The lane tree of a row's sum (a CUDA warp's shuffles, as optk_lse_tree). Overwrites it. */
+OPTK_HD double optk_sum_lanes(double *lanes) {
+    for (int offset = OPTK_SINKHORN_LANES / 2; offset > 0; offset /= 2) {
+        for (int k = 0; k < offset; ++k)
+            lanes[k] += lanes[k + offset];
+    }
+    return lanes[0];
+}
+
+/* The potential after a block: potential + eps log scaling; -Inf for a zero weight (whose
+ * scaling is 0), as the log-domain update gives. */
+OPTK_HD float optk_absorb(float potential, float scaling, float eps) {
+    return scaling == 0.0f ? -OPTK_INF_F : fmaf(eps, optk_logf(scaling), potential);
+}
+
+/* K_ij of the block: the plan entry of the current potentials, 0 in a zero-weight row (the
+ * log domain skips those rows whatever their potentials, and the first column sums, with
+ * u = 1, would count them). A zero-weight column needs nothing: its scaling v_j is 0. */
+OPTK_HD float optk_kernel_entry(float a, float f, float g, float c, float eps) {
+    return a == 0.0f ? 0.0f : optk_plan_entry(f, g, c, eps);
+}
+
 /* epsilon of stage `stage` (check_every iterations each): max(target, start decay^stage). */
 OPTK_HD float optk_sinkhorn_epsilon(double target, double start, double decay, int64_t stage) {
     if (start <= target) return (float)target;

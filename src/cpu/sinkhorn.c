@@ -43,6 +43,8 @@ typedef struct solve {
     float *col_max; /* m: the column log-sum-exps */
     double *col_sum;
     float *cost_row; /* m: a row of point-cloud costs */
+    float *kernel;   /* n x m: the absorbed kernel of a kernel-domain block (NULL: none) */
+    float *u, *v;    /* n, m: its scalings */
 } solve;
 
 /* Row i of the problem's cost: the dense row itself, or computed into s->cost_row (a hot
@@ -150,6 +152,87 @@ OPTK_CPU_HOT_LOOP static void finish(const solve *s, float eps) {
     if (job->out.objective) job->out.objective[s->p] = (float)(fg - (double)eps * mass);
 }
 
+/* len log-domain iterations. g_ready: g_next holds the next g update already. */
+static void log_iterations(const solve *s, int len, float eps, float tau, float *g_next,
+                           bool *g_ready) {
+    for (int k = 0; k < len; ++k) {
+        if (!*g_ready) column_update(s, eps, tau, g_next);
+        for (int64_t j = 0; j < s->job->view.m; ++j)
+            s->g[j] = g_next[j];
+        row_update(s, eps, tau);
+        *g_ready = false;
+    }
+}
+
+/* The kernel of the current potentials, K_ij = exp((f_i + g_j - C_ij) / eps), row by row. */
+OPTK_CPU_HOT_LOOP static void absorb_kernel(const solve *s, float eps) {
+    const int64_t n = s->job->view.n, m = s->job->view.m;
+    for (int64_t i = 0; i < n; ++i) {
+        const float *c = cost_row(s, i);
+        float *k = s->kernel + i * m;
+        const float ai = s->a[i], fi = s->f[i];
+        for (int64_t j = 0; j < m; ++j)
+            k[j] = optk_kernel_entry(ai, fi, s->g[j], c[j], eps);
+    }
+}
+
+/* v_j = b_j / sum_i K_ij u_i: the rows in index order (i outer, so K is read as it lies). */
+OPTK_CPU_HOT_LOOP static int column_scalings(const solve *s) {
+    const int64_t n = s->job->view.n, m = s->job->view.m;
+    double *restrict sum = s->col_sum;
+    for (int64_t j = 0; j < m; ++j)
+        sum[j] = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        const float *restrict k = s->kernel + i * m;
+        const double ui = s->u[i];
+        for (int64_t j = 0; j < m; ++j)
+            sum[j] += (double)k[j] * ui;
+    }
+    int unsafe = 0;
+    for (int64_t j = 0; j < m; ++j)
+        s->v[j] = optk_scaling(s->b[j], sum[j], &unsafe);
+    return !unsafe;
+}
+
+/* u_i = a_i / sum_j K_ij v_j: column j in lane j % LANES, then the lane tree (a warp's). */
+OPTK_CPU_HOT_LOOP static int row_scalings(const solve *s) {
+    const int64_t n = s->job->view.n, m = s->job->view.m;
+    const float *restrict v = s->v;
+    int unsafe = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const float *restrict k = s->kernel + i * m;
+        double lanes[OPTK_SINKHORN_LANES] = {0};
+        int64_t j0 = 0;
+        for (; j0 + OPTK_SINKHORN_LANES <= m; j0 += OPTK_SINKHORN_LANES) {
+            for (int l = 0; l < OPTK_SINKHORN_LANES; ++l)
+                lanes[l] += (double)k[j0 + l] * (double)v[j0 + l];
+        }
+        for (int64_t j = j0; j < m; ++j)
+            lanes[j - j0] += (double)k[j] * (double)v[j];
+        s->u[i] = optk_scaling(s->a[i], optk_sum_lanes(lanes), &unsafe);
+    }
+    return !unsafe;
+}
+
+/* A kernel-domain block of len iterations (common/sinkhorn.h): 1 with f and g absorbed, or 0
+ * (unsafe) with f and g as they were. */
+static int kernel_iterations(const solve *s, int len, float eps) {
+    const optk_ot_view *view = &s->job->view;
+    absorb_kernel(s, eps);
+    for (int64_t i = 0; i < view->n; ++i)
+        s->u[i] = 1.0f;
+    for (int k = 0; k < len; ++k) {
+        if (!column_scalings(s) || !row_scalings(s)) return 0;
+    }
+    for (int64_t i = 0; i < view->n; ++i)
+        s->f[i] = optk_absorb(s->f[i], s->u[i], eps);
+    for (int64_t j = 0; j < view->m; ++j)
+        s->g[j] = optk_absorb(s->g[j], s->v[j], eps);
+    return 1;
+}
+
+/* Blocks of iterations between checks: each in the kernel domain where safe (else, or when
+ * that fails, in the log domain), then the check when eps has reached its target. */
 OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
     const optk_sinkhorn_job *job = s.job;
     const optk_ot_view *v = &job->view;
@@ -166,16 +249,20 @@ OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
     double error = INFINITY;
     int converged = 0, it = 0;
     bool g_ready = false; /* g_next holds the next g update (computed by the last check) */
-    for (it = 0; it < job->max_iter && !converged; ++it) {
+    while (it < job->max_iter && !converged) {
+        const int len =
+            job->check_every < job->max_iter - it ? job->check_every : job->max_iter - it;
         const float eps = optk_sinkhorn_epsilon(job->epsilon, job->epsilon_start,
                                                 job->epsilon_decay, it / job->check_every);
         const float tau = optk_sinkhorn_tau(job->rho, eps);
-        if (!g_ready) column_update(&s, eps, tau, g_next);
-        for (int64_t j = 0; j < v->m; ++j)
-            s.g[j] = g_next[j];
-        row_update(&s, eps, tau);
-        g_ready = false;
-        if ((it + 1) % job->check_every == 0 && eps == target) {
+        if (s.kernel && optk_sinkhorn_kernel_block(tau, v->n, v->m, job->log_domain_only) &&
+            kernel_iterations(&s, len, eps)) {
+            g_ready = false;
+        } else {
+            log_iterations(&s, len, eps, tau, g_next, &g_ready);
+        }
+        it += len;
+        if (it % job->check_every == 0 && eps == target) {
             column_update(&s, eps, tau, g_next);
             g_ready = true;
             error = error_of(&s, g_next, eps);
@@ -193,22 +280,36 @@ OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
     finish(&s, target);
 }
 
+/* Whether some block of the job may run in the kernel domain (then K needs room). */
+static bool may_use_kernel(const optk_sinkhorn_job *job) {
+    return optk_sinkhorn_kernel_block(optk_sinkhorn_tau(job->rho, (float)job->epsilon), job->view.n,
+                                      job->view.m, job->log_domain_only);
+}
+
 /* Problems [begin, end) on one thread, with its own scratch. */
 static int solve_problems(void *arg, int64_t begin, int64_t end, int worker) {
     (void)worker;
     const optk_sinkhorn_job *job = arg;
-    const size_t m = (size_t)job->view.m;
+    const size_t n = (size_t)job->view.n, m = (size_t)job->view.m;
+    const bool kernel = may_use_kernel(job);
     solve s = {.job = job,
                .col_max = malloc(m * sizeof(float)),
                .col_sum = malloc(m * sizeof(double)),
-               .cost_row = malloc(m * sizeof(float))};
+               .cost_row = malloc(m * sizeof(float)),
+               .kernel = kernel ? malloc(n * m * sizeof(float)) : NULL,
+               .u = malloc(n * sizeof(float)),
+               .v = malloc(m * sizeof(float))};
     float *g_next = malloc(m * sizeof(float));
-    const int ok = s.col_max && s.col_sum && s.cost_row && g_next;
+    const int ok =
+        s.col_max && s.col_sum && s.cost_row && g_next && s.u && s.v && (s.kernel || !kernel);
     for (int64_t p = begin; p < end && ok; ++p)
         solve_problem(s, p, g_next);
     free(s.col_max);
     free(s.col_sum);
     free(s.cost_row);
+    free(s.kernel);
+    free(s.u);
+    free(s.v);
     free(g_next);
     return ok ? 0 : 1;
 }

@@ -8,7 +8,10 @@
  *    the lanes over the columns, merged by a fixed shuffle tree); every check_every
  *    iterations the next g update also yields each column's error term, one block per
  *    problem sums them in a fixed order and retires the problems that converged, and the
- *    host reads how many are still running (its only synchronisation);
+ *    host reads how many are still running (its only synchronisation); a block of
+ *    iterations between checks of balanced problems runs in the kernel domain
+ *    (common/sinkhorn.h: a thread per column and a warp per row again, the kernel entries
+ *    recomputed, so no n x m workspace), the problems it failed for rerun in the log domain;
  *  - on-chip (small problems, sinkhorn_fused.cu): one block per problem runs every
  *    iteration in one launch.
  * Deterministic: no atomics in any sum.
@@ -58,6 +61,62 @@ __global__ void __launch_bounds__(kWarps * 32)
     }
     l = warp_merge(l, eps);
     if (lane == 0) f[r] = optk_potential(v.a[r], l, eps, tau);
+}
+
+/* ---- Kernel-domain blocks (common/sinkhorn.h) ---------------------------------------- */
+
+/* A block's start for every running problem: u = 1, not unsafe. */
+__global__ void __launch_bounds__(kThreads)
+    kernel_start_kernel(int64_t n, int64_t batch, const int *active, float *u, int *unsafe) {
+    const int64_t e = (int64_t)blockIdx.x * kThreads + threadIdx.x;
+    if (e < batch) unsafe[e] = 0;
+    if (e < batch * n && active[e / n]) u[e] = 1.0f;
+}
+
+/* v_j for every column of every running problem still safe: a thread per column. */
+__global__ void __launch_bounds__(kThreads)
+    kernel_columns_kernel(const optk_ot_view v, int64_t tiles, const int *active, const float *f,
+                          const float *g, const float *u, float *vs, int *unsafe, float eps) {
+    const int64_t p = blockIdx.x / tiles;
+    const int64_t j = (blockIdx.x % tiles) * kThreads + threadIdx.x;
+    if (j >= v.m || !active[p] || unsafe[p]) return;
+    int bad = 0;
+    vs[p * v.m + j] = kernel_column(v, p, j, v.a + p * v.n, f + p * v.n, g[p * v.m + j],
+                                    u + p * v.n, v.b[p * v.m + j], eps, &bad);
+    if (bad) unsafe[p] = 1; /* any thread may: they all write 1 */
+}
+
+/* u_i for every row of every running problem: a warp per row. */
+__global__ void __launch_bounds__(kWarps * 32)
+    kernel_rows_kernel(const optk_ot_view v, int64_t rows, const int *active, const float *f,
+                       const float *g, const float *vs, float *u, int *unsafe, float eps) {
+    const int64_t r = (int64_t)blockIdx.x * kWarps + threadIdx.x / 32;
+    const int lane = (int)(threadIdx.x % 32);
+    if (r >= rows) return; /* the whole warp */
+    const int64_t p = r / v.n, i = r % v.n;
+    /* Not unsafe[p]: another warp may set it meanwhile, and the lanes must agree (shuffles).
+     * An unsafe block's results are dropped anyway. */
+    if (!active[p]) return;
+    const double sum = kernel_row_sum(v, p, i, v.a[r], f[r], g + p * v.m, vs + p * v.m, lane, eps);
+    if (lane != 0) return;
+    int bad = 0;
+    u[r] = optk_scaling(v.a[r], sum, &bad);
+    if (bad) unsafe[p] = 1;
+}
+
+/* The block's end: a safe problem's potentials absorb its scalings; an unsafe one is marked
+ * in redo (its potentials untouched) for the log-domain rerun. One block per problem. */
+__global__ void __launch_bounds__(kThreads)
+    kernel_end_kernel(int64_t n, int64_t m, const int *active, const int *unsafe, const float *u,
+                      const float *vs, float *f, float *g, int *redo, float eps) {
+    const int64_t p = blockIdx.x;
+    const bool safe = active[p] && !unsafe[p];
+    if (threadIdx.x == 0) redo[p] = active[p] && unsafe[p];
+    if (!safe) return;
+    for (int64_t i = threadIdx.x; i < n; i += kThreads)
+        f[p * n + i] = optk_absorb(f[p * n + i], u[p * n + i], eps);
+    for (int64_t j = threadIdx.x; j < m; j += kThreads)
+        g[p * m + j] = optk_absorb(g[p * m + j], vs[p * m + j], eps);
 }
 
 /* g = g_next for the running problems (a check computed the next g update already). */
@@ -161,6 +220,9 @@ struct Scratch {
     int *running;      /* 1: how many problems still run */
     float *g_next;     /* batch x m: the g update a check computed */
     double *err_terms; /* batch x m */
+    float *u, *v;      /* batch x n, batch x m: a kernel-domain block's scalings */
+    int *unsafe;       /* batch: the block left the float range */
+    int *redo;         /* batch: running and unsafe: rerun the block in the log domain */
 };
 
 size_t align_up(size_t x) {
@@ -168,8 +230,10 @@ size_t align_up(size_t x) {
 }
 
 optk_status get_scratch(optk_context *ctx, const optk_sinkhorn_job *job, Scratch *s) {
-    const size_t B = (size_t)job->batch, m = (size_t)job->view.m;
-    const size_t sizes[] = {B * 4, B * 4, B * 4, B * 4, 4, B * m * 4, B * m * 8};
+    const size_t B = (size_t)job->batch, n = (size_t)job->view.n, m = (size_t)job->view.m;
+    enum { kParts = 11 };
+    const size_t sizes[kParts] = {B * 4,     B * 4,     B * 4,     B * 4, 4,    B * m * 4,
+                                  B * m * 8, B * n * 4, B * m * 4, B * 4, B * 4};
     size_t total = 0;
     for (size_t k : sizes)
         total += align_up(k);
@@ -177,15 +241,17 @@ optk_status get_scratch(optk_context *ctx, const optk_sinkhorn_job *job, Scratch
     optk_status st = optk_cuda_workspace(ctx, total, &base);
     if (st != OPTK_OK) return st;
     char *at = static_cast<char *>(base);
-    void *parts[7];
-    for (int k = 0; k < 7; ++k) {
+    void *parts[kParts];
+    for (int k = 0; k < kParts; ++k) {
         parts[k] = at;
         at += align_up(sizes[k]);
     }
-    *s = Scratch{static_cast<int *>(parts[0]),   static_cast<int *>(parts[1]),
-                 static_cast<float *>(parts[2]), static_cast<int *>(parts[3]),
-                 static_cast<int *>(parts[4]),   static_cast<float *>(parts[5]),
-                 static_cast<double *>(parts[6])};
+    *s = Scratch{static_cast<int *>(parts[0]),    static_cast<int *>(parts[1]),
+                 static_cast<float *>(parts[2]),  static_cast<int *>(parts[3]),
+                 static_cast<int *>(parts[4]),    static_cast<float *>(parts[5]),
+                 static_cast<double *>(parts[6]), static_cast<float *>(parts[7]),
+                 static_cast<float *>(parts[8]),  static_cast<int *>(parts[9]),
+                 static_cast<int *>(parts[10])};
     return OPTK_OK;
 }
 
@@ -205,15 +271,44 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
     const float target = (float)job->epsilon;
     float *f = job->out.f, *g = job->out.g;
 
-    /* The g update from f (into g_out), with the error terms against g when terms != NULL. */
-    auto column = [&](float eps, float *g_out, double *terms) {
+    /* The g update from f (into g_out) of the problems in mask, with the error terms against
+     * g when terms != NULL. */
+    auto column = [&](const int *mask, float eps, float *g_out, double *terms) {
         column_kernel<<<column_grid, kThreads, 0, stream>>>(
-            v, column_tiles, s.active, f, g, g_out, terms, eps, optk_sinkhorn_tau(job->rho, eps));
+            v, column_tiles, mask, f, g, g_out, terms, eps, optk_sinkhorn_tau(job->rho, eps));
     };
     auto reduce = [&](int iterations_done, bool last) {
         error_kernel<<<(unsigned)B, kThreads, 0, stream>>>(v.m, s.active, s.err_terms, job->tol,
                                                            iterations_done, last ? 1 : 0, s.error,
                                                            s.converged, s.iterations, s.running);
+    };
+    /* len log-domain iterations of the problems in mask; g_ready as the CPU's. */
+    auto log_block = [&](const int *mask, int len, float eps, float tau, bool g_ready_now) {
+        for (int k = 0; k < len; ++k) {
+            if (g_ready_now) {
+                copy_active_kernel<<<column_grid, kThreads, 0, stream>>>(v.m, column_tiles, mask,
+                                                                         s.g_next, g);
+            } else {
+                column(mask, eps, g, nullptr);
+            }
+            row_kernel<<<row_grid, kWarps * 32, 0, stream>>>(v, B * v.n, mask, g, f, eps, tau);
+            g_ready_now = false;
+        }
+    };
+    /* len kernel-domain iterations of every running problem; those that turn out unsafe run
+     * the block again in the log domain (the launches return at once when none does). */
+    auto kernel_block = [&](int len, float eps, float tau, bool g_ready_now) {
+        kernel_start_kernel<<<blocks_for(B * v.n > B ? B * v.n : B, kThreads), kThreads, 0,
+                              stream>>>(v.n, B, s.active, s.u, s.unsafe);
+        for (int k = 0; k < len; ++k) {
+            kernel_columns_kernel<<<column_grid, kThreads, 0, stream>>>(
+                v, column_tiles, s.active, f, g, s.u, s.v, s.unsafe, eps);
+            kernel_rows_kernel<<<row_grid, kWarps * 32, 0, stream>>>(v, B * v.n, s.active, f, g,
+                                                                     s.v, s.u, s.unsafe, eps);
+        }
+        kernel_end_kernel<<<(unsigned)B, kThreads, 0, stream>>>(v.n, v.m, s.active, s.unsafe, s.u,
+                                                                s.v, f, g, s.redo, eps);
+        log_block(s.redo, len, eps, tau, g_ready_now);
     };
 
     start_kernel<<<blocks_for(B, kThreads), kThreads, 0, stream>>>(B, s.active, s.iterations,
@@ -224,35 +319,32 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
     }
     bool g_ready = false;
     int it = 0;
-    for (; it < job->max_iter; ++it) {
+    while (it < job->max_iter) { /* blocks of iterations between checks, as the CPU's */
+        const int len =
+            job->check_every < job->max_iter - it ? job->check_every : job->max_iter - it;
         const float eps = optk_sinkhorn_epsilon(job->epsilon, job->epsilon_start,
                                                 job->epsilon_decay, it / job->check_every);
         const float tau = optk_sinkhorn_tau(job->rho, eps);
-        if (g_ready) {
-            copy_active_kernel<<<column_grid, kThreads, 0, stream>>>(v.m, column_tiles, s.active,
-                                                                     s.g_next, g);
-        } else {
-            column(eps, g, nullptr);
-        }
-        row_kernel<<<row_grid, kWarps * 32, 0, stream>>>(v, B * v.n, s.active, g, f, eps, tau);
+        if (optk_sinkhorn_kernel_block(tau, v.n, v.m, job->log_domain_only))
+            kernel_block(len, eps, tau, g_ready);
+        else
+            log_block(s.active, len, eps, tau, g_ready);
         g_ready = false;
-        if ((it + 1) % job->check_every == 0 && eps == target) {
-            column(eps, s.g_next, s.err_terms);
-            reduce(it + 1, it + 1 == job->max_iter);
+        it += len;
+        if (it % job->check_every == 0 && eps == target) {
+            column(s.active, eps, s.g_next, s.err_terms);
+            reduce(it, it == job->max_iter);
             g_ready = true;
             int running = 0;
             cudaError_t err = cudaMemcpyAsync(&running, s.running, sizeof running,
                                               cudaMemcpyDeviceToHost, stream);
             if (err == cudaSuccess) err = cudaStreamSynchronize(stream);
             if (err != cudaSuccess) return fail(ctx, err, op, "reading the running count");
-            if (running == 0) {
-                ++it;
-                break;
-            }
+            if (running == 0) break;
         }
     }
     if (!g_ready) { /* the last iteration was not a check: measure where it stopped */
-        column(target, s.g_next, s.err_terms);
+        column(s.active, target, s.g_next, s.err_terms);
         reduce(it, true);
     } else if (it == job->max_iter) {
         /* The last check was the last iteration: reduce() already recorded it as the end. */

@@ -19,16 +19,16 @@ constexpr int64_t kMostEntries = 256 * 256; /* n m of the largest problem solved
 struct FusedArgs {
     optk_ot_view v; /* global memory */
     double epsilon, epsilon_start, epsilon_decay, tol, rho;
-    int max_iter, check_every, warm_start;
+    int max_iter, check_every, warm_start, log_domain_only;
     optk_sinkhorn_outputs out;
 };
 
-/* Bytes of shared memory one problem needs: a, f (n), b, g, g_next (m), the cost or the
- * points, and the reduction's doubles. */
+/* Bytes of shared memory one problem needs: a, f, u (n), b, g, g_next, v (m), the cost or
+ * the points, and the reduction's doubles. */
 size_t shared_bytes(const optk_ot_view &v) {
     const size_t n = (size_t)v.n, m = (size_t)v.m;
     const size_t cost = v.cost == 0 ? n * m : (n + m) * (size_t)v.dim;
-    return (2 * n + 3 * m + cost) * sizeof(float) + kThreads * sizeof(double);
+    return (3 * n + 4 * m + cost) * sizeof(float) + kThreads * sizeof(double);
 }
 
 __global__ void __launch_bounds__(kThreads) fused_kernel(const FusedArgs args) {
@@ -36,7 +36,9 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const FusedArgs args) {
     double *reduce = dynamic;
     float *a = reinterpret_cast<float *>(dynamic + kThreads);
     const int64_t n = args.v.n, m = args.v.m, p = blockIdx.x;
-    float *f = a + n, *b = f + n, *g = b + m, *g_next = g + m, *data = g_next + m;
+    float *f = a + n, *u = f + n, *b = u + n, *g = b + m, *g_next = g + m, *vs = g_next + m;
+    float *data = vs + m;
+    __shared__ int unsafe;
     const int tid = (int)threadIdx.x, lane = tid % 32, warp = tid / 32;
 
     /* The problem, on chip: a view of it with problem index 0. */
@@ -82,30 +84,76 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const FusedArgs args) {
     double error = 0.0;
     bool g_ready = false, converged = false;
     int it = 0;
-    for (; it < args.max_iter && !converged; ++it) {
-        if (it > 0 && it % args.check_every == 0 && schedule > args.epsilon) {
+
+    /* len log-domain iterations. */
+    auto log_block = [&](int len, float eps, float tau) {
+        for (int k = 0; k < len; ++k) {
+            if (g_ready) {
+                for (int64_t j = tid; j < m; j += kThreads)
+                    g[j] = g_next[j];
+                __syncthreads();
+            } else {
+                column(eps, tau, g, false);
+            }
+            for (int64_t i = warp; i < n; i += kThreads / 32) {
+                optk_lse l = optk_lse_empty();
+                for (int64_t j = lane; j < m; j += 32) {
+                    if (b[j] != 0.0f) optk_lse_push(&l, g[j] - optk_ot_cost_at(&v, 0, i, j), eps);
+                }
+                l = warp_merge(l, eps);
+                if (lane == 0) f[i] = optk_potential(a[i], l, eps, tau);
+            }
+            __syncthreads();
+            g_ready = false;
+        }
+    };
+    /* len kernel-domain iterations (common/sinkhorn.h); false (f, g untouched) if unsafe. */
+    auto kernel_block = [&](int len, float eps) -> bool {
+        if (tid == 0) unsafe = 0;
+        for (int64_t i = tid; i < n; i += kThreads)
+            u[i] = 1.0f;
+        __syncthreads();
+        for (int k = 0; k < len; ++k) {
+            int bad = 0;
+            for (int64_t j = tid; j < m; j += kThreads)
+                vs[j] = kernel_column(v, 0, j, a, f, g[j], u, b[j], eps, &bad);
+            if (bad) atomicOr(&unsafe, 1);
+            __syncthreads();
+            for (int64_t i = warp; i < n; i += kThreads / 32) {
+                const double sum = kernel_row_sum(v, 0, i, a[i], f[i], g, vs, lane, eps);
+                if (lane == 0) {
+                    int row_bad = 0;
+                    u[i] = optk_scaling(a[i], sum, &row_bad);
+                    if (row_bad) atomicOr(&unsafe, 1);
+                }
+            }
+            __syncthreads();
+        }
+        const bool safe = unsafe == 0;
+        __syncthreads(); /* every thread has read it */
+        if (!safe) return false;
+        for (int64_t i = tid; i < n; i += kThreads)
+            f[i] = optk_absorb(f[i], u[i], eps);
+        for (int64_t j = tid; j < m; j += kThreads)
+            g[j] = optk_absorb(g[j], vs[j], eps);
+        __syncthreads();
+        return true;
+    };
+
+    while (it < args.max_iter && !converged) { /* blocks between checks, as the CPU's */
+        if (it > 0 && schedule > args.epsilon) {
             schedule *= args.epsilon_decay; /* the next stage of epsilon-scaling */
         }
+        const int len =
+            args.check_every < args.max_iter - it ? args.check_every : args.max_iter - it;
         const float eps = (float)(schedule > args.epsilon ? schedule : args.epsilon);
         const float tau = optk_sinkhorn_tau(args.rho, eps);
-        if (g_ready) {
-            for (int64_t j = tid; j < m; j += kThreads)
-                g[j] = g_next[j];
-            __syncthreads();
-        } else {
-            column(eps, tau, g, false);
-        }
-        for (int64_t i = warp; i < n; i += kThreads / 32) {
-            optk_lse l = optk_lse_empty();
-            for (int64_t j = lane; j < m; j += 32) {
-                if (b[j] != 0.0f) optk_lse_push(&l, g[j] - optk_ot_cost_at(&v, 0, i, j), eps);
-            }
-            l = warp_merge(l, eps);
-            if (lane == 0) f[i] = optk_potential(a[i], l, eps, tau);
-        }
-        __syncthreads();
-        g_ready = false;
-        if ((it + 1) % args.check_every == 0 && eps == target) {
+        if (optk_sinkhorn_kernel_block(tau, n, m, args.log_domain_only) && kernel_block(len, eps))
+            g_ready = false;
+        else
+            log_block(len, eps, tau);
+        it += len;
+        if (it % args.check_every == 0 && eps == target) {
             error = column(eps, tau, g_next, true);
             g_ready = true;
             converged = error <= args.tol;
@@ -169,9 +217,17 @@ optk_status solve_fused(optk_context *ctx, const optk_sinkhorn_job *job) {
     cudaError_t err =
         cudaFuncSetAttribute(fused_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
     if (err != cudaSuccess) return fail(ctx, err, op, "cudaFuncSetAttribute");
-    const FusedArgs args = {
-        job->view, job->epsilon,  job->epsilon_start, job->epsilon_decay,      job->tol,
-        job->rho,  job->max_iter, job->check_every,   job->warm_start ? 1 : 0, job->out};
+    const FusedArgs args = {job->view,
+                            job->epsilon,
+                            job->epsilon_start,
+                            job->epsilon_decay,
+                            job->tol,
+                            job->rho,
+                            job->max_iter,
+                            job->check_every,
+                            job->warm_start ? 1 : 0,
+                            job->log_domain_only ? 1 : 0,
+                            job->out};
     fused_kernel<<<(unsigned)job->batch, kThreads, bytes, stream_of(ctx)>>>(args);
     return check_launch(ctx, op);
 }

@@ -26,6 +26,42 @@ __device__ inline optk_lse warp_merge(optk_lse l, float eps) {
     return l;
 }
 
+/* A double summed across the 32 lanes of a warp in a fixed tree (lane 0 holds it):
+ * optk_sum_lanes's order. */
+__device__ inline double warp_sum(double x) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2)
+        x += __shfl_down_sync(0xffffffffu, x, offset);
+    return x;
+}
+
+/* A kernel-domain column scaling (common/sinkhorn.h): v_j = b_j / sum_i K_ij u_i, K_ij
+ * recomputed from the block's potentials (the same floats the CPU stores), the rows in index
+ * order. p indexes v's problem; f, g, u and a are that problem's. Sets *unsafe. */
+__device__ inline float kernel_column(const optk_ot_view &v, int64_t p, int64_t j, const float *a,
+                                      const float *f, float gj, const float *u, float bj, float eps,
+                                      int *unsafe) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < v.n; ++i) {
+        const float k = optk_kernel_entry(a[i], f[i], gj, optk_ot_cost_at(&v, p, i, j), eps);
+        sum += (double)k * (double)u[i];
+    }
+    return optk_scaling(bj, sum, unsafe);
+}
+
+/* A kernel-domain row sum over a warp's lanes, column j in lane j % 32 (lane 0 gets the
+ * total): sum_j K_ij v_j. */
+__device__ inline double kernel_row_sum(const optk_ot_view &v, int64_t p, int64_t i, float ai,
+                                        float fi, const float *g, const float *vs, int lane,
+                                        float eps) {
+    double sum = 0.0;
+    for (int64_t j = lane; j < v.m; j += 32) {
+        const float k = optk_kernel_entry(ai, fi, g[j], optk_ot_cost_at(&v, p, i, j), eps);
+        sum += (double)k * (double)vs[j];
+    }
+    return warp_sum(sum);
+}
+
 /* Sum of one double per thread over a block of kThreads, in a fixed tree (thread 0 has it):
  * optk_sum_tree's order.
  * shared: kThreads doubles. Every thread must call it. */
