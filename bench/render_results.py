@@ -16,7 +16,7 @@ import os
 
 
 def load(paths):
-    bench, compare, adamw = [], [], []
+    bench, compare, adamw, pot = [], [], [], []
     for path in paths:
         with open(path) as f:
             for line in f:
@@ -31,6 +31,8 @@ def load(paths):
                     compare.append(record)
                 elif "workload" in record and "variant" in record and "median_s" in record:
                     adamw.append(record)  # compare_adamw_torch.py: one record per variant
+                elif "solver" in record and "total_s" in record:
+                    pot.append(record)  # compare_sinkhorn_pot.py: one record per solver
     # AdamW side by side: each PyTorch variant of a workload against optkern's.
     ours = {r["workload"]: r["median_s"] for r in adamw if r["variant"] == "optkern"}
     for r in adamw:
@@ -38,6 +40,13 @@ def load(paths):
             compare.append({"workload": "adamw %s vs %s" % (r["workload"], r["variant"]),
                             "device": r.get("device", "?"), "torch_s": r["median_s"],
                             "optkern_s": ours[r["workload"]]})
+    # Sinkhorn against POT: optkern's default solver against each POT precision, per eps.
+    ours = {r["eps"]: r["total_s"] for r in pot if r["solver"] == "optkern"}
+    for r in pot:
+        if r["solver"].startswith("pot-") and r["eps"] in ours:
+            compare.append({"workload": "sinkhorn %dx%d eps %g vs POT %s" % (
+                r["batch"], r["n"], r["eps"], r["solver"][4:]), "device": "cpu",
+                "torch_s": r["total_s"], "optkern_s": ours[r["eps"]]})
     return bench, compare
 
 
@@ -71,7 +80,8 @@ def table(bench, compare):
                 r["variant"], r["numel"], r["median_s"] * 1e3, value, unit, against))
         lines.append("")
     if compare:
-        lines += ["### optkern against PyTorch", "", "| workload | device | torch | optkern | speedup |",
+        lines += ["### optkern against PyTorch and POT", "",
+                  "| workload | device | baseline | optkern | speedup |",
                   "| --- | --- | --- | --- | --- |"]
         for r in compare:
             t_torch, t_ours, name = r["torch_s"], r["optkern_s"], r["workload"]
@@ -126,7 +136,7 @@ def plots(bench, compare, out):
         torch_ms = [r["torch_s"] * 1e3 for r in compare]
         ours_ms = [r["optkern_s"] * 1e3 for r in compare]
         xs = range(len(names))
-        ax.bar([x - 0.2 for x in xs], torch_ms, width=0.4, label="PyTorch")
+        ax.bar([x - 0.2 for x in xs], torch_ms, width=0.4, label="baseline (PyTorch, POT)")
         ax.bar([x + 0.2 for x in xs], ours_ms, width=0.4, label="optkern")
         ax.set_xticks(list(xs))
         ax.set_xticklabels(names, rotation=20, fontsize=8)
