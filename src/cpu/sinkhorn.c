@@ -182,7 +182,20 @@ OPTK_CPU_HOT_LOOP static int column_scalings(const solve *s) {
     double *restrict sum = s->col_sum;
     for (int64_t j = 0; j < m; ++j)
         sum[j] = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) { /* four rows a pass over sum, still added in row order */
+        const float *restrict k = s->kernel + i * m;
+        const double u0 = s->u[i], u1 = s->u[i + 1], u2 = s->u[i + 2], u3 = s->u[i + 3];
+        for (int64_t j = 0; j < m; ++j) {
+            double x = sum[j];
+            x += (double)k[j] * u0;
+            x += (double)k[m + j] * u1;
+            x += (double)k[2 * m + j] * u2;
+            x += (double)k[3 * m + j] * u3;
+            sum[j] = x;
+        }
+    }
+    for (; i < n; ++i) {
         const float *restrict k = s->kernel + i * m;
         const double ui = s->u[i];
         for (int64_t j = 0; j < m; ++j)
@@ -194,10 +207,13 @@ OPTK_CPU_HOT_LOOP static int column_scalings(const solve *s) {
     return !unsafe;
 }
 
-/* u_i = a_i / sum_j K_ij v_j: column j in lane j % LANES, then the lane tree (a warp's). */
+/* u_i = a_i / sum_j K_ij v_j: column j in lane j % LANES, then the lane tree (a warp's).
+ * v is widened to double once (col_sum's room), not once per row. */
 OPTK_CPU_HOT_LOOP static int row_scalings(const solve *s) {
     const int64_t n = s->job->view.n, m = s->job->view.m;
-    const float *restrict v = s->v;
+    double *restrict v = s->col_sum;
+    for (int64_t j = 0; j < m; ++j)
+        v[j] = s->v[j];
     int unsafe = 0;
     for (int64_t i = 0; i < n; ++i) {
         const float *restrict k = s->kernel + i * m;
@@ -205,10 +221,10 @@ OPTK_CPU_HOT_LOOP static int row_scalings(const solve *s) {
         int64_t j0 = 0;
         for (; j0 + OPTK_SINKHORN_LANES <= m; j0 += OPTK_SINKHORN_LANES) {
             for (int l = 0; l < OPTK_SINKHORN_LANES; ++l)
-                lanes[l] += (double)k[j0 + l] * (double)v[j0 + l];
+                lanes[l] += (double)k[j0 + l] * v[j0 + l];
         }
         for (int64_t j = j0; j < m; ++j)
-            lanes[j - j0] += (double)k[j] * (double)v[j];
+            lanes[j - j0] += (double)k[j] * v[j];
         s->u[i] = optk_scaling(s->a[i], optk_sum_lanes(lanes), &unsafe);
     }
     return !unsafe;
