@@ -208,7 +208,8 @@ bool fused_fits(optk_context *ctx, const optk_sinkhorn_job *job) {
         cudaGetLastError(); /* clear it: the streaming solver will do */
         return false;
     }
-    return shared_bytes(job->view) <= (size_t)most && job->batch < (int64_t)1 << 31;
+    /* + the kernel's static shared memory (the unsafe flag), rounded up generously. */
+    return shared_bytes(job->view) + 64 <= (size_t)most && job->batch < (int64_t)1 << 31;
 }
 
 optk_status solve_fused(optk_context *ctx, const optk_sinkhorn_job *job) {
