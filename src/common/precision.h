@@ -36,6 +36,12 @@ OPTK_HD uint16_t optk_f32_to_bf16_sr(float x, uint32_t random) {
 
 /* ---- fp16 (IEEE binary16) ---- */
 
+/* cond ? x : y for cond 0 or 1, by masks (no branch for a vectoriser to trip on). */
+OPTK_HD uint32_t optk_select_u32(int cond, uint32_t x, uint32_t y) {
+    const uint32_t mask = 0u - (uint32_t)cond;
+    return (x & mask) | (y & ~mask);
+}
+
 /* Branch-free (per-element selects, variable shifts), so the CPU's conversion loops vectorise. */
 OPTK_HD float optk_f16_to_f32(uint16_t h) {
     const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
@@ -59,19 +65,22 @@ OPTK_HD uint16_t optk_f32_to_f16_rne(float x) {
     const uint32_t normal = sign | ((rebias + 0xfffu + ((rebias >> 13) & 1u)) >> 13);
     /* subnormal in fp16: the full significand shifted right by 14..24, nearest even */
     const int32_t e = (int32_t)(a >> 23);
-    const int32_t shift_raw = 126 - e;
-    const uint32_t shift = (uint32_t)(shift_raw < 14 ? 14 : (shift_raw > 24 ? 24 : shift_raw));
+    int32_t shift_raw = 126 - e;
+    shift_raw = shift_raw < 14 ? 14 : shift_raw; /* single-level selects, see below */
+    shift_raw = shift_raw > 24 ? 24 : shift_raw;
+    const uint32_t shift = (uint32_t)shift_raw;
     const uint32_t significand = (a & 0x7fffffu) | 0x800000u;
     const uint32_t half = 1u << (shift - 1u), rest = significand & ((1u << shift) - 1u);
     const uint32_t truncated = significand >> shift;
     const uint32_t up = (rest > half) | ((rest == half) & truncated);
     const uint32_t subnormal = sign | (truncated + (up & 1u));
-    /* Single-level selects in sequence: a nested chain stops GCC's if-conversion. */
+    /* Selects by masks: GCC's vectoriser takes even a sequence of single-level ?: here as
+     * control flow, and this loop would stay scalar. */
     uint32_t result = sign;
-    result = a >= 0x33000000u ? subnormal : result;
-    result = a >= 0x38800000u ? normal : result;
-    result = a >= 0x477ff000u ? inf : result;
-    result = a > 0x7f800000u ? nan : result;
+    result = optk_select_u32(a >= 0x33000000u, subnormal, result);
+    result = optk_select_u32(a >= 0x38800000u, normal, result);
+    result = optk_select_u32(a >= 0x477ff000u, inf, result);
+    result = optk_select_u32(a > 0x7f800000u, nan, result);
     return (uint16_t)result;
 }
 

@@ -6,6 +6,7 @@
 #include "../common/probes.h"
 #include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
 #include "parallel.h"
+#include "philox_lanes.h"
 
 #include <math.h>
 
@@ -29,40 +30,6 @@ OPTK_CPU_HOT_LOOP static void rademacher(uint64_t seed, uint64_t sub, float *out
 }
 
 /* ---- Gaussian probes: cuRAND's Box-Muller, eight Philox blocks at a time --------------- */
-
-enum { LANES = 8 };
-
-/* Philox4x32-10 of blocks block0 .. block0 + LANES - 1 (common/philox.h's rounds, the lanes in
- * arrays so that the 32 x 32 -> 64-bit products vectorise): word w of block block0 + l in
- * out[w][l], the same bits as optk_philox_block. */
-static inline void philox_lanes(uint64_t seed, uint64_t sub, uint64_t block0,
-                                uint32_t out[4][LANES]) {
-    /* 64-bit lanes holding 32-bit words: the products vectorise (vpmuludq) where a
-     * 32 x 32 -> 64 widening multiply does not. */
-    uint64_t c0[LANES], c1[LANES], c2[LANES], c3[LANES];
-    for (int l = 0; l < LANES; ++l) {
-        const uint64_t block = block0 + (uint64_t)l;
-        c0[l] = block & 0xffffffffu, c1[l] = block >> 32;
-        c2[l] = sub & 0xffffffffu, c3[l] = sub >> 32;
-    }
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int round = 0; round < 10; ++round) {
-        for (int l = 0; l < LANES; ++l) {
-            const uint64_t p0 = OPTK_PHILOX_M0 * c0[l];
-            const uint64_t p1 = OPTK_PHILOX_M1 * c2[l];
-            const uint64_t n0 = (p1 >> 32) ^ c1[l] ^ k0;
-            const uint64_t n2 = (p0 >> 32) ^ c3[l] ^ k1;
-            c1[l] = p1 & 0xffffffffu, c3[l] = p0 & 0xffffffffu;
-            c0[l] = n0, c2[l] = n2;
-        }
-        k0 += OPTK_PHILOX_W0;
-        k1 += OPTK_PHILOX_W1;
-    }
-    for (int l = 0; l < LANES; ++l) {
-        out[0][l] = (uint32_t)c0[l], out[1][l] = (uint32_t)c1[l];
-        out[2][l] = (uint32_t)c2[l], out[3][l] = (uint32_t)c3[l];
-    }
-}
 
 /* sin v and cos v for v in (0, 2 pi): v = k pi/2 + t with |t| <= pi/4 (k = 0..4, pi/2 in
  * two parts so that t keeps its bits), Taylor polynomials to t^9 and t^10 (truncation below
@@ -95,12 +62,12 @@ static inline void sincos_2pi(float v, float *sin_v, float *cos_v) {
  * (sin, cos)(v(y)) * sqrt(-2 ln u(x)) and the same of (z, w) — curand_normal4's formula. */
 OPTK_CPU_HOT_LOOP static void gaussian_blocks(uint64_t seed, uint64_t sub, float *out, int64_t n,
                                               int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; b += LANES) {
-        uint32_t x[4][LANES];
-        philox_lanes(seed, sub, (uint64_t)b, x);
-        float zs[2][LANES], zc[2][LANES];
+    for (int64_t b = b0; b < b1; b += OPTK_PHILOX_LANES) {
+        uint32_t x[4][OPTK_PHILOX_LANES];
+        optk_philox_lanes(seed, sub, (uint64_t)b, x);
+        float zs[2][OPTK_PHILOX_LANES], zc[2][OPTK_PHILOX_LANES];
         for (int pair = 0; pair < 2; ++pair) {
-            for (int l = 0; l < LANES; ++l) {
+            for (int l = 0; l < OPTK_PHILOX_LANES; ++l) {
                 const float r = sqrtf(-2.0f * optk_logf(optk_box_muller_u(x[2 * pair][l])));
                 float sin_v, cos_v;
                 sincos_2pi(optk_box_muller_v(x[2 * pair + 1][l]), &sin_v, &cos_v);
@@ -108,10 +75,12 @@ OPTK_CPU_HOT_LOOP static void gaussian_blocks(uint64_t seed, uint64_t sub, float
                 zc[pair][l] = cos_v * r;
             }
         }
-        float z[LANES][4];
-        for (int l = 0; l < LANES; ++l)
+        float z[OPTK_PHILOX_LANES][4];
+        for (int l = 0; l < OPTK_PHILOX_LANES; ++l)
             z[l][0] = zs[0][l], z[l][1] = zc[0][l], z[l][2] = zs[1][l], z[l][3] = zc[1][l];
-        const int64_t first = b * 4, count = (b1 - b) * 4 < LANES * 4 ? (b1 - b) * 4 : LANES * 4;
+        const int64_t first = b * 4, count = (b1 - b) * 4 < OPTK_PHILOX_LANES * 4
+                                                 ? (b1 - b) * 4
+                                                 : OPTK_PHILOX_LANES * 4;
         for (int64_t e = 0; e < count && first + e < n; ++e)
             out[first + e] = z[e / 4][e % 4];
     }
@@ -123,20 +92,20 @@ typedef struct gaussian_job {
     int64_t n;
 } gaussian_job;
 
-/* Worker w's slice of the blocks, cut at multiples of LANES blocks. */
+/* Worker w's slice of the blocks, cut at multiples of OPTK_PHILOX_LANES blocks. */
 static int gaussian_slice(void *arg, int64_t begin, int64_t end, int worker) {
     (void)worker;
     const gaussian_job *job = arg;
     const int64_t blocks = (job->n + 3) / 4;
-    const int64_t b1 = end * LANES < blocks ? end * LANES : blocks;
-    gaussian_blocks(job->seed, job->sub, job->out, job->n, begin * LANES, b1);
+    const int64_t b1 = end * OPTK_PHILOX_LANES < blocks ? end * OPTK_PHILOX_LANES : blocks;
+    gaussian_blocks(job->seed, job->sub, job->out, job->n, begin * OPTK_PHILOX_LANES, b1);
     return 0;
 }
 
 /* Entries are independent: the cores share the blocks (2^16 entries or more). */
 static void gaussian(uint64_t seed, uint64_t sub, float *out, int64_t n) {
     gaussian_job job = {seed, sub, out, n};
-    const int64_t groups = ((n + 3) / 4 + LANES - 1) / LANES;
+    const int64_t groups = ((n + 3) / 4 + OPTK_PHILOX_LANES - 1) / OPTK_PHILOX_LANES;
     const int workers = n >= (1 << 16) ? optk_cpu_workers(groups) : 1;
     optk_cpu_parallel(groups, workers, gaussian_slice, &job);
 }
