@@ -57,9 +57,11 @@ const char *bench_optim_variant(const optk_optim_options *options);
 /* Bytes one step of the rule must move per parameter, for its precision. */
 double bench_optim_bytes_per_param(const optk_optim_options *options);
 
-/* One optimizer step over `tensors` tensors holding numel parameters in all. */
-optk_status bench_optim(optk_context *ctx, const optk_optim_options *options, int64_t numel,
-                        int tensors, int reps, double roofline_gbps, bench_result *out);
+/* One optimizer step over `tensors` tensors holding numel parameters in all; capturable: as a
+ * graph-capturable step (scalars in backend memory, no guard), the variant "fp32+capturable". */
+optk_status bench_optim(optk_context *ctx, const optk_optim_options *options, bool capturable,
+                        int64_t numel, int tensors, int reps, double roofline_gbps,
+                        bench_result *out);
 
 /* Hutchinson probe generation + accumulation: the estimator over `probes` probes of n
  * entries with an HVP callback that does nothing. */

@@ -16,6 +16,7 @@ enum { MAX_COPIES = 16 };
 
 typedef struct optim_args {
     optk_optimizer *opt;
+    optk_step_scalars *scalars; /* capturable steps: their scalars in backend memory */
     int copies, tensors;
     optk_param_tensor *lists[MAX_COPIES]; /* one tensor list per copy */
     float *storage[MAX_COPIES];
@@ -24,6 +25,10 @@ typedef struct optim_args {
 static optk_status run_step(optk_context *ctx, void *arg, int rep) {
     (void)ctx;
     optim_args *a = arg;
+    if (a->scalars) {
+        const optk_param_group all = {a->lists[rep % a->copies], a->tensors, 1.0, 1.0};
+        return optk_optimizer_step_capturable(a->opt, &all, 1, NULL, a->scalars);
+    }
     return optk_optimizer_step(a->opt, a->lists[rep % a->copies], a->tensors);
 }
 
@@ -72,11 +77,17 @@ double bench_optim_bytes_per_param(const optk_optim_options *o) {
     return read + write;
 }
 
-optk_status bench_optim(optk_context *ctx, const optk_optim_options *options, int64_t numel,
-                        int tensors, int reps, double roofline_gbps, bench_result *out) {
+optk_status bench_optim(optk_context *ctx, const optk_optim_options *options, bool capturable,
+                        int64_t numel, int tensors, int reps, double roofline_gbps,
+                        bench_result *out) {
     optim_args a = {.tensors = tensors};
     optk_status s = optk_optimizer_create(ctx, options, &a.opt);
     if (s != OPTK_OK) return s;
+    if (capturable) {
+        const optk_step_scalars init = {.lr = options->lr, .inv_scale = 1.0};
+        s = optk_mem_alloc(ctx, sizeof init, (void **)&a.scalars);
+        if (s == OPTK_OK) s = optk_mem_upload(ctx, a.scalars, &init, sizeof init);
+    }
     const int nstate = optk_optim_state_count(options);
     const bool master = options->param_dtype != OPTK_F32 && !options->stochastic_rounding;
     /* One block of numel fp32-sized elements per buffer: param, grad, states, master. */
@@ -126,9 +137,10 @@ optk_status bench_optim(optk_context *ctx, const optk_optim_options *options, in
         free(a.lists[c]);
     }
     optk_optimizer_free(a.opt);
+    optk_mem_free(ctx, a.scalars);
     if (s != OPTK_OK) return s;
     out->op = optk_rule_name(options->rule);
-    out->variant = bench_optim_variant(options);
+    out->variant = capturable ? "fp32+capturable" : bench_optim_variant(options);
     out->backend = optk_backend_name(optk_context_backend(ctx));
     out->device = optk_context_device_name(ctx);
     out->numel = numel;

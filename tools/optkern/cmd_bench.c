@@ -45,7 +45,8 @@ static void usage(FILE *f) {
             "Default: all of them, and copy.\n"
             "Each rule runs in fp32; adamw also with amsgrad, bf16+master, f16+master and bf16+sr\n"
             "(bf16 without a master copy, stochastic rounding); --all-precisions runs every rule\n"
-            "in every precision (gradients in the parameters' dtype).\n\n"
+            "in every precision (gradients in the parameters' dtype), and adamw also as a\n"
+            "graph-capturable step (fp32+capturable: its scalars read from backend memory).\n\n"
             "The memory roofline of the backend is measured first (device-to-device copy on\n"
             "CUDA; on the CPU the faster of memcpy and an in-place update, since in-place ops\n"
             "skip the read-for-ownership a copy pays), then each op at each size: median time\n"
@@ -259,14 +260,15 @@ int cmd_bench(int argc, char **argv) {
         }
     }
 
-    /* fp32, fp32+amsgrad, bf16+master, f16+master, bf16+sr */
-    enum { VARIANTS = 5 };
+    /* fp32, fp32+amsgrad, bf16+master, f16+master, bf16+sr, fp32+capturable */
+    enum { VARIANTS = 6 };
     for (int r = 0; r < OPTK_RULE_COUNT; ++r) {
         if (!o.rules[r]) continue;
         for (int variant = 0; variant < VARIANTS; ++variant) {
             const bool adamw = r == OPTK_RULE_ADAMW;
-            if (variant == 1 && !adamw) continue;
-            if (variant > 1 && !adamw && !o.all_precisions) continue;
+            if ((variant == 1 || variant == 5) && !adamw) continue;
+            if (variant == 5 && !o.all_precisions) continue;
+            if (variant > 1 && variant < 5 && !adamw && !o.all_precisions) continue;
             optk_optim_options rule = optk_optim_default_options((optk_rule)r);
             rule.batch_tokens = 1024.0; /* Sophia's tokens per batch; others ignore it */
             rule.amsgrad = variant == 1;
@@ -277,7 +279,8 @@ int cmd_bench(int argc, char **argv) {
             rule.stochastic_rounding = variant == 4;
             for (int i = 0; i < o.nsizes; ++i) {
                 bench_result res;
-                s = bench_optim(ctx, &rule, o.sizes[i], o.tensors, o.reps, roofline, &res);
+                s = bench_optim(ctx, &rule, variant == 5, o.sizes[i], o.tensors, o.reps, roofline,
+                                &res);
                 if (s != OPTK_OK) {
                     fprintf(stderr, "optkern bench: %s %s n=%lld: %s (%s)\n",
                             optk_rule_name((optk_rule)r), bench_optim_variant(&rule),
