@@ -2,6 +2,7 @@
  * every backend against the shared generator (raw bits identical). */
 #include "harness.h"
 #include "common/philox.h"
+#include "cpu/philox_lanes.h"
 
 #include <stdlib.h>
 
@@ -35,6 +36,30 @@ Test(philox, stream_element_is_word_of_counter_block) {
     uint32_t out[4];
     optk_philox4x32_10(ctr, key, out);
     cr_assert_eq(optk_philox_u32(seed, sub, k), out[k % 4]);
+}
+
+/* The CPU's eight-block Philox (AVX2 where the machine has it) gives optk_philox_block's
+ * bits, also where the block index carries into its high word within the eight. */
+Test(philox, eight_lanes_match_the_shared_rounds) {
+    static const uint64_t starts[] = {0, 5, 0xfffffffcull, 0x1fffffffaull, UINT64_MAX - 7};
+    static const uint64_t seeds[] = {0, 20261122, 0xfedcba9876543210ull};
+    for (size_t b = 0; b < sizeof starts / sizeof *starts; ++b) {
+        for (size_t k = 0; k < sizeof seeds / sizeof *seeds; ++k) {
+            const uint64_t sub = 0x0123456789abcdefull * (k + 1);
+            uint32_t lanes[4][OPTK_PHILOX_LANES], plain[4][OPTK_PHILOX_LANES];
+            optk_philox_lanes(seeds[k], sub, starts[b], lanes);
+            optk_philox_lanes_plain(seeds[k], sub, starts[b], plain);
+            for (int l = 0; l < OPTK_PHILOX_LANES; ++l) {
+                uint32_t want[4];
+                optk_philox_block(seeds[k], sub, starts[b] + (uint64_t)l, want);
+                for (int w = 0; w < 4; ++w) {
+                    cr_assert_eq(lanes[w][l], want[w], "start %#llx seed %zu lane %d word %d",
+                                 (unsigned long long)starts[b], k, l, w);
+                    cr_assert_eq(plain[w][l], want[w]);
+                }
+            }
+        }
+    }
 }
 
 BACKEND_TEST(random, fill_u32_matches_shared_generator_at_awkward_offsets) {

@@ -1,45 +1,88 @@
 /* philox_lanes.h — Philox4x32-10 of eight consecutive blocks at once on the CPU, for the
- * loops that need a word per element (Gaussian probes, stochastic rounding): the same bits as
- * common/philox.h's optk_philox_block, the lanes in arrays so that the compiler can use
- * vector registers for them. */
+ * loops that need a word per element (Gaussian probes, stochastic rounding): the same bits
+ * as common/philox.h's optk_philox_block.
+ *
+ * Compilers do not vectorise Philox's 32 x 32 -> 64-bit products from plain C (AVX2 has no
+ * such multiply; vpmuludq takes every other lane), so on x86-64 machines with AVX2 the eight
+ * blocks run in AVX2 registers (two vpmuludq per multiplier give the high halves, vpmulld
+ * the low ones), chosen at run time; elsewhere the plain rounds of common/philox.h.
+ */
 #ifndef OPTK_CPU_PHILOX_LANES_H
 #define OPTK_CPU_PHILOX_LANES_H
 
 #include "../common/philox.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define OPTK_HAVE_PHILOX_AVX2 1
+#endif
+
 enum { OPTK_PHILOX_LANES = 8 };
 
-/* Philox4x32-10 of blocks block0 .. block0 + OPTK_PHILOX_LANES - 1 (common/philox.h's rounds, the
- * lanes in arrays so that the 32 x 32 -> 64-bit products vectorise): word w of block block0 + l in
- * out[w][l], the same bits as optk_philox_block. */
-static inline void optk_philox_lanes(uint64_t seed, uint64_t sub, uint64_t block0,
-                                     uint32_t out[4][OPTK_PHILOX_LANES]) {
-    /* 64-bit lanes holding 32-bit words: the products vectorise (vpmuludq) where a
-     * 32 x 32 -> 64 widening multiply does not. */
-    uint64_t c0[OPTK_PHILOX_LANES], c1[OPTK_PHILOX_LANES], c2[OPTK_PHILOX_LANES],
-        c3[OPTK_PHILOX_LANES];
+/* The portable version: block by block. */
+static inline void optk_philox_lanes_plain(uint64_t seed, uint64_t sub, uint64_t block0,
+                                           uint32_t out[4][OPTK_PHILOX_LANES]) {
     for (int l = 0; l < OPTK_PHILOX_LANES; ++l) {
-        const uint64_t block = block0 + (uint64_t)l;
-        c0[l] = block & 0xffffffffu, c1[l] = block >> 32;
-        c2[l] = sub & 0xffffffffu, c3[l] = sub >> 32;
+        uint32_t words[4];
+        optk_philox_block(seed, sub, block0 + (uint64_t)l, words);
+        for (int w = 0; w < 4; ++w)
+            out[w][l] = words[w];
     }
+}
+
+#ifdef OPTK_HAVE_PHILOX_AVX2
+/* hi and lo words of the eight products c * m (m: the multiplier in every lane). */
+__attribute__((target("avx2"))) static inline __m256i optk_mulhi_avx2(__m256i c, __m256i m) {
+    const __m256i even = _mm256_mul_epu32(c, m); /* lanes 0, 2, 4, 6 as 64-bit products */
+    const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(c, 32), m);
+    return _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xaa);
+}
+
+__attribute__((target("avx2"))) static inline void
+optk_philox_lanes_avx2(uint64_t seed, uint64_t sub, uint64_t block0,
+                       uint32_t out[4][OPTK_PHILOX_LANES]) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    /* The 64-bit block index of each lane, low and high words (a carry past 2^32 within the
+     * eight is possible: the low words wrap and the high words of those lanes take it). */
+    const __m256i low0 = _mm256_set1_epi32((int)(uint32_t)block0);
+    const __m256i low = _mm256_add_epi32(low0, lane);
+    const __m256i bias = _mm256_set1_epi32((int)0x80000000u); /* unsigned compare */
+    const __m256i wrapped =
+        _mm256_cmpgt_epi32(_mm256_xor_si256(low0, bias), _mm256_xor_si256(low, bias));
+    __m256i c0 = low;
+    __m256i c1 = _mm256_sub_epi32(_mm256_set1_epi32((int)(uint32_t)(block0 >> 32)), wrapped);
+    __m256i c2 = _mm256_set1_epi32((int)(uint32_t)sub);
+    __m256i c3 = _mm256_set1_epi32((int)(uint32_t)(sub >> 32));
+    const __m256i m0 = _mm256_set1_epi32((int)OPTK_PHILOX_M0);
+    const __m256i m1 = _mm256_set1_epi32((int)OPTK_PHILOX_M1);
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int round = 0; round < 10; ++round) {
-        for (int l = 0; l < OPTK_PHILOX_LANES; ++l) {
-            const uint64_t p0 = OPTK_PHILOX_M0 * c0[l];
-            const uint64_t p1 = OPTK_PHILOX_M1 * c2[l];
-            const uint64_t n0 = (p1 >> 32) ^ c1[l] ^ k0;
-            const uint64_t n2 = (p0 >> 32) ^ c3[l] ^ k1;
-            c1[l] = p1 & 0xffffffffu, c3[l] = p0 & 0xffffffffu;
-            c0[l] = n0, c2[l] = n2;
-        }
+        const __m256i hi0 = optk_mulhi_avx2(c0, m0), lo0 = _mm256_mullo_epi32(c0, m0);
+        const __m256i hi1 = optk_mulhi_avx2(c2, m1), lo1 = _mm256_mullo_epi32(c2, m1);
+        c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0));
+        c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
+        c1 = lo1;
+        c3 = lo0;
         k0 += OPTK_PHILOX_W0;
         k1 += OPTK_PHILOX_W1;
     }
-    for (int l = 0; l < OPTK_PHILOX_LANES; ++l) {
-        out[0][l] = (uint32_t)c0[l], out[1][l] = (uint32_t)c1[l];
-        out[2][l] = (uint32_t)c2[l], out[3][l] = (uint32_t)c3[l];
+    _mm256_storeu_si256((__m256i *)out[0], c0);
+    _mm256_storeu_si256((__m256i *)out[1], c1);
+    _mm256_storeu_si256((__m256i *)out[2], c2);
+    _mm256_storeu_si256((__m256i *)out[3], c3);
+}
+#endif
+
+/* Word w of block block0 + l in out[w][l], l < OPTK_PHILOX_LANES. */
+static inline void optk_philox_lanes(uint64_t seed, uint64_t sub, uint64_t block0,
+                                     uint32_t out[4][OPTK_PHILOX_LANES]) {
+#ifdef OPTK_HAVE_PHILOX_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        optk_philox_lanes_avx2(seed, sub, block0, out);
+        return;
     }
+#endif
+    optk_philox_lanes_plain(seed, sub, block0, out);
 }
 
 #endif /* OPTK_CPU_PHILOX_LANES_H */

@@ -1,6 +1,7 @@
 /* precision_convert.c — the CPU's vectorisable conversion loops around the fp32 kernels for
  * bf16/fp16 parameters and gradients (see mixed_precision.h). */
 #include "mixed_precision.h"
+#include "philox_lanes.h"
 
 /* out[0..n) = the n gradients from element `first` of grad, as fp32. */
 OPTK_CPU_HOT_LOOP void optk_cpu_widen(const void *src, int64_t first, int64_t n, optk_dtype dtype,
@@ -27,12 +28,21 @@ OPTK_CPU_HOT_LOOP void optk_cpu_narrow(const float *restrict p, int64_t n, optk_
     }
 }
 
-/* The parameter rounded stochastically: element e of the tensor takes word e of the stream. */
-void optk_cpu_narrow_stochastic(const float *restrict p, int64_t first, int64_t n, uint64_t seed,
-                                uint64_t stream, uint16_t *restrict out) {
+/* The parameter rounded stochastically: element e of the tensor takes word e of the stream;
+ * eight Philox blocks (32 elements) at a time where the chunk allows. */
+OPTK_CPU_HOT_LOOP void optk_cpu_narrow_stochastic(const float *restrict p, int64_t first, int64_t n,
+                                                  uint64_t seed, uint64_t stream,
+                                                  uint16_t *restrict out) {
+    enum { GROUP = 4 * OPTK_PHILOX_LANES };
     int64_t i = 0;
     for (; i < n && ((first + i) & 3) != 0; ++i) {
         out[i] = optk_f32_to_bf16_sr(p[i], optk_philox_u32(seed, stream, (uint64_t)(first + i)));
+    }
+    for (; i + GROUP <= n; i += GROUP) {
+        uint32_t words[4][OPTK_PHILOX_LANES];
+        optk_philox_lanes(seed, stream, (uint64_t)(first + i) >> 2, words);
+        for (int e = 0; e < GROUP; ++e)
+            out[i + e] = optk_f32_to_bf16_sr(p[i + e], words[e % 4][e / 4]);
     }
     for (; i + 4 <= n; i += 4) { /* one Philox block serves four elements */
         uint32_t words[4];
