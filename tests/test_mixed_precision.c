@@ -3,6 +3,7 @@
  * == the fp32 parameter, the bf16/fp16 parameter == it rounded to nearest even, states
  * equal), and a stochastic-rounding run must equal its definition with the Philox bits of
  * (seed, step, tensor, element). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "harness.h"
 #include "common/philox.h"
 #include "common/precision.h"
@@ -301,5 +302,60 @@ BACKEND_TEST(mixed_precision, bad_dtype_combinations_are_refused) {
     optk_mem_free(ctx, extra);
     optk_optimizer_free(opt);
     release(&r);
+    optk_context_free(ctx);
+}
+
+/* A large mixed-precision tensor is split over the CPU's threads by chunks: 1, 2 and 3
+ * threads give the same bits (fp16 with a master copy, bf16 with stochastic rounding). */
+Test(mixed_precision, cpu_thread_count_changes_no_bit) {
+    optk_context *ctx = test_context(OPTK_BACKEND_CPU);
+    const int64_t n = ((int64_t)1 << 20) + 4099; /* above the threading threshold, odd tail */
+    float *p = malloc((size_t)n * 4), *g = malloc((size_t)n * 4), *out[3];
+    uint16_t *h = malloc((size_t)n * 2), *hout[3];
+    test_fill_uniform(p, (size_t)n, -1.0f, 1.0f, 5);
+    test_fill_uniform(g, (size_t)n, -1e-2f, 1e-2f, 6);
+    static const char *threads[3] = {"1", "2", "3"};
+    for (int mode = 0; mode < 2; ++mode) {
+        optk_optim_options o = optk_optim_default_options(OPTK_RULE_ADAMW);
+        o.param_dtype = mode == 0 ? OPTK_F16 : OPTK_BF16;
+        o.stochastic_rounding = mode == 1;
+        o.seed = 3;
+        for (int64_t i = 0; i < n; ++i)
+            h[i] = to_half(p[i], o.param_dtype);
+        for (int k = 0; k < 3; ++k) {
+            setenv("OPTKERN_CPU_THREADS", threads[k], 1);
+            test_buffer bp = test_buffer_new(ctx, (size_t)n, 2, h),
+                        bg = test_buffer_new(ctx, (size_t)n, 4, g),
+                        bm = test_buffer_new(ctx, (size_t)n, 4, p),
+                        b0 = test_buffer_new(ctx, (size_t)n, 4, NULL),
+                        b1 = test_buffer_new(ctx, (size_t)n, 4, NULL);
+            optk_optimizer *opt = NULL;
+            cr_assert_eq(optk_optimizer_create(ctx, &o, &opt), OPTK_OK);
+            const optk_param_tensor t = {
+                n, bp.data, bg.data, {b0.data, b1.data}, mode == 0 ? bm.data : NULL};
+            cr_assert_eq(optk_optimizer_init_state(opt, &t, 1), OPTK_OK);
+            for (int s = 0; s < 3; ++s)
+                cr_assert_eq(optk_optimizer_step(opt, &t, 1), OPTK_OK, "%s",
+                             optk_context_last_error(ctx));
+            hout[k] = malloc((size_t)n * 2);
+            out[k] = malloc((size_t)n * 4);
+            test_buffer_read(&bp, hout[k]);
+            test_buffer_read(&b1, out[k]);
+            test_buffer *all[] = {&bp, &bg, &bm, &b0, &b1};
+            for (int b = 0; b < 5; ++b) {
+                test_buffer_check_guards(all[b], "threaded mixed-precision buffer");
+                test_buffer_free(all[b]);
+            }
+            optk_optimizer_free(opt);
+        }
+        unsetenv("OPTKERN_CPU_THREADS");
+        for (int k = 1; k < 3; ++k) {
+            test_assert_bits_equal(hout[k], hout[0], (size_t)n, 2, "parameter");
+            test_assert_bits_equal(out[k], out[0], (size_t)n, 4, "second moment");
+        }
+        for (int k = 0; k < 3; ++k)
+            free(hout[k]), free(out[k]);
+    }
+    free(p), free(g), free(h);
     optk_context_free(ctx);
 }

@@ -13,6 +13,11 @@
 #define OPTK_CPU_MULTI_TENSOR_H
 
 #include "mixed_precision.h"
+#include "parallel.h"
+
+/* Elements from which a mixed-precision tensor is split over threads (below, a thread's
+ * start costs more than it saves). */
+#define OPTK_CPU_PARALLEL_MIN ((int64_t)1 << 20)
 
 /* The buffers are restrict parameters because the dispatch layer has checked that none
  * overlaps: the compiler then needs no run-time alias checks (it gives up past 10 of them,
@@ -42,12 +47,14 @@
     }                                                                                              \
     /* Any precision: chunks of the tensor through the fp32 kernel above, with the gradient        \
      * (and a stochastically rounded parameter) widened into scratch first and a bf16/fp16         \
-     * parameter narrowed from the master copy (or scratch) after. */                              \
-    static void name##_mixed(const consts_type *k, const optk_param_tensor *x,                     \
-                             const optk_element_launch *l, int tensor) {                           \
+     * parameter narrowed from the master copy (or scratch) after. Chunks [c0, c1). */             \
+    static void name##_mixed_chunks(const consts_type *k, const optk_param_tensor *x,              \
+                                    const optk_element_launch *l, int tensor, int64_t c0,          \
+                                    int64_t c1) {                                                  \
         float gs[OPTK_CPU_CHUNK], ps[OPTK_CPU_CHUNK];                                              \
         const uint64_t stream = (l->sr_stream << 20) + (uint64_t)(l->tensor_base + tensor);        \
-        for (int64_t at = 0; at < x->numel; at += OPTK_CPU_CHUNK) {                                \
+        for (int64_t at = c0 * OPTK_CPU_CHUNK; at < x->numel && at < c1 * OPTK_CPU_CHUNK;          \
+             at += OPTK_CPU_CHUNK) {                                                               \
             const int64_t n = x->numel - at < OPTK_CPU_CHUNK ? x->numel - at : OPTK_CPU_CHUNK;     \
             const float *g = (reads_grad) ? (const float *)x->grad + at : NULL;                    \
             if ((reads_grad) && l->grad_dtype != OPTK_F32) {                                       \
@@ -71,6 +78,31 @@
                 optk_cpu_narrow_stochastic(ps, at, n, l->seed, stream, half);                      \
             }                                                                                      \
         }                                                                                          \
+    }                                                                                              \
+    typedef struct name##_job {                                                                    \
+        const consts_type *k;                                                                      \
+        const optk_param_tensor *x;                                                                \
+        const optk_element_launch *l;                                                              \
+        int tensor;                                                                                \
+    } name##_job;                                                                                  \
+    static int name##_mixed_slice(void *arg, int64_t c0, int64_t c1, int worker) {                 \
+        const name##_job *j = arg;                                                                 \
+        (void)worker;                                                                              \
+        name##_mixed_chunks(j->k, j->x, j->l, j->tensor, c0, c1);                                  \
+        return 0;                                                                                  \
+    }                                                                                              \
+    /* The conversions make mixed precision compute-bound: a large tensor's chunks are split       \
+     * over the cores (element-wise: the same bits on any thread count). */                        \
+    static void name##_mixed(const consts_type *k, const optk_param_tensor *x,                     \
+                             const optk_element_launch *l, int tensor) {                           \
+        const int64_t chunks = (x->numel + OPTK_CPU_CHUNK - 1) / OPTK_CPU_CHUNK;                   \
+        const int workers = x->numel >= OPTK_CPU_PARALLEL_MIN ? optk_cpu_workers(chunks / 64) : 1; \
+        if (workers <= 1) {                                                                        \
+            name##_mixed_chunks(k, x, l, tensor, 0, chunks);                                       \
+            return;                                                                                \
+        }                                                                                          \
+        name##_job job = {k, x, l, tensor};                                                        \
+        optk_cpu_parallel(chunks, workers, name##_mixed_slice, &job);                              \
     }
 
 #endif /* OPTK_CPU_MULTI_TENSOR_H */
