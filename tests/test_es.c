@@ -4,6 +4,7 @@
  * equals the explicit sum; fitness shaping (ties by index); two contexts give bit-identical
  * updates from the same seeds and fitness; the low-rank estimator's error approaches
  * full-rank ES's as the rank grows; bad input refused with nothing written. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "harness.h"
 #include "common/gaussian.h"
 
@@ -443,5 +444,35 @@ BACKEND_TEST(es, the_estimate_feeds_an_optimizer_rule) {
     float *bufs[] = {dW, df, dG, dgrad, dm, dv};
     for (int k = 0; k < 6; ++k)
         optk_mem_free(ctx, bufs[k]);
+    optk_context_free(ctx);
+}
+
+/* The CPU splits its GEMM's row blocks over threads: 1, 2 and 3 threads give the same bits
+ * (each output whole on one thread), for the low-rank and the full-rank forward. */
+Test(es, cpu_thread_count_changes_no_bit) {
+    optk_context *ctx = test_context(OPTK_BACKEND_CPU);
+    enum { M = 96, NIN = 130, MEMBERS = 16, BATCH = 64 }; /* 1024 x 96 x 130: threaded */
+    float *w = malloc(M * NIN * 4), *x = malloc(MEMBERS * BATCH * NIN * 4), *bias = malloc(M * 4);
+    test_fill_uniform(w, M * NIN, -1.0f, 1.0f, 1);
+    test_fill_uniform(x, MEMBERS * BATCH * NIN, -1.0f, 1.0f, 2);
+    test_fill_uniform(bias, M, -1.0f, 1.0f, 3);
+    static const char *threads[3] = {"1", "2", "3"};
+    for (int rank = 0; rank <= 2; rank += 2) {
+        float *y[3];
+        for (int k = 0; k < 3; ++k) {
+            setenv("OPTKERN_CPU_THREADS", threads[k], 1);
+            const optk_es_key key = {7, 3, 1};
+            const optk_es_layer layer = {M, NIN, rank, 0.05, w, bias};
+            y[k] = malloc(MEMBERS * BATCH * M * 4);
+            cr_assert_eq(optk_es_forward(ctx, &key, &layer, MEMBERS, BATCH, x, y[k]), OPTK_OK, "%s",
+                         optk_context_last_error(ctx));
+        }
+        unsetenv("OPTKERN_CPU_THREADS");
+        for (int k = 1; k < 3; ++k)
+            test_assert_bits_equal(y[k], y[0], MEMBERS * BATCH * M, 4, "forward");
+        for (int k = 0; k < 3; ++k)
+            free(y[k]);
+    }
+    free(w), free(x), free(bias);
     optk_context_free(ctx);
 }

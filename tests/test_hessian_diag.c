@@ -3,6 +3,7 @@
  * 2 H_ii^2 + sum_{j != i} H_ij^2); exact for a diagonal H; the callback source equal to the
  * dense one; callback failures reported with nothing written; chunking invisible; CUDA within
  * 1e-5 of the CPU. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include "harness.h"
 
 #include <math.h>
@@ -220,5 +221,36 @@ BACKEND_TEST(hessian_diag, bad_arguments_are_refused_and_nothing_is_written) {
     test_assert_bits_equal(back, init, 2 * N, 4, "outputs after refused calls");
     test_buffer_free(&hb);
     test_buffer_free(&out);
+    optk_context_free(ctx);
+}
+
+/* The CPU splits the dense H Z over threads by outputs: 1, 2 and 3 threads give the same
+ * estimate and variance bits (each output summed whole by one thread). */
+Test(hessian_diag, cpu_thread_count_changes_no_bit) {
+    optk_context *ctx = test_context(OPTK_BACKEND_CPU);
+    enum { NBIG = 700, K = 24 }; /* 24 x 700 x 700 products: threaded */
+    float *h = malloc((size_t)NBIG * NBIG * 4);
+    test_fill_uniform(h, (size_t)NBIG * NBIG, -1.0f, 1.0f, 9);
+    for (int i = 0; i < NBIG; ++i)
+        for (int j = 0; j < i; ++j)
+            h[i * NBIG + j] = h[j * NBIG + i]; /* symmetric */
+    static const char *threads[3] = {"1", "2", "3"};
+    float *d[3], *v[3];
+    for (int k = 0; k < 3; ++k) {
+        setenv("OPTKERN_CPU_THREADS", threads[k], 1);
+        d[k] = malloc(NBIG * 4), v[k] = malloc(NBIG * 4);
+        const optk_hvp_source src = {.dense = h};
+        const optk_diag_options o = {.kind = OPTK_PROBE_RADEMACHER, .seed = 4, .probes = K};
+        cr_assert_eq(optk_hessian_diag(ctx, &src, NBIG, &o, d[k], v[k]), OPTK_OK, "%s",
+                     optk_context_last_error(ctx));
+    }
+    unsetenv("OPTKERN_CPU_THREADS");
+    for (int k = 1; k < 3; ++k) {
+        test_assert_bits_equal(d[k], d[0], NBIG, 4, "estimate");
+        test_assert_bits_equal(v[k], v[0], NBIG, 4, "variance");
+    }
+    for (int k = 0; k < 3; ++k)
+        free(d[k]), free(v[k]);
+    free(h);
     optk_context_free(ctx);
 }

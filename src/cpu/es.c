@@ -3,6 +3,7 @@
  * over a row of B, float sums in k order), the fused low-rank correction and the bias. */
 #include "cpu_backend.h"
 #include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
+#include "parallel.h"
 #include "../common/philox.h"
 
 #include <stdlib.h>
@@ -59,6 +60,36 @@ OPTK_CPU_HOT_LOOP static void gemm_rows(int rows, int64_t N, int64_t K, float al
     }
 }
 
+/* Eight rows of C at a time, 512 columns wide: the C block (16 KB) stays in L1 while a row
+ * piece of B serves all eight rows. Row blocks are split over the cores: each element of C is
+ * computed whole by one thread, in k order, so the thread count changes no bit. */
+enum { GEMM_ROWS = 8, GEMM_COLS = 512 };
+
+typedef struct gemm_job {
+    int64_t N, K;
+    float alpha;
+    const float *A;
+    int64_t lda;
+    const float *B;
+    int64_t ldb;
+    float *C;
+    int64_t ldc, M;
+} gemm_job;
+
+static int gemm_slice(void *arg, int64_t b0, int64_t b1, int worker) {
+    (void)worker;
+    const gemm_job *g = arg;
+    for (int64_t i = b0 * GEMM_ROWS; i < b1 * GEMM_ROWS && i < g->M; i += GEMM_ROWS) {
+        const int rows = g->M - i < GEMM_ROWS ? (int)(g->M - i) : GEMM_ROWS;
+        for (int64_t j = 0; j < g->N; j += GEMM_COLS) {
+            const int64_t cols = g->N - j < GEMM_COLS ? g->N - j : GEMM_COLS;
+            gemm_rows(rows, cols, g->K, g->alpha, g->A + i * g->lda, g->lda, g->B + j, g->ldb,
+                      g->C + i * g->ldc + j, g->ldc);
+        }
+    }
+    return 0;
+}
+
 optk_status optk_cpu_gemm(optk_context *ctx, bool trans_b, int64_t M, int64_t N, int64_t K,
                           float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
                           float beta, float *C, int64_t ldc) {
@@ -76,16 +107,11 @@ optk_status optk_cpu_gemm(optk_context *ctx, bool trans_b, int64_t M, int64_t N,
         for (int64_t j = 0; j < N; ++j)
             C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
     }
-    /* Eight rows of C at a time, 512 columns wide: the C block (16 KB) stays in L1 while a
-     * row piece of B serves all eight rows. */
-    enum { ROWS = 8, COLS = 512 };
-    for (int64_t i = 0; i < M; i += ROWS) {
-        const int rows = M - i < ROWS ? (int)(M - i) : ROWS;
-        for (int64_t j = 0; j < N; j += COLS) {
-            const int64_t cols = N - j < COLS ? N - j : COLS;
-            gemm_rows(rows, cols, K, alpha, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc);
-        }
-    }
+    gemm_job job = {N, K, alpha, A, lda, B, ldb, C, ldc, M};
+    const int64_t blocks = (M + GEMM_ROWS - 1) / GEMM_ROWS;
+    /* Enough work to pay for a thread: about a millisecond or more. */
+    const int workers = (double)M * (double)N * (double)K >= 1e7 ? optk_cpu_workers(blocks) : 1;
+    optk_cpu_parallel(blocks, workers, gemm_slice, &job);
     free(bt);
     return OPTK_OK;
 }
