@@ -11,7 +11,8 @@
 #   bench.jsonl      optkern bench --json (every op; rendered into report.md)
 #   compare.jsonl    bench/compare_adamw_torch.py (PyTorch AdamW fused/foreach vs optkern) and
 #                    bench/compare_sinkhorn_torch.py (batched PyTorch Sinkhorn vs optkern),
-#                    bench/compare_es_torch.py (naive full-rank ES in PyTorch vs EGGROLL)
+#                    bench/compare_es_torch.py (naive full-rank ES in PyTorch vs EGGROLL), and
+#                    where POT is installed bench/compare_sinkhorn_pot.py (the CPU backend vs POT)
 #   report.md        bench/render_results.py --no-plots over the two (plot them after fetching)
 # Criterion: if .deps/criterion exists (scripts/carry-criterion.sh), it is used from there.
 # Set OPTK_COMMIT to the commit when the sources travel without .git.
@@ -85,8 +86,13 @@ PYTHONUNBUFFERED=1 python3 "$ROOT/bench/compare_sinkhorn_torch.py" --lib "$BUILD
     --device cuda --out "$OUT/compare_sinkhorn.tmp" || status=1
 PYTHONUNBUFFERED=1 python3 "$ROOT/bench/compare_es_torch.py" --lib "$BUILD/src/liboptkern.so" \
     --device cuda --out "$OUT/compare_es.tmp" || status=1
-cat "$OUT/compare_sinkhorn.tmp" "$OUT/compare_es.tmp" >>"$OUT/compare.jsonl" 2>/dev/null
-rm -f "$OUT/compare_sinkhorn.tmp" "$OUT/compare_es.tmp"
+if python3 -c "import ot" 2>/dev/null; then # POT on the host CPU: issue 5's CPU comparison
+    PYTHONUNBUFFERED=1 python3 "$ROOT/bench/compare_sinkhorn_pot.py" --lib "$BUILD/src/liboptkern.so" \
+        --out "$OUT/compare_pot.tmp" || status=1
+fi
+cat "$OUT/compare_sinkhorn.tmp" "$OUT/compare_es.tmp" "$OUT/compare_pot.tmp" >>"$OUT/compare.jsonl" \
+    2>/dev/null
+rm -f "$OUT/compare_sinkhorn.tmp" "$OUT/compare_es.tmp" "$OUT/compare_pot.tmp"
 echo "== report"
 # Only the table: at most eight files come back from the device (plots are rendered here after).
 python3 "$ROOT/bench/render_results.py" --no-plots "$OUT/bench.jsonl" "$OUT/compare.jsonl" \

@@ -45,7 +45,7 @@ static void usage(FILE *f) {
             "Default: all of them, and copy.\n"
             "Each rule runs in fp32; adamw also with amsgrad, bf16+master, f16+master and bf16+sr\n"
             "(bf16 without a master copy, stochastic rounding); --all-precisions runs every rule\n"
-            "in every precision (gradients in the parameters' dtype), and adamw also as a\n"
+            "in every precision (gradients in the parameters' dtype). adamw also runs as a\n"
             "graph-capturable step (fp32+capturable: its scalars read from backend memory).\n\n"
             "The memory roofline of the backend is measured first (device-to-device copy on\n"
             "CUDA; on the CPU the faster of memcpy and an in-place update, since in-place ops\n"
@@ -267,7 +267,6 @@ int cmd_bench(int argc, char **argv) {
         for (int variant = 0; variant < VARIANTS; ++variant) {
             const bool adamw = r == OPTK_RULE_ADAMW;
             if ((variant == 1 || variant == 5) && !adamw) continue;
-            if (variant == 5 && !o.all_precisions) continue;
             if (variant > 1 && variant < 5 && !adamw && !o.all_precisions) continue;
             optk_optim_options rule = optk_optim_default_options((optk_rule)r);
             rule.batch_tokens = 1024.0; /* Sophia's tokens per batch; others ignore it */
