@@ -35,6 +35,11 @@ inline optk_status enter(optk_context *ctx, const char *op) {
     return err == cudaSuccess ? OPTK_OK : fail(ctx, err, op, "cudaSetDevice");
 }
 
+/* Blocks of per_block threads for `work` items, a thread each (the last block partly idle). */
+inline unsigned blocks_for(int64_t work, int per_block) {
+    return (unsigned)((work + per_block - 1) / per_block);
+}
+
 inline cudaStream_t stream_of(const optk_context *ctx) {
     return static_cast<cudaStream_t>(ctx->stream);
 }

@@ -25,7 +25,7 @@ extern "C" optk_status optk_cuda_abs_block_mean(optk_context *ctx, const float *
     optk_status s = enter(ctx, op);
     if (s != OPTK_OK) return s;
     const int64_t blocks = numel / block;
-    const unsigned grid = (unsigned)((blocks + kThreads - 1) / kThreads);
+    const unsigned grid = blocks_for(blocks, kThreads);
     block_mean_kernel<<<grid, kThreads, 0, stream_of(ctx)>>>(z, hz, out, blocks, block);
     return check_launch(ctx, op);
 }

@@ -97,10 +97,6 @@ __global__ void __launch_bounds__(kThreads)
     Y[t] += fmaf(sigma * optk_es_sign(i), e, bias[o]);
 }
 
-unsigned grid_for(int64_t work) {
-    return (unsigned)((work + kThreads - 1) / kThreads);
-}
-
 } // namespace
 
 extern "C" optk_status optk_cuda_es_fill(optk_context *ctx, uint64_t seed, uint64_t generation,
@@ -118,7 +114,7 @@ extern "C" optk_status optk_cuda_es_fill(optk_context *ctx, uint64_t seed, uint6
         return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: %lld noise blocks are beyond one grid", op,
                          (long long)work);
     }
-    fill_kernel<<<grid_for(work), kThreads, 0, stream_of(ctx)>>>(
+    fill_kernel<<<blocks_for(work, kThreads), kThreads, 0, stream_of(ctx)>>>(
         seed, generation, layer, first_pair, count, rows, cols, offset, pair_stride, row_stride,
         coef, out, blocks_per_pair);
     return check_launch(ctx, op);
@@ -186,7 +182,7 @@ extern "C" optk_status optk_cuda_es_bias_add(optk_context *ctx, uint64_t seed, u
     if ((work + kThreads - 1) / kThreads > INT_MAX) {
         return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: Y is beyond one grid", op);
     }
-    bias_kernel<<<grid_for(work), kThreads, 0, stream_of(ctx)>>>(seed, generation, layer, m, sigma,
-                                                                 members, batch, bias, Y);
+    bias_kernel<<<blocks_for(work, kThreads), kThreads, 0, stream_of(ctx)>>>(
+        seed, generation, layer, m, sigma, members, batch, bias, Y);
     return check_launch(ctx, op);
 }

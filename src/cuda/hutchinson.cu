@@ -31,10 +31,6 @@ __global__ void __launch_bounds__(kThreads)
     if (i < n) optk_diag_finish(acc, n, i, k, bekas, diag, variance);
 }
 
-unsigned blocks_for(int64_t n) {
-    return (unsigned)((n + kThreads - 1) / kThreads);
-}
-
 } // namespace
 
 extern "C" optk_status optk_cuda_dense_hvp(optk_context *ctx, const float *h, const float *z,
@@ -61,7 +57,7 @@ extern "C" optk_status optk_cuda_diag_accumulate(optk_context *ctx, const float 
     static const char op[] = "hessian_diag";
     optk_status s = enter(ctx, op);
     if (s != OPTK_OK) return s;
-    accumulate_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(z, hz, n, k, acc);
+    accumulate_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(z, hz, n, k, acc);
     return check_launch(ctx, op);
 }
 
@@ -70,7 +66,7 @@ extern "C" optk_status optk_cuda_diag_finish(optk_context *ctx, const double *ac
     static const char op[] = "hessian_diag";
     optk_status s = enter(ctx, op);
     if (s != OPTK_OK) return s;
-    finish_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(acc, n, k, bekas ? 1 : 0, diag,
-                                                                  variance);
+    finish_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(
+        acc, n, k, bekas ? 1 : 0, diag, variance);
     return check_launch(ctx, op);
 }

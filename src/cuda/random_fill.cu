@@ -45,7 +45,7 @@ extern "C" optk_status optk_cuda_random_fill_u32(optk_context *ctx, uint64_t see
     for (uint64_t b = first_block; b <= last_block; b += max_blocks_per_launch) {
         const uint64_t blocks =
             last_block - b + 1 < max_blocks_per_launch ? last_block - b + 1 : max_blocks_per_launch;
-        const unsigned grid = (unsigned)((blocks + kThreads - 1) / kThreads);
+        const unsigned grid = blocks_for(blocks, kThreads);
         random_fill_u32_kernel<<<grid, kThreads, 0, stream_of(ctx)>>>(seed, subsequence, offset,
                                                                       out, n, b, blocks);
         if ((s = check_launch(ctx, op)) != OPTK_OK) return s;

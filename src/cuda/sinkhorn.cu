@@ -255,10 +255,6 @@ optk_status get_scratch(optk_context *ctx, const optk_sinkhorn_job *job, Scratch
     return OPTK_OK;
 }
 
-unsigned blocks_for(int64_t work, int per_block) {
-    return (unsigned)((work + per_block - 1) / per_block);
-}
-
 /* The streaming solver: the host runs the iterations, the kernels the problems. */
 optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, const Scratch &s) {
     static const char op[] = "sinkhorn";
@@ -298,8 +294,8 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
     /* len kernel-domain iterations of every running problem; those that turn out unsafe run
      * the block again in the log domain (the launches return at once when none does). */
     auto kernel_block = [&](int len, float eps, float tau, bool g_ready_now) {
-        kernel_start_kernel<<<blocks_for(B * v.n > B ? B * v.n : B, kThreads), kThreads, 0,
-                              stream>>>(v.n, B, s.active, s.u, s.unsafe);
+        kernel_start_kernel<<<blocks_for(B * v.n, kThreads), kThreads, 0, stream>>>(
+            v.n, B, s.active, s.u, s.unsafe);
         for (int k = 0; k < len; ++k) {
             kernel_columns_kernel<<<column_grid, kThreads, 0, stream>>>(
                 v, column_tiles, s.active, f, g, s.u, s.v, s.unsafe, eps);
