@@ -49,13 +49,18 @@ __global__ void __launch_bounds__(kThreads)
 
 } // namespace
 
+/* Tiles of kTile elements the list is cut into: one partial sum each. */
+static int64_t tiles_of(const optk_param_tensor *tensors, int count) {
+    int64_t tiles = 0;
+    for (int t = 0; t < count; ++t)
+        tiles += (tensors[t].numel + kTile - 1) / kTile;
+    return tiles;
+}
+
 /* Enqueues the sum into *out (device memory), partials holding one double per tile. */
 static optk_status enqueue_sum_squares(optk_context *ctx, const char *op,
                                        const optk_param_tensor *tensors, int count,
                                        optk_dtype grad_dtype, double *out, double *partials) {
-    int64_t tiles = 0;
-    for (int t = 0; t < count; ++t)
-        tiles += (tensors[t].numel + kTile - 1) / kTile;
     const int64_t size = (int64_t)optk_dtype_size(grad_dtype);
     auto fill = [size](TensorBatch<1> &b, int c, const optk_param_tensor &x, int64_t offset) {
         const char *start = static_cast<const char *>(x.grad) + offset * size;
@@ -69,7 +74,8 @@ static optk_status enqueue_sum_squares(optk_context *ctx, const char *op,
     };
     optk_status s = for_each_batch<1>(tensors, count, fill, run);
     if (s != OPTK_OK) return s;
-    sum_partials_kernel<<<1, kThreads, 0, stream_of(ctx)>>>(partials, tiles, out);
+    sum_partials_kernel<<<1, kThreads, 0, stream_of(ctx)>>>(partials, tiles_of(tensors, count),
+                                                            out);
     return check_launch(ctx, op);
 }
 
@@ -79,9 +85,7 @@ extern "C" optk_status optk_cuda_grad_sum_squares(optk_context *ctx,
     static const char op[] = "grad_norm";
     optk_status s = enter(ctx, op);
     if (s != OPTK_OK) return s;
-    int64_t tiles = 0;
-    for (int t = 0; t < count; ++t)
-        tiles += (tensors[t].numel + kTile - 1) / kTile;
+    const int64_t tiles = tiles_of(tensors, count);
     void *scratch = nullptr;
     if ((s = optk_cuda_workspace(ctx, (size_t)(tiles + 1) * sizeof(double), &scratch)) != OPTK_OK) {
         return s;
