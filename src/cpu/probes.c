@@ -62,6 +62,7 @@ static inline void sincos_2pi(float v, float *sin_v, float *cos_v) {
  * (sin, cos)(v(y)) * sqrt(-2 ln u(x)) and the same of (z, w) — curand_normal4's formula. */
 OPTK_CPU_HOT_LOOP static void gaussian_blocks(uint64_t seed, uint64_t sub, float *out, int64_t n,
                                               int64_t b0, int64_t b1) {
+    const int64_t end = b1 * 4 < n ? b1 * 4 : n; /* the slice's entries end here */
     for (int64_t b = b0; b < b1; b += OPTK_PHILOX_LANES) {
         uint32_t x[4][OPTK_PHILOX_LANES];
         optk_philox_lanes(seed, sub, (uint64_t)b, x);
@@ -75,14 +76,11 @@ OPTK_CPU_HOT_LOOP static void gaussian_blocks(uint64_t seed, uint64_t sub, float
                 zc[pair][l] = cos_v * r;
             }
         }
-        float z[OPTK_PHILOX_LANES][4];
-        for (int l = 0; l < OPTK_PHILOX_LANES; ++l)
-            z[l][0] = zs[0][l], z[l][1] = zc[0][l], z[l][2] = zs[1][l], z[l][3] = zc[1][l];
-        const int64_t first = b * 4, count = (b1 - b) * 4 < OPTK_PHILOX_LANES * 4
-                                                 ? (b1 - b) * 4
-                                                 : OPTK_PHILOX_LANES * 4;
-        for (int64_t e = 0; e < count && first + e < n; ++e)
-            out[first + e] = z[e / 4][e % 4];
+        for (int l = 0; l < OPTK_PHILOX_LANES; ++l) { /* block b + l: entries 4 (b + l) .. +3 */
+            const float z[4] = {zs[0][l], zc[0][l], zs[1][l], zc[1][l]};
+            for (int64_t k = 0, e = 4 * (b + l); k < 4 && e + k < end; ++k)
+                out[e + k] = z[k];
+        }
     }
 }
 
