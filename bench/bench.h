@@ -68,6 +68,12 @@ optk_status bench_optim(optk_context *ctx, const optk_optim_options *options, bo
 optk_status bench_probe_accumulate(optk_context *ctx, optk_probe_kind kind, int64_t n, int probes,
                                    int reps, double roofline_gbps, bench_result *out);
 
+/* Hutchinson probe generation alone: `probes` probes of n entries written by optk_probe_fill
+ * (values per second in the GFLOP/s column: Gaussian probes are bound by arithmetic where
+ * the ALUs are slow next to memory). */
+optk_status bench_probe_fill(optk_context *ctx, optk_probe_kind kind, int64_t n, int probes,
+                             int reps, double roofline_gbps, bench_result *out);
+
 /* One fused curvature update of n elements (AdaHessian: averaged over blocks of `block`). */
 optk_status bench_curvature(optk_context *ctx, optk_curvature_kind kind, int64_t block, int64_t n,
                             int reps, double roofline_gbps, bench_result *out);

@@ -63,16 +63,18 @@ optk_status optk_hessian_diag(optk_context *ctx, const optk_hvp_source *hvp, int
         chunk = DEFAULT_CHUNK_BYTES / (8 * n);
         chunk = chunk < 1 ? 1 : (chunk > o->probes ? o->probes : chunk);
     }
-    /* Scratch: the sums (3n doubles), then Z and HZ (n x chunk floats each). */
-    const size_t acc_bytes = (size_t)n * 3 * sizeof(double);
+    /* Scratch: Z and HZ (n x chunk floats each), then the sums (3n doubles) where there is
+     * more than one chunk (with one, the sums never leave the pass over Z and HZ). */
+    const size_t zhz_bytes = (size_t)n * (size_t)chunk * 2 * sizeof(float);
+    const size_t acc_bytes = chunk < o->probes ? (size_t)n * 3 * sizeof(double) : 0;
     void *scratch = NULL;
-    s = ctx->ops->workspace(ctx, acc_bytes + (size_t)n * (size_t)chunk * 2 * sizeof(float),
-                            &scratch);
+    s = ctx->ops->workspace(ctx, zhz_bytes + acc_bytes + sizeof(double), &scratch);
     if (s != OPTK_OK) return s;
-    double *acc = scratch;
-    void *after_acc = acc + 3 * n; /* Z and HZ follow the sums */
-    float *z = after_acc, *hz = z + n * chunk;
-    if ((s = ctx->ops->mem_set(ctx, acc, 0, acc_bytes)) != OPTK_OK) return s;
+    float *z = scratch, *hz = z + n * chunk;
+    /* The sums start at the first 8-byte boundary after HZ. */
+    double *acc = (double *)(((uintptr_t)scratch + zhz_bytes + 7u) & ~(uintptr_t)7u);
+    optk_diag_pass pass = {
+        .probes = o->probes, .bekas = o->bekas, .diag = diag, .variance = variance};
 
     for (int first = 0; first < o->probes && s == OPTK_OK; first += (int)chunk) {
         const int k = o->probes - first < chunk ? o->probes - first : (int)chunk;
@@ -91,8 +93,9 @@ optk_status optk_hessian_diag(optk_context *ctx, const optk_hvp_source *hvp, int
                               first + k - 1);
             }
         }
-        if (s == OPTK_OK) s = ctx->ops->diag_accumulate(ctx, z, hz, n, k, acc);
+        pass.first = first == 0;
+        pass.last = first + k == o->probes;
+        if (s == OPTK_OK) s = ctx->ops->diag_accumulate(ctx, z, hz, n, k, acc, &pass);
     }
-    if (s != OPTK_OK) return s;
-    return ctx->ops->diag_finish(ctx, acc, n, o->probes, o->bekas, diag, variance);
+    return s;
 }

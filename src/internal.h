@@ -15,6 +15,7 @@
 #include "common/capture.h"
 #include "common/rules.h"
 #include "common/es.h"
+#include "common/hutchinson.h"
 #include "common/sinkhorn.h"
 
 #ifdef __cplusplus
@@ -118,13 +119,11 @@ typedef struct optk_backend_ops {
     /* hz = H z for k columns of n: a dense symmetric H. */
     optk_status (*dense_hvp)(optk_context *ctx, const float *h, const float *z, float *hz,
                              int64_t n, int k);
-    /* acc[0..n) += z.hz, acc[n..2n) += (z.hz)^2, acc[2n..3n) += z.z over k columns, in a
-     * fixed order. */
+    /* One chunk of k probes into the per-coordinate sums acc[0..n) (z.hz), acc[n..2n)
+     * ((z.hz)^2), acc[2n..3n) (z.z), in probe order; the first chunk starts them from zero,
+     * the last writes the estimate (pass->diag, pass->variance) in place of the sums. */
     optk_status (*diag_accumulate)(optk_context *ctx, const float *z, const float *hz, int64_t n,
-                                   int k, double *acc);
-    /* diag from the sums over k probes (or the Bekas ratio); variance (may be NULL). */
-    optk_status (*diag_finish)(optk_context *ctx, const double *acc, int64_t n, int k, bool bekas,
-                               float *diag, float *variance);
+                                   int k, double *acc, const optk_diag_pass *pass);
     /* AdaHessian's block means: out = the mean of |z hz| (|hz|: z NULL) over each block of
      * `block` elements, broadcast over the block; numel % block == 0. */
     optk_status (*abs_block_mean)(optk_context *ctx, const float *z, const float *hz, float *out,

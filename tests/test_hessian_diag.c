@@ -254,3 +254,51 @@ Test(hessian_diag, cpu_thread_count_changes_no_bit) {
     free(h);
     optk_context_free(ctx);
 }
+
+/* H z for H = diag(1 + i mod 7) plus 0.5 on the first superdiagonal, column by column. */
+static int banded_hvp(void *user, const float *z, float *hz, int64_t n, int k) {
+    (void)user;
+    for (int j = 0; j < k; ++j) {
+        const float *zj = z + (int64_t)j * n;
+        float *hzj = hz + (int64_t)j * n;
+        for (int64_t i = 0; i < n; ++i)
+            hzj[i] = (float)(1 + i % 7) * zj[i] + (i + 1 < n ? 0.5f * zj[i + 1] : 0.0f);
+    }
+    return 0;
+}
+
+/* The per-coordinate pass on a vector long enough to be split over the CPU's cores (and not
+ * a multiple of its 2048-coordinate blocks): 1, 2 and 3 threads, one chunk or chunks of 4
+ * (one that starts the sums, one that finishes them) and of 1 give the same bits. */
+Test(hessian_diag, cpu_accumulate_split_and_chunks_change_no_bit) {
+    optk_context *ctx = test_context(OPTK_BACKEND_CPU);
+    enum { NBIG = 3 * 32768 + 5, K = 6, RUNS = 5 };
+    static const char *threads[RUNS] = {"1", "2", "3", "2", "2"};
+    static const int chunk[RUNS] = {0, 0, 0, 4, 1};
+    float *d[RUNS], *v[RUNS];
+    for (int r = 0; r < RUNS; ++r) {
+        setenv("OPTKERN_CPU_THREADS", threads[r], 1);
+        d[r] = malloc(NBIG * 4), v[r] = malloc(NBIG * 4);
+        const optk_hvp_source src = {.callback = banded_hvp};
+        const optk_diag_options o = {
+            .kind = OPTK_PROBE_GAUSSIAN, .seed = 8, .probes = K, .chunk = chunk[r]};
+        cr_assert_eq(optk_hessian_diag(ctx, &src, NBIG, &o, d[r], v[r]), OPTK_OK, "%s",
+                     optk_context_last_error(ctx));
+    }
+    unsetenv("OPTKERN_CPU_THREADS");
+    for (int r = 1; r < RUNS; ++r) {
+        test_assert_bits_equal(d[r], d[0], NBIG, 4, "estimate");
+        test_assert_bits_equal(v[r], v[0], NBIG, 4, "variance");
+    }
+    /* Each coordinate's estimate is a mean of 6 samples of z_i (H z)_i: near 1 + i mod 7, with
+     * the variance of a Gaussian probe's (2 H_ii^2 + 0.25) bounding its spread. */
+    for (int64_t i = 0; i < NBIG; i += 997) {
+        const double hii = (double)(1 + i % 7), sd = sqrt(2 * hii * hii + 0.25);
+        cr_assert(fabs(d[0][i] - hii) < 6.0 * sd, "coordinate %lld: %g", (long long)i,
+                  (double)d[0][i]);
+        cr_assert(v[0][i] > 0.0f, "coordinate %lld: variance %g", (long long)i, (double)v[0][i]);
+    }
+    for (int r = 0; r < RUNS; ++r)
+        free(d[r]), free(v[r]);
+    optk_context_free(ctx);
+}

@@ -10,6 +10,7 @@
 #define OPTK_COMMON_DEFS_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __CUDACC__

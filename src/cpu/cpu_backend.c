@@ -132,7 +132,6 @@ const optk_backend_ops optk_cpu_backend = {
     .workspace = cpu_workspace,
     .dense_hvp = optk_cpu_dense_hvp,
     .diag_accumulate = optk_cpu_diag_accumulate,
-    .diag_finish = optk_cpu_diag_finish,
     .abs_block_mean = optk_cpu_abs_block_mean,
     .strided_copy = optk_cpu_strided_copy,
     .ot_weights_check = optk_cpu_ot_weights_check,

@@ -2,7 +2,6 @@
  * accumulation, and the shared per-coordinate sums. */
 #include "cpu_backend.h"
 #include "parallel.h"
-#include "../common/hutchinson.h"
 #include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
 
 typedef struct hvp_job {
@@ -37,35 +36,67 @@ optk_status optk_cpu_dense_hvp(optk_context *ctx, const float *h, const float *z
     return OPTK_OK;
 }
 
-/* Coordinates per pass over the probes: the three sums of a block stay in cache while every
- * probe of the chunk is added, in probe order (the order CUDA adds them in too). */
+/* Coordinates per block: the block's three sums stay in cache (48 KiB) while every probe of
+ * the chunk is added, in probe order (the order CUDA adds them in too). */
 enum { ACCUMULATE_BLOCK = 2048 };
 
+/* One block of len coordinates: sums from acc (or zero on the first chunk), the chunk's k
+ * probes added, then stored back or, on the last chunk, turned into the estimate. */
 OPTK_CPU_HOT_LOOP static void accumulate_block(const float *restrict z, const float *restrict hz,
-                                               int64_t n, int k, int64_t len, double *restrict sum,
-                                               double *restrict sum_sq, double *restrict zz) {
+                                               int64_t n, int k, int64_t first, int64_t len,
+                                               double *restrict acc, const optk_diag_pass *pass) {
+    double sum[ACCUMULATE_BLOCK], sum_sq[ACCUMULATE_BLOCK], zz[ACCUMULATE_BLOCK];
+    for (int64_t i = 0; i < len; ++i) {
+        sum[i] = pass->first ? 0.0 : acc[first + i];
+        sum_sq[i] = pass->first ? 0.0 : acc[n + first + i];
+        zz[i] = pass->first ? 0.0 : acc[2 * n + first + i];
+    }
     for (int j = 0; j < k; ++j) {
-        const float *zj = z + (int64_t)j * n, *hzj = hz + (int64_t)j * n;
+        const float *zj = z + (int64_t)j * n + first, *hzj = hz + (int64_t)j * n + first;
         for (int64_t i = 0; i < len; ++i)
             optk_diag_accumulate(&sum[i], &sum_sq[i], &zz[i], zj[i], hzj[i]);
     }
-}
-
-optk_status optk_cpu_diag_accumulate(optk_context *ctx, const float *z, const float *hz, int64_t n,
-                                     int k, double *acc) {
-    (void)ctx;
-    for (int64_t first = 0; first < n; first += ACCUMULATE_BLOCK) {
-        const int64_t len = n - first < ACCUMULATE_BLOCK ? n - first : ACCUMULATE_BLOCK;
-        accumulate_block(z + first, hz + first, n, k, len, acc + first, acc + n + first,
-                         acc + 2 * n + first);
+    if (pass->last) {
+        float *variance = pass->variance ? pass->variance + first : NULL;
+        for (int64_t i = 0; i < len; ++i) {
+            optk_diag_estimate(sum[i], sum_sq[i], zz[i], pass->probes, pass->bekas,
+                               pass->diag + first + i, variance ? variance + i : NULL);
+        }
+    } else {
+        for (int64_t i = 0; i < len; ++i) {
+            acc[first + i] = sum[i];
+            acc[n + first + i] = sum_sq[i];
+            acc[2 * n + first + i] = zz[i];
+        }
     }
-    return OPTK_OK;
 }
 
-optk_status optk_cpu_diag_finish(optk_context *ctx, const double *acc, int64_t n, int k, bool bekas,
-                                 float *diag, float *variance) {
+typedef struct accumulate_job {
+    const float *z, *hz;
+    int64_t n;
+    int k;
+    double *acc;
+    const optk_diag_pass *pass;
+} accumulate_job;
+
+static int accumulate_slice(void *arg, int64_t b0, int64_t b1, int worker) {
+    (void)worker;
+    const accumulate_job *job = arg;
+    for (int64_t b = b0; b < b1; ++b) {
+        const int64_t first = b * ACCUMULATE_BLOCK, rest = job->n - first;
+        accumulate_block(job->z, job->hz, job->n, job->k, first,
+                         rest < ACCUMULATE_BLOCK ? rest : ACCUMULATE_BLOCK, job->acc, job->pass);
+    }
+    return 0;
+}
+
+/* Coordinates are independent: the cores share the blocks (2^16 coordinates or more). */
+optk_status optk_cpu_diag_accumulate(optk_context *ctx, const float *z, const float *hz, int64_t n,
+                                     int k, double *acc, const optk_diag_pass *pass) {
     (void)ctx;
-    for (int64_t i = 0; i < n; ++i)
-        optk_diag_finish(acc, n, i, k, bekas, diag, variance);
+    accumulate_job job = {z, hz, n, k, acc, pass};
+    const int64_t blocks = (n + ACCUMULATE_BLOCK - 1) / ACCUMULATE_BLOCK;
+    const int workers = n >= (1 << 16) ? optk_cpu_workers(blocks) : 1;
+    optk_cpu_parallel(blocks, workers, accumulate_slice, &job);
     return OPTK_OK;
 }

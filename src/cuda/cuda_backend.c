@@ -24,7 +24,6 @@ const optk_backend_ops optk_cuda_backend = {
     .workspace = optk_cuda_workspace,
     .dense_hvp = optk_cuda_dense_hvp,
     .diag_accumulate = optk_cuda_diag_accumulate,
-    .diag_finish = optk_cuda_diag_finish,
     .abs_block_mean = optk_cuda_abs_block_mean,
     .strided_copy = optk_cuda_strided_copy,
     .ot_weights_check = optk_cuda_ot_weights_check,

@@ -48,9 +48,7 @@ optk_status optk_cuda_probe_fill(optk_context *ctx, optk_probe_kind kind, uint64
 optk_status optk_cuda_dense_hvp(optk_context *ctx, const float *h, const float *z, float *hz,
                                 int64_t n, int k);
 optk_status optk_cuda_diag_accumulate(optk_context *ctx, const float *z, const float *hz, int64_t n,
-                                      int k, double *acc);
-optk_status optk_cuda_diag_finish(optk_context *ctx, const double *acc, int64_t n, int k,
-                                  bool bekas, float *diag, float *variance);
+                                      int k, double *acc, const optk_diag_pass *pass);
 optk_status optk_cuda_abs_block_mean(optk_context *ctx, const float *z, const float *hz, float *out,
                                      int64_t numel, int64_t block);
 optk_status optk_cuda_strided_copy(optk_context *ctx, float *dst, const float *src, int64_t n,

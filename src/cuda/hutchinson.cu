@@ -2,7 +2,6 @@
  * cuBLAS SGEMM per chunk of probes (the context's handle, on its stream), and the shared
  * per-coordinate sums, one thread per coordinate looping over the probes in order. */
 #include "cuda_check.cuh"
-#include "../common/hutchinson.h"
 
 #include <cublas_v2.h>
 
@@ -12,23 +11,25 @@ namespace {
 
 constexpr int kThreads = 256;
 
+/* One thread per coordinate, the probes in order (the CPU's order). */
 __global__ void __launch_bounds__(kThreads)
-    accumulate_kernel(const float *z, const float *hz, int64_t n, int k, double *acc) {
+    accumulate_kernel(const float *z, const float *hz, int64_t n, int k, double *acc,
+                      optk_diag_pass pass) {
     const int64_t i = (int64_t)blockIdx.x * kThreads + threadIdx.x;
     if (i >= n) return;
-    double sum = acc[i], sum_sq = acc[n + i], zz = acc[2 * n + i];
+    double sum = 0.0, sum_sq = 0.0, zz = 0.0;
+    if (!pass.first) sum = acc[i], sum_sq = acc[n + i], zz = acc[2 * n + i];
     for (int j = 0; j < k; ++j) {
         optk_diag_accumulate(&sum, &sum_sq, &zz, z[(int64_t)j * n + i], hz[(int64_t)j * n + i]);
     }
-    acc[i] = sum;
-    acc[n + i] = sum_sq;
-    acc[2 * n + i] = zz;
-}
-
-__global__ void __launch_bounds__(kThreads)
-    finish_kernel(const double *acc, int64_t n, int k, int bekas, float *diag, float *variance) {
-    const int64_t i = (int64_t)blockIdx.x * kThreads + threadIdx.x;
-    if (i < n) optk_diag_finish(acc, n, i, k, bekas, diag, variance);
+    if (pass.last) {
+        optk_diag_estimate(sum, sum_sq, zz, pass.probes, pass.bekas, pass.diag + i,
+                           pass.variance ? pass.variance + i : nullptr);
+    } else {
+        acc[i] = sum;
+        acc[n + i] = sum_sq;
+        acc[2 * n + i] = zz;
+    }
 }
 
 } // namespace
@@ -53,20 +54,12 @@ extern "C" optk_status optk_cuda_dense_hvp(optk_context *ctx, const float *h, co
 }
 
 extern "C" optk_status optk_cuda_diag_accumulate(optk_context *ctx, const float *z, const float *hz,
-                                                 int64_t n, int k, double *acc) {
+                                                 int64_t n, int k, double *acc,
+                                                 const optk_diag_pass *pass) {
     static const char op[] = "hessian_diag";
     optk_status s = enter(ctx, op);
     if (s != OPTK_OK) return s;
-    accumulate_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(z, hz, n, k, acc);
-    return check_launch(ctx, op);
-}
-
-extern "C" optk_status optk_cuda_diag_finish(optk_context *ctx, const double *acc, int64_t n, int k,
-                                             bool bekas, float *diag, float *variance) {
-    static const char op[] = "hessian_diag";
-    optk_status s = enter(ctx, op);
-    if (s != OPTK_OK) return s;
-    finish_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(
-        acc, n, k, bekas ? 1 : 0, diag, variance);
+    accumulate_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(z, hz, n, k, acc,
+                                                                                *pass);
     return check_launch(ctx, op);
 }

@@ -30,7 +30,8 @@ static void usage(FILE *f) {
             "                     [--tensors N] [--reps N] [--all-precisions] [--json]\n\n"
             "RULE: sgd signum adagrad rmsprop adam adamw adabelief diffgrad adan lion sophia\n"
             "adahessian schedule_free_adamw schedule_free_sgd. probes: Hutchinson probe\n"
-            "generation + accumulation (4 probes; Rademacher and Gaussian); curvature: the\n"
+            "generation + accumulation (4 probes; Rademacher and Gaussian), and generation\n"
+            "alone (G values/s in the GFLOP/s column); curvature: the\n"
             "fused Sophia-H, GNB and AdaHessian updates; hessian_diag: the dense-matrix\n"
             "estimate (n = 2048, 16 probes on the CPU; 8192 and 256 on CUDA) timed against the\n"
             "SGEMM it contains (CUDA) or against itself without the product (CPU), in GFLOP/s.\n"
@@ -140,6 +141,10 @@ static int bench_hutchinson_ops(optk_context *ctx, const bench_options *o, doubl
         for (int kind = 0; kind < 2; ++kind) {
             s = bench_probe_accumulate(ctx, (optk_probe_kind)kind, o->sizes[i], 4, o->reps,
                                        roofline, &res);
+            if (s != OPTK_OK) return failed(ctx, "probes", o->sizes[i], s);
+            bench_print(stdout, &res, o->json);
+            s = bench_probe_fill(ctx, (optk_probe_kind)kind, o->sizes[i], 4, o->reps, roofline,
+                                 &res);
             if (s != OPTK_OK) return failed(ctx, "probes", o->sizes[i], s);
             bench_print(stdout, &res, o->json);
         }
