@@ -135,6 +135,10 @@ typedef struct optk_backend_ops {
      * first bad row in *bad_row (-1: none) and why (0 negative/non-finite, 1 zero sum). */
     optk_status (*ot_weights_check)(optk_context *ctx, const float *w, int64_t rows, int64_t cols,
                                     int64_t *bad_row, int *why);
+    /* c = the cost of every problem of view's points (cost kind 1 or 2), directly (the bits of
+     * optk_ot_cost_at) or, with gemm, as norms plus a matrix product (see optk_cost_method). */
+    optk_status (*ot_cost_fill)(optk_context *ctx, const optk_ot_view *view, int64_t batch,
+                                bool gemm, float *c);
     /* out = P v or P^T v for every problem (see optk_sinkhorn_apply). */
     optk_status (*plan_apply)(optk_context *ctx, const optk_ot_view *view, int64_t batch, float eps,
                               const float *f, const float *g, bool transpose, const float *v,

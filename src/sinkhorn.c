@@ -1,7 +1,8 @@
-/* sinkhorn.c — batched Sinkhorn: default options, every argument check (sizes, options,
- * buffers, overlaps, then the weights' values on the backend), and the validated job handed
- * to the backend. */
+/* sinkhorn.c — batched Sinkhorn: default options, every argument check (sizes and buffers
+ * through ot_check.h, options, then the weights' values on the backend), and the validated
+ * job handed to the backend. */
 #include "internal.h"
+#include "ot_check.h"
 
 #include <math.h>
 
@@ -14,65 +15,6 @@ optk_sinkhorn_options optk_sinkhorn_default_options(double epsilon) {
     o.check_every = 10;
     o.epsilon_decay = 0.5;
     return o;
-}
-
-/* A buffer of the call, for the alignment and overlap checks. */
-typedef struct span {
-    const char *name;
-    uintptr_t begin, bytes;
-    bool output;   /* written by the call */
-    bool required; /* may not be NULL */
-} span;
-
-/* Every span present when required and 4-byte aligned, and no output overlapping any other
- * span (inputs may share memory with each other: they are only read). */
-static optk_status check_spans(optk_context *ctx, const char *op, const span *spans, int count) {
-    for (int k = 0; k < count; ++k) {
-        if (spans[k].required && !spans[k].begin) {
-            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op, spans[k].name);
-        }
-        if (spans[k].begin & 3u) {
-            return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is not 4-byte aligned", op,
-                             spans[k].name);
-        }
-    }
-    for (int k = 0; k < count; ++k) {
-        for (int l = k + 1; l < count; ++l) {
-            const span *x = &spans[k], *y = &spans[l];
-            if (!x->begin || !y->begin || (!x->output && !y->output)) continue;
-            if (x->begin < y->begin + y->bytes && y->begin < x->begin + x->bytes) {
-                return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s overlaps %s", op, x->name,
-                                 y->name);
-            }
-        }
-    }
-    return OPTK_OK;
-}
-
-static optk_status check_sizes(optk_context *ctx, const char *op, const optk_ot_problem *p) {
-    if (p->batch < 1 || p->n < 1 || p->m < 1) {
-        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
-                         "%s: batch, n and m must be >= 1, got %lld, %lld, %lld", op,
-                         (long long)p->batch, (long long)p->n, (long long)p->m);
-    }
-    /* batch n m (and batch (n + m) dim) must fit comfortably in an int64 of bytes. */
-    const double entries = (double)p->batch * (double)p->n * (double)p->m;
-    if (entries > 0x1p58) {
-        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: batch x n x m = %.3g is too large",
-                         op, entries);
-    }
-    if (p->cost != OPTK_COST_DENSE && p->cost != OPTK_COST_SQEUCLIDEAN &&
-        p->cost != OPTK_COST_EUCLIDEAN) {
-        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: unknown cost kind %d", op,
-                         (int)p->cost);
-    }
-    if (p->cost != OPTK_COST_DENSE &&
-        (p->dim < 1 || (double)p->batch * (double)(p->n + p->m) * (double)p->dim > 0x1p58)) {
-        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
-                         "%s: dim must be >= 1 (and the points not too many), got %lld", op,
-                         (long long)p->dim);
-    }
-    return OPTK_OK;
 }
 
 static optk_status check_options(optk_context *ctx, const char *op,
@@ -127,7 +69,7 @@ static optk_status check_buffers(optk_context *ctx, const char *op, const optk_o
     const bool dense = p->cost == OPTK_COST_DENSE;
     const uintptr_t B = (uintptr_t)p->batch, n = (uintptr_t)p->n, m = (uintptr_t)p->m;
     const uintptr_t d = dense ? 0 : (uintptr_t)p->dim;
-    const span spans[] = {
+    const optk_ot_span spans[] = {
         {"a", (uintptr_t)p->a, B * n * 4, false, true},
         {"b", (uintptr_t)p->b, B * m * 4, false, true},
         {"c", dense ? (uintptr_t)p->c : 0, B * n * m * 4, false, dense},
@@ -142,7 +84,7 @@ static optk_status check_buffers(optk_context *ctx, const char *op, const optk_o
         {"objective", (uintptr_t)out->objective, B * 4, true, false},
         {"plan", (uintptr_t)out->plan, B * n * m * 4, true, false},
     };
-    return check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
+    return optk_ot_check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
 }
 
 static optk_status check_weights(optk_context *ctx, const char *op, const char *name,
@@ -165,7 +107,7 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *p,
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s is NULL", op,
                          !p ? "problem" : (!o ? "options" : "outputs"));
     }
-    optk_status s = check_sizes(ctx, op, p);
+    optk_status s = optk_ot_check_sizes(ctx, op, p);
     if (s == OPTK_OK) s = check_options(ctx, op, o);
     if (s == OPTK_OK) s = check_buffers(ctx, op, p, out);
     if (s == OPTK_OK && !ctx->ops->sinkhorn) {
@@ -211,7 +153,7 @@ optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *p, dou
     static const char op[] = "sinkhorn_apply";
     if (!ctx) return OPTK_ERR_INVALID_ARGUMENT;
     if (!p) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: problem is NULL", op);
-    optk_status s = check_sizes(ctx, op, p);
+    optk_status s = optk_ot_check_sizes(ctx, op, p);
     if (s != OPTK_OK) return s;
     if (!(isfinite(epsilon) && (float)epsilon > 0.0f)) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
@@ -224,7 +166,7 @@ optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *p, dou
     const bool dense = p->cost == OPTK_COST_DENSE;
     const uintptr_t B = (uintptr_t)p->batch, n = (uintptr_t)p->n, m = (uintptr_t)p->m;
     const uintptr_t d = dense ? 0 : (uintptr_t)p->dim, kk = (uintptr_t)k;
-    const span spans[] = {
+    const optk_ot_span spans[] = {
         /* out first: "out overlaps v" */
         {"out", (uintptr_t)out, B * (transpose ? m : n) * kk * 4, true, true},
         {"c", dense ? (uintptr_t)p->c : 0, B * n * m * 4, false, dense},
@@ -234,7 +176,7 @@ optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *p, dou
         {"g", (uintptr_t)g, B * m * 4, false, true},
         {"v", (uintptr_t)v, B * (transpose ? n : m) * kk * 4, false, true},
     };
-    s = check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
+    s = optk_ot_check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
     if (s != OPTK_OK) return s;
     if (!ctx->ops->plan_apply) {
         return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,

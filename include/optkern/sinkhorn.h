@@ -107,6 +107,34 @@ optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *proble
                                 const float *f, const float *g, bool transpose, const float *v,
                                 int64_t k, float *out);
 
+/** How optk_ot_cost_fill computes |x_i - y_j|^2. */
+typedef enum optk_cost_method {
+    /* The coordinates' differences squared and summed in coordinate order (fmaf), exactly as
+     * the point-cloud solvers compute each entry on the fly: the same bits on every backend,
+     * and a dense solve of the filled cost gives the point-cloud solve's bits. */
+    OPTK_COST_METHOD_DIRECT = 0,
+    /* |x_i|^2 + |y_j|^2 - 2 x_i . y_j with every cross term of a problem from one matrix
+     * product: on CUDA one strided-batched cuBLAS SGEMM over the whole batch (fp32), on the
+     * CPU dot products and norms summed in double; clamped at 0, the Euclidean cost its
+     * square root. The expansion cancels: an entry is within about (2 dim + 4) 2^-24
+     * (|x_i|^2 + |y_j|^2) of the exact value (CUDA; the CPU's double sums stay near the
+     * float rounding of it), so small distances between large points lose relative accuracy
+     * (POT's ot.dist and OTT-JAX's point clouds make the same trade). */
+    OPTK_COST_METHOD_GEMM = 1
+} optk_cost_method;
+
+/** Materialises the cost of a point-cloud problem (OPTK_COST_SQEUCLIDEAN or
+ *  OPTK_COST_EUCLIDEAN): c (batch x n x m, backend memory) = C_ij of every problem, for a
+ *  dense solve that reads the cost where the point-cloud solvers recompute it (worth it when
+ *  dim is large and the n x m matrices fit). Only the sizes, cost kind, x and y are read (the
+ *  weights may be NULL). A NaN coordinate makes its point's row (or column) NaN; an infinite
+ *  one makes it Inf (direct) or NaN (GEMM).
+ *  Errors: OPTK_ERR_INVALID_ARGUMENT (with a message, nothing written) for a dense or unknown
+ *  cost kind, sizes < 1, an unknown method, n, m or dim above 2^31 - 1 with the GEMM method,
+ *  NULL or misaligned x, y or c, and c overlapping x or y. */
+optk_status optk_ot_cost_fill(optk_context *ctx, const optk_ot_problem *problem,
+                              optk_cost_method method, float *c);
+
 #ifdef __cplusplus
 }
 #endif

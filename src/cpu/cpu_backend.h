@@ -17,6 +17,8 @@ optk_status optk_cpu_abs_block_mean(optk_context *ctx, const float *z, const flo
                                     int64_t numel, int64_t block);
 optk_status optk_cpu_strided_copy(optk_context *ctx, float *dst, const float *src, int64_t n,
                                   int64_t stride);
+optk_status optk_cpu_ot_cost_fill(optk_context *ctx, const optk_ot_view *view, int64_t batch,
+                                  bool gemm, float *c);
 optk_status optk_cpu_ot_weights_check(optk_context *ctx, const float *w, int64_t rows, int64_t cols,
                                       int64_t *bad_row, int *why);
 optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int64_t batch,

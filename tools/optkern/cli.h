@@ -55,6 +55,10 @@ int validate_hutchinson(optk_context *cpu, optk_context *cuda, uint64_t seed, co
 int validate_sinkhorn(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only,
                       int *ran);
 
+/* The point-cloud cost fill (validate_ot_cost.c), the same way. */
+int validate_ot_cost(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only,
+                     int *ran);
+
 /* EGGROLL (validate_es.c), the same way. */
 int validate_es(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only, int *ran);
 

@@ -1,8 +1,9 @@
 /* cmd_validate.c — `optkern validate`: every optimizer rule on fresh random inputs of awkward
- * sizes, then the other ops (validate_hutchinson.c, validate_sinkhorn.c, validate_es.c). With
- * a GPU: CUDA against the CPU reference under the numerics contract. Without one: it says so
- * and checks what the CPU can alone — for the rules the same bits on a second run and whether
- * the tensors go in one call or one by one; for the other ops float64 references. */
+ * sizes, then the other ops (validate_hutchinson.c, validate_sinkhorn.c, validate_ot_cost.c,
+ * validate_es.c). With a GPU: CUDA against the CPU reference under the numerics contract.
+ * Without one: it says so and checks what the CPU can alone — for the rules the same bits on
+ * a second run and whether the tensors go in one call or one by one; for the other ops
+ * float64 references. */
 #include "cli.h"
 #include "common/precision.h"
 
@@ -206,10 +207,12 @@ static void usage(FILE *f) {
                "hessian_diag (a dense 257 x 257 matrix, 64 probes), curvature_sophia_h,\n"
                "curvature_sophia_gnb, curvature_adahessian; and Sinkhorn: sinkhorn_dense (2 x\n"
                "300 x 260), sinkhorn_sqeuclidean (6 x 40 x 30 points), sinkhorn_unbalanced,\n"
-               "sinkhorn_apply; and EGGROLL: es_factors, es_forward_lowrank, es_forward_fullrank,\n"
+               "sinkhorn_apply, ot_cost_direct and ot_cost_gemm (3 x 70 x 50 points, dim 48);\n"
+               "and EGGROLL: es_factors, es_forward_lowrank, es_forward_fullrank,\n"
                "es_gradient_lowrank, es_gradient_fullrank. With a CUDA device: CUDA against\n"
                "the CPU, bit for bit for the rules, probe bits, curvature updates, Sinkhorn and\n"
-               "ES factors; ES forwards and gradients within 1e-5 relative (cuBLAS); Gaussian\n"
+               "ES factors and the direct cost; ES forwards and gradients within 1e-5 relative\n"
+               "(cuBLAS), the GEMM cost within 6e-4 (its expansion's bound); Gaussian\n"
                "probes within 2e-5; the estimate within 1e-4 relative. Without one: the CPU's\n"
                "own checks for the rules (the same bits on a second run and whether the tensors\n"
                "go in one call or one by one) and float64 references for the other ops.\n"
@@ -289,6 +292,7 @@ int cmd_validate(int argc, char **argv) {
     }
     failures += validate_hutchinson(cpu, cuda, seed, ops, &ran);
     failures += validate_sinkhorn(cpu, cuda, seed, ops, &ran);
+    failures += validate_ot_cost(cpu, cuda, seed, ops, &ran);
     failures += validate_es(cpu, cuda, seed, ops, &ran);
     printf("\n%d passed, %d failed\n", ran - failures, failures);
     optk_context_free(cuda);

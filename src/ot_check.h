@@ -1,0 +1,25 @@
+/* ot_check.h — the argument checks every optimal-transport call shares (optk_sinkhorn,
+ * optk_sinkhorn_apply, optk_ot_cost_fill): the problem's sizes and cost kind, and its buffers'
+ * presence, alignment and overlaps. Each fails through optk_fail with the op's name. */
+#ifndef OPTK_OT_CHECK_H
+#define OPTK_OT_CHECK_H
+
+#include "internal.h"
+
+/* A buffer of the call, for the alignment and overlap checks. */
+typedef struct optk_ot_span {
+    const char *name;
+    uintptr_t begin, bytes;
+    bool output;   /* written by the call */
+    bool required; /* may not be NULL */
+} optk_ot_span;
+
+/* Every span present when required and 4-byte aligned, and no output overlapping any other
+ * span (inputs may share memory with each other: they are only read). */
+optk_status optk_ot_check_spans(optk_context *ctx, const char *op, const optk_ot_span *spans,
+                                int count);
+
+/* batch, n, m >= 1 and not too many entries; a known cost kind; dim >= 1 for point clouds. */
+optk_status optk_ot_check_sizes(optk_context *ctx, const char *op, const optk_ot_problem *p);
+
+#endif /* OPTK_OT_CHECK_H */

@@ -1,0 +1,45 @@
+/* ot_cost.c — optk_ot_cost_fill: the checks, then the cost of every problem from its points on
+ * the backend. */
+#include "internal.h"
+#include "ot_check.h"
+
+#include <limits.h>
+
+optk_status optk_ot_cost_fill(optk_context *ctx, const optk_ot_problem *p, optk_cost_method method,
+                              float *c) {
+    static const char op[] = "ot_cost_fill";
+    if (!ctx) return OPTK_ERR_INVALID_ARGUMENT;
+    if (!p) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: problem is NULL", op);
+    optk_status s = optk_ot_check_sizes(ctx, op, p);
+    if (s != OPTK_OK) return s;
+    if (p->cost == OPTK_COST_DENSE) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: the problem's cost is already dense (give points: "
+                         "OPTK_COST_SQEUCLIDEAN or OPTK_COST_EUCLIDEAN)",
+                         op);
+    }
+    if (method != OPTK_COST_METHOD_DIRECT && method != OPTK_COST_METHOD_GEMM) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: unknown method %d", op, (int)method);
+    }
+    if (method == OPTK_COST_METHOD_GEMM &&
+        (p->n > INT_MAX || p->m > INT_MAX || p->dim > INT_MAX || p->batch > INT_MAX)) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: the GEMM method takes batch, n, m and dim up to 2^31 - 1", op);
+    }
+    const uintptr_t B = (uintptr_t)p->batch, n = (uintptr_t)p->n, m = (uintptr_t)p->m;
+    const uintptr_t d = (uintptr_t)p->dim;
+    const optk_ot_span spans[] = {
+        {"c", (uintptr_t)c, B * n * m * 4, true, true},
+        {"x", (uintptr_t)p->x, B * n * d * 4, false, true},
+        {"y", (uintptr_t)p->y, B * m * d * 4, false, true},
+    };
+    s = optk_ot_check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
+    if (s != OPTK_OK) return s;
+    if (!ctx->ops->ot_cost_fill) {
+        return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
+                         ctx->ops->name);
+    }
+    const optk_ot_view view = {
+        .n = p->n, .m = p->m, .dim = p->dim, .cost = (int)p->cost, .x = p->x, .y = p->y};
+    return ctx->ops->ot_cost_fill(ctx, &view, p->batch, method == OPTK_COST_METHOD_GEMM, c);
+}
