@@ -89,6 +89,11 @@ optk_status bench_sinkhorn(optk_context *ctx, const char *variant, int64_t batch
                            int64_t m, optk_ot_cost cost, int64_t dim, double rho, int iterations,
                            int reps, double roofline_gbps, bench_result *out);
 
+/* optk_ot_cost_fill of batch problems of n x m points in dim (direct or GEMM method):
+ * 2 batch n m dim FLOPs (the GEMM's count) in the flops field. */
+optk_status bench_ot_cost(optk_context *ctx, optk_cost_method method, int64_t batch, int64_t n,
+                          int64_t m, int64_t dim, int reps, bench_result *out);
+
 /* EGGROLL: the population forward of members x batch rows through an m x n layer (rank r;
  * 0: full rank; plain: the unperturbed cuBLAS GEMM over the same rows, CUDA only), or with
  * update the gradient step. Dense-equivalent FLOPs in the flops field. */

@@ -5,6 +5,9 @@
  * traffic is 8 B n m bytes per iteration, reported against the roofline. Point clouds never
  * store the cost: each iteration evaluates 2 B n m log-sum-exp terms (a distance, an exp),
  * reported as terms per second in the flops field (GFLOP/s column = G terms/s).
+ *
+ * The cost fill of point clouds (optk_ot_cost_fill) is counted as the GEMM it contains,
+ * 2 n m dim FLOPs per problem, by either method.
  */
 #include "bench.h"
 
@@ -90,5 +93,49 @@ optk_status bench_sinkhorn(optk_context *ctx, const char *variant, int64_t batch
     } else {
         out->flops = terms;
     }
+    return OPTK_OK;
+}
+
+typedef struct cost_args {
+    optk_ot_problem problem;
+    optk_cost_method method;
+    float *c;
+} cost_args;
+
+static optk_status run_cost(optk_context *ctx, void *arg, int rep) {
+    (void)rep;
+    const cost_args *a = arg;
+    return optk_ot_cost_fill(ctx, &a->problem, a->method, a->c);
+}
+
+optk_status bench_ot_cost(optk_context *ctx, optk_cost_method method, int64_t batch, int64_t n,
+                          int64_t m, int64_t dim, int reps, bench_result *out) {
+    const size_t B = (size_t)batch, N = (size_t)n, M = (size_t)m, D = (size_t)dim;
+    float *mem = NULL;
+    memset(out, 0, sizeof *out);
+    optk_status s =
+        optk_mem_alloc(ctx, (B * (N + M) * D + B * N * M) * sizeof(float), (void **)&mem);
+    if (s != OPTK_OK) return s;
+    cost_args args = {{.batch = batch,
+                       .n = n,
+                       .m = m,
+                       .cost = OPTK_COST_SQEUCLIDEAN,
+                       .x = mem,
+                       .y = mem + B * N * D,
+                       .dim = dim},
+                      method,
+                      mem + B * (N + M) * D};
+    s = upload_uniform(ctx, mem, (int64_t)(B * (N + M) * D), -1.0f, 1.0f, 5);
+    if (s == OPTK_OK) s = bench_time(ctx, run_cost, &args, 1, reps, &out->median_s, &out->min_s);
+    optk_mem_free(ctx, mem);
+    if (s != OPTK_OK) return s;
+    out->op = "ot-cost";
+    out->variant = method == OPTK_COST_METHOD_GEMM ? "gemm" : "direct";
+    out->backend = optk_backend_name(optk_context_backend(ctx));
+    out->device = optk_context_device_name(ctx);
+    out->numel = batch * n * m;
+    out->tensors = (int)batch;
+    out->reps = reps;
+    out->flops = 2.0 * (double)batch * (double)n * (double)m * (double)dim;
     return OPTK_OK;
 }

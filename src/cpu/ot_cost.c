@@ -3,6 +3,7 @@
  * a chunk of columns at a time, coordinate by coordinate: loops over j that vectorise, in
  * the coordinate order optk_ot_cost_at sums in. Rows are independent: the cores share them,
  * and the thread count changes no bit. */
+#include "ot_cost.h"
 #include "cpu_backend.h"
 #include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
 #include "parallel.h"
@@ -40,6 +41,20 @@ OPTK_CPU_HOT_LOOP static void direct_chunk(const float *restrict x, const float 
     }
 }
 
+void optk_cpu_transpose_points(const float *y, int64_t m, int64_t dim, float *yt) {
+    for (int64_t j = 0; j < m; ++j)
+        for (int64_t k = 0; k < dim; ++k)
+            yt[k * m + j] = y[j * dim + k];
+}
+
+void optk_cpu_cost_row(const float *x, const float *yt, int64_t m, int64_t dim, bool euclidean,
+                       float *out) {
+    for (int64_t j0 = 0; j0 < m; j0 += COLUMN_CHUNK) {
+        const int64_t len = m - j0 < COLUMN_CHUNK ? m - j0 : COLUMN_CHUNK;
+        direct_chunk(x, yt + j0, m, dim, euclidean, len, out + j0);
+    }
+}
+
 /* The same columns as |x|^2 + |y_j|^2 - 2 x . y_j in double, clamped at 0 (a NaN stays). */
 OPTK_CPU_HOT_LOOP static void gemm_chunk(const float *restrict x, double xnorm,
                                          const float *restrict yt, const double *restrict ynorm,
@@ -74,14 +89,14 @@ static int cost_rows(void *arg, int64_t r0, int64_t r1, int worker) {
         double xnorm = 0.0;
         for (int64_t k = 0; job->gemm && k < dim; ++k)
             xnorm += (double)x[k] * (double)x[k];
+        if (!job->gemm) {
+            optk_cpu_cost_row(x, yt, m, dim, euclidean, job->c + r * m);
+            continue;
+        }
         for (int64_t j0 = 0; j0 < m; j0 += COLUMN_CHUNK) {
             const int64_t len = m - j0 < COLUMN_CHUNK ? m - j0 : COLUMN_CHUNK;
-            float *out = job->c + r * m + j0;
-            if (job->gemm) {
-                gemm_chunk(x, xnorm, yt + j0, job->ynorm + p * m + j0, m, dim, euclidean, len, out);
-            } else {
-                direct_chunk(x, yt + j0, m, dim, euclidean, len, out);
-            }
+            gemm_chunk(x, xnorm, yt + j0, job->ynorm + p * m + j0, m, dim, euclidean, len,
+                       job->c + r * m + j0);
         }
     }
     return 0;
@@ -98,15 +113,15 @@ optk_status optk_cpu_ot_cost_fill(optk_context *ctx, const optk_ot_view *view, i
     double *ynorm = scratch;
     void *after_norms = ynorm + norms; /* the transposed points follow the norms */
     float *yt = after_norms;
-    for (int64_t q = 0; q < batch * m; ++q) { /* point q = p m + j */
-        const int64_t p = q / m, j = q % m;
-        const float *y = view->y + q * dim;
-        double sq = 0.0;
-        for (int64_t k = 0; k < dim; ++k) {
-            yt[(p * dim + k) * m + j] = y[k];
-            sq += (double)y[k] * (double)y[k];
+    for (int64_t p = 0; p < batch; ++p) {
+        optk_cpu_transpose_points(view->y + p * m * dim, m, dim, yt + p * dim * m);
+        for (int64_t j = 0; gemm && j < m; ++j) {
+            const float *y = view->y + (p * m + j) * dim;
+            double sq = 0.0;
+            for (int64_t k = 0; k < dim; ++k)
+                sq += (double)y[k] * (double)y[k];
+            ynorm[p * m + j] = sq;
         }
-        if (gemm) ynorm[q] = sq;
     }
     cost_job job = {view, gemm, c, ynorm, yt};
     const int64_t rows = batch * view->n;

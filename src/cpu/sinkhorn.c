@@ -5,6 +5,7 @@
  * memory, and both updates vectorise (across columns, and across a row's 32 lanes). */
 #include "cpu_backend.h"
 #include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
+#include "ot_cost.h"
 #include "parallel.h"
 
 #include <math.h>
@@ -43,17 +44,18 @@ typedef struct solve {
     float *col_max; /* m: the column log-sum-exps */
     double *col_sum;
     float *cost_row; /* m: a row of point-cloud costs */
+    float *yt;       /* dim x m: the problem's y transposed (point clouds) */
     float *kernel;   /* n x m: the absorbed kernel of a kernel-domain block (NULL: none) */
     float *u, *v;    /* n, m: its scalings */
 } solve;
 
-/* Row i of the problem's cost: the dense row itself, or computed into s->cost_row (a hot
- * loop: baseline x86-64 has no FMA instruction, and fmaf would be a libm call per term). */
-OPTK_CPU_HOT_LOOP static const float *cost_row(const solve *s, int64_t i) {
+/* Row i of the problem's cost: the dense row itself, or computed into s->cost_row from the
+ * transposed y (optk_ot_cost_at's bits, vectorised across the row). */
+static const float *cost_row(const solve *s, int64_t i) {
     const optk_ot_view *v = &s->job->view;
     if (v->cost == OPTK_COST_DENSE) return v->c + (s->p * v->n + i) * v->m;
-    for (int64_t j = 0; j < v->m; ++j)
-        s->cost_row[j] = optk_ot_cost_at(v, s->p, i, j);
+    optk_cpu_cost_row(v->x + (s->p * v->n + i) * v->dim, s->yt, v->m, v->dim,
+                      v->cost == OPTK_COST_EUCLIDEAN, s->cost_row);
     return s->cost_row;
 }
 
@@ -255,6 +257,8 @@ OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
     s.p = p;
     s.a = v->a + p * v->n, s.b = v->b + p * v->m;
     s.f = job->out.f + p * v->n, s.g = job->out.g + p * v->m;
+    if (v->cost != OPTK_COST_DENSE)
+        optk_cpu_transpose_points(v->y + p * v->m * v->dim, v->m, v->dim, s.yt);
     if (!job->warm_start) {
         for (int64_t i = 0; i < v->n; ++i)
             s.f[i] = 0.0f;
@@ -307,22 +311,24 @@ static int solve_problems(void *arg, int64_t begin, int64_t end, int worker) {
     (void)worker;
     const optk_sinkhorn_job *job = arg;
     const size_t n = (size_t)job->view.n, m = (size_t)job->view.m;
-    const bool kernel = may_use_kernel(job);
+    const bool kernel = may_use_kernel(job), points = job->view.cost != OPTK_COST_DENSE;
     solve s = {.job = job,
                .col_max = malloc(m * sizeof(float)),
                .col_sum = malloc(m * sizeof(double)),
                .cost_row = malloc(m * sizeof(float)),
+               .yt = points ? malloc(m * (size_t)job->view.dim * sizeof(float)) : NULL,
                .kernel = kernel ? malloc(n * m * sizeof(float)) : NULL,
                .u = malloc(n * sizeof(float)),
                .v = malloc(m * sizeof(float))};
     float *g_next = malloc(m * sizeof(float));
-    const int ok =
-        s.col_max && s.col_sum && s.cost_row && g_next && s.u && s.v && (s.kernel || !kernel);
+    const int ok = s.col_max && s.col_sum && s.cost_row && g_next && s.u && s.v &&
+                   (s.kernel || !kernel) && (s.yt || !points);
     for (int64_t p = begin; p < end && ok; ++p)
         solve_problem(s, p, g_next);
     free(s.col_max);
     free(s.col_sum);
     free(s.cost_row);
+    free(s.yt);
     free(s.kernel);
     free(s.u);
     free(s.v);

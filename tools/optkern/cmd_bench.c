@@ -38,7 +38,9 @@ static void usage(FILE *f) {
             "sinkhorn: batched Sinkhorn, a fixed number of iterations: many small dense\n"
             "problems (CUDA: the on-chip solver), one large dense problem (GB/s: the cost is\n"
             "read twice per iteration), point clouds small and large (G log-sum-exp terms/s in\n"
-            "the GFLOP/s column), and unbalanced. es: the EGGROLL population forward of a\n"
+            "the GFLOP/s column), unbalanced, points in 64 dimensions (dense-large's size), and\n"
+            "the cost of those points materialised (ot-cost: direct and GEMM, GFLOP/s counted as\n"
+            "the GEMM's 2 n m dim). es: the EGGROLL population forward of a\n"
             "1024 x 1024 layer, batch 16 (N = 256 members on the CPU, 4096 on CUDA): full rank,\n"
             "low rank r = 1 against it, on CUDA also against the plain unperturbed GEMM over the\n"
             "same rows (GFLOP/s: dense-equivalent 2 N batch m n), and the update. Sizes are fixed\n"
@@ -162,7 +164,7 @@ static int bench_hutchinson_ops(optk_context *ctx, const bench_options *o, doubl
             bench_print(stdout, &res, o->json);
         }
     }
-    for (int k = 0; k < 5 && o->sinkhorn; ++k) {
+    for (int k = 0; k < 6 && o->sinkhorn; ++k) {
         /* name, batch, n (= m), cost, dim, rho, iterations: CUDA sizes, then the CPU's */
         static const struct {
             const char *name;
@@ -171,18 +173,26 @@ static int bench_hutchinson_ops(optk_context *ctx, const bench_options *o, doubl
             int64_t dim;
             double rho;
             int iterations;
-        } cases[5] = {
+        } cases[6] = {
             {"dense-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 0.0, 100},
             {"dense-large", {1, 1}, {8192, 1024}, OPTK_COST_DENSE, 0, 0.0, 20},
             {"sqeuclid-small", {4096, 64}, {128, 64}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, 100},
             {"sqeuclid-large", {64, 4}, {2048, 512}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, 20},
             {"unbalanced-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 1.0, 100},
+            {"sqeuclid-d64", {1, 1}, {8192, 1024}, OPTK_COST_SQEUCLIDEAN, 64, 0.0, 20},
         };
         const int c = cuda ? 0 : 1;
         s = bench_sinkhorn(ctx, cases[k].name, cases[k].batch[c], cases[k].n[c], cases[k].n[c],
                            cases[k].cost, cases[k].dim, cases[k].rho, cases[k].iterations,
                            cuda ? o->reps : 5, roofline, &res);
         if (s != OPTK_OK) return failed(ctx, "sinkhorn", cases[k].n[c], s);
+        bench_print(stdout, &res, o->json);
+    }
+    for (int method = 0; method < 2 && o->sinkhorn; ++method) {
+        /* The cost of the sqeuclid-d64 case's points (and dense-large's size), materialised. */
+        const int64_t n = cuda ? 8192 : 1024;
+        s = bench_ot_cost(ctx, (optk_cost_method)method, 1, n, n, 64, cuda ? o->reps : 5, &res);
+        if (s != OPTK_OK) return failed(ctx, "ot_cost_fill", n, s);
         bench_print(stdout, &res, o->json);
     }
     if (o->es) {
