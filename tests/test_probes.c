@@ -137,3 +137,26 @@ BACKEND_TEST(probes, bad_arguments_are_refused_and_nothing_is_written) {
     test_buffer_free(&buf);
     optk_context_free(ctx);
 }
+
+/* The CPU writes probes of 2^24 entries or more with non-temporal stores, generated a tile at
+ * a time, when the buffer is 32-byte aligned: the same bits as the plain path, which a
+ * buffer one float off alignment takes, for both kinds, the tail included. */
+Test(probes, cpu_streamed_probes_equal_plain_ones) {
+    optk_context *ctx = test_context(OPTK_BACKEND_CPU);
+    const int64_t n = ((int64_t)1 << 24) + 13;
+    float *aligned = NULL, *spare = NULL;
+    cr_assert_eq(optk_mem_alloc(ctx, (size_t)n * 4, (void **)&aligned), OPTK_OK);
+    cr_assert_eq(optk_mem_alloc(ctx, (size_t)(n + 1) * 4, (void **)&spare), OPTK_OK);
+    cr_assert_eq((uintptr_t)aligned & 31u, 0u, "the allocator's alignment changed");
+    float *off = spare + ((uintptr_t)spare & 31u ? 0 : 1); /* not 32-byte aligned */
+    for (int kind = 0; kind < 2; ++kind) {
+        for (int64_t i = 0; i < n; ++i)
+            aligned[i] = off[i] = NAN;
+        cr_assert_eq(optk_probe_fill(ctx, (optk_probe_kind)kind, 3, 1, 2, aligned, n), OPTK_OK);
+        cr_assert_eq(optk_probe_fill(ctx, (optk_probe_kind)kind, 3, 1, 2, off, n), OPTK_OK);
+        test_assert_bits_equal(aligned, off, (size_t)n, 4, kind ? "gaussian" : "rademacher");
+    }
+    optk_mem_free(ctx, aligned);
+    optk_mem_free(ctx, spare);
+    optk_context_free(ctx);
+}

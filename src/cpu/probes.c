@@ -1,6 +1,6 @@
 /* probes.c — Hutchinson probes on the CPU: the shared Philox words, and for Gaussian probes
  * cuRAND's Box-Muller formula, vectorised (the shared optk_logf and a polynomial sincos in
- * place of libm's) and split over the cores. */
+ * place of libm's); split over the cores, large probes written past the caches. */
 #include "cpu_backend.h"
 #include "../common/philox.h"
 #include "../common/probes.h"
@@ -9,21 +9,23 @@
 #include "philox_lanes.h"
 
 #include <math.h>
+#include <string.h>
 
-/* Blocks [b0, b1) of a Rademacher probe of n entries: one Philox block (four words) serves
- * 128 entries; a full word's 32 entries are a loop of constant trip count, which vectorises. */
-OPTK_CPU_HOT_LOOP static void rademacher_blocks(uint64_t seed, uint64_t sub, float *out, int64_t n,
-                                                int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
+/* Entries [128 b0, 128 b0 + count) of a Rademacher probe into dst[0 .. count): one Philox
+ * block (four words) serves 128 entries; a full word's 32 entries are a loop of constant
+ * trip count, which vectorises. */
+OPTK_CPU_HOT_LOOP static void rademacher_entries(uint64_t seed, uint64_t sub, int64_t b0,
+                                                 int64_t count, float *dst) {
+    for (int64_t b = 0; b * 128 < count; ++b) {
         uint32_t x[4];
-        optk_philox_block(seed, sub, (uint64_t)b, x);
-        for (int w = 0; w < 4 && b * 128 + w * 32 < n; ++w) {
-            float *at = out + b * 128 + w * 32;
-            if (b * 128 + w * 32 + 32 <= n) {
+        optk_philox_block(seed, sub, (uint64_t)(b0 + b), x);
+        for (int w = 0; w < 4 && b * 128 + w * 32 < count; ++w) {
+            float *at = dst + b * 128 + w * 32;
+            if (b * 128 + w * 32 + 32 <= count) {
                 for (int i = 0; i < 32; ++i)
                     at[i] = optk_rademacher(x[w], i);
             } else {
-                for (int64_t i = 0; i < n - (b * 128 + w * 32); ++i)
+                for (int64_t i = 0; i < count - (b * 128 + w * 32); ++i)
                     at[i] = optk_rademacher(x[w], i);
             }
         }
@@ -59,14 +61,14 @@ static inline void sincos_2pi(float v, float *sin_v, float *cos_v) {
     *cos_v = (q == 1 || q == 2) ? -c : c;
 }
 
-/* Blocks [b0, b1) of a Gaussian probe of n entries: per block (x, y, z, w), entries
- * (sin, cos)(v(y)) * sqrt(-2 ln u(x)) and the same of (z, w) — curand_normal4's formula. */
-OPTK_CPU_HOT_LOOP static void gaussian_blocks(uint64_t seed, uint64_t sub, float *out, int64_t n,
-                                              int64_t b0, int64_t b1) {
-    const int64_t end = b1 * 4 < n ? b1 * 4 : n; /* the slice's entries end here */
-    for (int64_t b = b0; b < b1; b += OPTK_PHILOX_LANES) {
+/* Entries [4 b0, 4 b0 + count) of a Gaussian probe into dst[0 .. count): per block (x, y,
+ * z, w), entries (sin, cos)(v(y)) * sqrt(-2 ln u(x)) and the same of (z, w) — the formula of
+ * curand_normal4; eight blocks at a time. */
+OPTK_CPU_HOT_LOOP static void gaussian_entries(uint64_t seed, uint64_t sub, int64_t b0,
+                                               int64_t count, float *dst) {
+    for (int64_t b = 0; 4 * b < count; b += OPTK_PHILOX_LANES) {
         uint32_t x[4][OPTK_PHILOX_LANES];
-        optk_philox_lanes(seed, sub, (uint64_t)b, x);
+        optk_philox_lanes(seed, sub, (uint64_t)(b0 + b), x);
         float zs[2][OPTK_PHILOX_LANES], zc[2][OPTK_PHILOX_LANES];
         for (int pair = 0; pair < 2; ++pair) {
             for (int l = 0; l < OPTK_PHILOX_LANES; ++l) {
@@ -77,8 +79,8 @@ OPTK_CPU_HOT_LOOP static void gaussian_blocks(uint64_t seed, uint64_t sub, float
                 zc[pair][l] = cos_v * r;
             }
         }
-        float *group = out + 4 * b; /* block b + l: entries 4 l .. 4 l + 3 of the group */
-        if (4 * (b + OPTK_PHILOX_LANES) <= end) {
+        float *group = dst + 4 * b; /* block b + l: entries 4 l .. 4 l + 3 of the group */
+        if (4 * (b + OPTK_PHILOX_LANES) <= count) {
             /* A whole group: an interleave of constant shape, which vectorises into shuffles
              * and full-width stores (scalar stores here cost a third of the generation). */
             for (int l = 0; l < OPTK_PHILOX_LANES; ++l) {
@@ -90,28 +92,77 @@ OPTK_CPU_HOT_LOOP static void gaussian_blocks(uint64_t seed, uint64_t sub, float
         } else {
             for (int l = 0; l < OPTK_PHILOX_LANES; ++l) {
                 const float z[4] = {zs[0][l], zc[0][l], zs[1][l], zc[1][l]};
-                for (int64_t k = 0, e = 4 * (b + l); k < 4 && e + k < end; ++k)
-                    out[e + k] = z[k];
+                for (int64_t k = 0, e = 4 * (b + l); k < 4 && e + k < count; ++k)
+                    dst[e + k] = z[k];
             }
         }
     }
 }
+
+/* ---- filling a probe: slices over the cores, streamed past the caches when large ------- */
+
+/* A probe at least this long (64 MiB) is written with non-temporal stores: it cannot stay in
+ * cache for the H z that reads it next anyway, and streaming skips reading every line in
+ * before overwriting it (a third of the write traffic). */
+enum { STREAM_MIN_ENTRIES = 1 << 24, STREAM_TILE = 2048 };
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+static bool can_stream(void) {
+    return __builtin_cpu_supports("avx");
+}
+
+/* dst (32-byte aligned) = src, count floats, through non-temporal stores. */
+__attribute__((target("avx"))) static void stream_floats(float *dst, const float *src,
+                                                         int64_t count) {
+    int64_t i = 0;
+    for (; i + 8 <= count; i += 8)
+        _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+    for (; i < count; ++i)
+        dst[i] = src[i];
+}
+
+/* The streamed lines are visible before the worker reports done. */
+static void stream_fence(void) {
+    _mm_sfence();
+}
+#else
+static bool can_stream(void) {
+    return false;
+}
+static void stream_floats(float *dst, const float *src, int64_t count) {
+    memcpy(dst, src, (size_t)count * sizeof(float));
+}
+static void stream_fence(void) {}
+#endif
 
 typedef struct probe_job {
     uint64_t seed, sub;
     float *out;
     int64_t n;
     int64_t entries_per_block, blocks_per_item;
-    void (*blocks)(uint64_t seed, uint64_t sub, float *out, int64_t n, int64_t b0, int64_t b1);
+    bool stream;
+    void (*entries)(uint64_t seed, uint64_t sub, int64_t b0, int64_t count, float *dst);
 } probe_job;
 
-/* Items [begin, end): each item is blocks_per_item Philox blocks. */
+/* Items [begin, end): each item is blocks_per_item Philox blocks. Streamed, the entries are
+ * generated a tile at a time into L1 and copied out with non-temporal stores. */
 static int probe_slice(void *arg, int64_t begin, int64_t end, int worker) {
     (void)worker;
     const probe_job *job = arg;
-    const int64_t blocks = (job->n + job->entries_per_block - 1) / job->entries_per_block;
-    const int64_t b1 = end * job->blocks_per_item < blocks ? end * job->blocks_per_item : blocks;
-    job->blocks(job->seed, job->sub, job->out, job->n, begin * job->blocks_per_item, b1);
+    const int64_t per_item = job->entries_per_block * job->blocks_per_item;
+    const int64_t e0 = begin * per_item, e1 = end * per_item < job->n ? end * per_item : job->n;
+    if (job->stream) {
+        float tile[STREAM_TILE]; /* STREAM_TILE: a multiple of every item */
+        for (int64_t e = e0; e < e1; e += STREAM_TILE) {
+            const int64_t len = e1 - e < STREAM_TILE ? e1 - e : STREAM_TILE;
+            job->entries(job->seed, job->sub, e / job->entries_per_block, len, tile);
+            stream_floats(job->out + e, tile, len);
+        }
+        stream_fence();
+        return 0;
+    }
+    job->entries(job->seed, job->sub, e0 / job->entries_per_block, e1 - e0, job->out + e0);
     return 0;
 }
 
@@ -127,7 +178,9 @@ optk_status optk_cpu_probe_fill(optk_context *ctx, optk_probe_kind kind, uint64_
                      .n = n,
                      .entries_per_block = rad ? 128 : 4,
                      .blocks_per_item = rad ? 1 : OPTK_PHILOX_LANES,
-                     .blocks = rad ? rademacher_blocks : gaussian_blocks};
+                     .entries = rad ? rademacher_entries : gaussian_entries};
+    /* Slices start at whole items (multiples of 128 bytes), so an aligned probe streams. */
+    job.stream = n >= STREAM_MIN_ENTRIES && ((uintptr_t)out & 31u) == 0 && can_stream();
     const int64_t per_item = job.entries_per_block * job.blocks_per_item;
     const int64_t items = (n + per_item - 1) / per_item;
     const int workers = n >= (1 << 16) ? optk_cpu_workers(items) : 1;
