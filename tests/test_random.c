@@ -38,26 +38,43 @@ Test(philox, stream_element_is_word_of_counter_block) {
     cr_assert_eq(optk_philox_u32(seed, sub, k), out[k % 4]);
 }
 
-/* The CPU's eight-block Philox (AVX2 where the machine has it) gives optk_philox_block's
- * bits, also where the block index carries into its high word within the eight. */
-Test(philox, eight_lanes_match_the_shared_rounds) {
-    static const uint64_t starts[] = {0, 5, 0xfffffffcull, 0x1fffffffaull, UINT64_MAX - 7};
+/* Every implementation of the CPU's sixteen-block Philox the machine can run — the one
+ * optk_philox_lanes picks, AVX-512, AVX2 in two halves, plain — gives optk_philox_block's
+ * bits, also where the block index carries into its high word within the sixteen. */
+static void check_lanes(const char *which, uint64_t seed, uint64_t sub, uint64_t start,
+                        uint32_t lanes[4][OPTK_PHILOX_LANES]) {
+    for (int l = 0; l < OPTK_PHILOX_LANES; ++l) {
+        uint32_t want[4];
+        optk_philox_block(seed, sub, start + (uint64_t)l, want);
+        for (int w = 0; w < 4; ++w) {
+            cr_assert_eq(lanes[w][l], want[w], "%s: start %#llx seed %#llx lane %d word %d", which,
+                         (unsigned long long)start, (unsigned long long)seed, l, w);
+        }
+    }
+}
+
+Test(philox, sixteen_lanes_match_the_shared_rounds) {
+    static const uint64_t starts[] = {0, 5, 0xfffffff4ull, 0x1fffffffaull, UINT64_MAX - 15};
     static const uint64_t seeds[] = {0, 20261122, 0xfedcba9876543210ull};
     for (size_t b = 0; b < sizeof starts / sizeof *starts; ++b) {
         for (size_t k = 0; k < sizeof seeds / sizeof *seeds; ++k) {
             const uint64_t sub = 0x0123456789abcdefull * (k + 1);
-            uint32_t lanes[4][OPTK_PHILOX_LANES], plain[4][OPTK_PHILOX_LANES];
+            uint32_t lanes[4][OPTK_PHILOX_LANES];
             optk_philox_lanes(seeds[k], sub, starts[b], lanes);
-            optk_philox_lanes_plain(seeds[k], sub, starts[b], plain);
-            for (int l = 0; l < OPTK_PHILOX_LANES; ++l) {
-                uint32_t want[4];
-                optk_philox_block(seeds[k], sub, starts[b] + (uint64_t)l, want);
-                for (int w = 0; w < 4; ++w) {
-                    cr_assert_eq(lanes[w][l], want[w], "start %#llx seed %zu lane %d word %d",
-                                 (unsigned long long)starts[b], k, l, w);
-                    cr_assert_eq(plain[w][l], want[w]);
-                }
+            check_lanes("dispatched", seeds[k], sub, starts[b], lanes);
+            optk_philox_lanes_plain(seeds[k], sub, starts[b], lanes);
+            check_lanes("plain", seeds[k], sub, starts[b], lanes);
+#ifdef OPTK_HAVE_PHILOX_AVX2
+            if (__builtin_cpu_supports("avx512f")) {
+                optk_philox_lanes_avx512(seeds[k], sub, starts[b], lanes);
+                check_lanes("avx512", seeds[k], sub, starts[b], lanes);
             }
+            if (__builtin_cpu_supports("avx2")) {
+                optk_philox_lanes_avx2(seeds[k], sub, starts[b], lanes, 0);
+                optk_philox_lanes_avx2(seeds[k], sub, starts[b] + 8, lanes, 1);
+                check_lanes("avx2", seeds[k], sub, starts[b], lanes);
+            }
+#endif
         }
     }
 }

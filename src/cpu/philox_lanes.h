@@ -1,11 +1,13 @@
-/* philox_lanes.h — Philox4x32-10 of eight consecutive blocks at once on the CPU, for the
+/* philox_lanes.h — Philox4x32-10 of sixteen consecutive blocks at once on the CPU, for the
  * loops that need a word per element (Gaussian probes, stochastic rounding): the same bits
  * as common/philox.h's optk_philox_block.
  *
- * Compilers do not vectorise Philox's 32 x 32 -> 64-bit products from plain C (AVX2 has no
- * such multiply; vpmuludq takes every other lane), so on x86-64 machines with AVX2 the eight
- * blocks run in AVX2 registers (two vpmuludq per multiplier give the high halves, vpmulld
- * the low ones), chosen at run time; elsewhere the plain rounds of common/philox.h.
+ * Compilers do not vectorise Philox's 32 x 32 -> 64-bit products from plain C (x86 has no
+ * such multiply; vpmuludq takes every other lane), so on x86-64 the sixteen blocks run in
+ * one AVX-512 register per word where the machine has AVX-512F, else as two halves in AVX2
+ * registers (two vpmuludq per multiplier give the high halves, vpmulld the low ones),
+ * chosen at run time; elsewhere the plain rounds of common/philox.h. Sixteen lanes let the
+ * callers' loops over them fill a 512-bit vector in their AVX-512 clones.
  */
 #ifndef OPTK_CPU_PHILOX_LANES_H
 #define OPTK_CPU_PHILOX_LANES_H
@@ -17,7 +19,7 @@
 #define OPTK_HAVE_PHILOX_AVX2 1
 #endif
 
-enum { OPTK_PHILOX_LANES = 8 };
+enum { OPTK_PHILOX_LANES = 16 };
 
 /* The portable version: block by block. */
 static inline void optk_philox_lanes_plain(uint64_t seed, uint64_t sub, uint64_t block0,
@@ -38,9 +40,10 @@ __attribute__((target("avx2"))) static inline __m256i optk_mulhi_avx2(__m256i c,
     return _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xaa);
 }
 
+/* Blocks block0 .. block0 + 7 into lanes 8 half .. 8 half + 7 of out. */
 __attribute__((target("avx2"))) static inline void
 optk_philox_lanes_avx2(uint64_t seed, uint64_t sub, uint64_t block0,
-                       uint32_t out[4][OPTK_PHILOX_LANES]) {
+                       uint32_t out[4][OPTK_PHILOX_LANES], int half) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     /* The 64-bit block index of each lane, low and high words (a carry past 2^32 within the
      * eight is possible: the low words wrap and the high words of those lanes take it). */
@@ -66,10 +69,49 @@ optk_philox_lanes_avx2(uint64_t seed, uint64_t sub, uint64_t block0,
         k0 += OPTK_PHILOX_W0;
         k1 += OPTK_PHILOX_W1;
     }
-    _mm256_storeu_si256((__m256i *)out[0], c0);
-    _mm256_storeu_si256((__m256i *)out[1], c1);
-    _mm256_storeu_si256((__m256i *)out[2], c2);
-    _mm256_storeu_si256((__m256i *)out[3], c3);
+    _mm256_storeu_si256((__m256i *)(out[0] + 8 * half), c0);
+    _mm256_storeu_si256((__m256i *)(out[1] + 8 * half), c1);
+    _mm256_storeu_si256((__m256i *)(out[2] + 8 * half), c2);
+    _mm256_storeu_si256((__m256i *)(out[3] + 8 * half), c3);
+}
+
+/* The same rounds on all sixteen blocks: hi and lo words of c * m per lane. */
+__attribute__((target("avx512f"))) static inline __m512i optk_mulhi_avx512(__m512i c, __m512i m) {
+    const __m512i even = _mm512_mul_epu32(c, m); /* lanes 0, 2, ..., 14 as 64-bit products */
+    const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(c, 32), m);
+    return _mm512_mask_blend_epi32((__mmask16)0xaaaa, _mm512_srli_epi64(even, 32), odd);
+}
+
+__attribute__((target("avx512f"))) static inline void
+optk_philox_lanes_avx512(uint64_t seed, uint64_t sub, uint64_t block0,
+                         uint32_t out[4][OPTK_PHILOX_LANES]) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i low0 = _mm512_set1_epi32((int)(uint32_t)block0);
+    const __m512i low = _mm512_add_epi32(low0, lane);
+    /* A lane whose low word wrapped past 2^32 carries into its high word. */
+    const __mmask16 wrapped = _mm512_cmplt_epu32_mask(low, low0);
+    const __m512i high = _mm512_set1_epi32((int)(uint32_t)(block0 >> 32));
+    __m512i c0 = low;
+    __m512i c1 = _mm512_mask_add_epi32(high, wrapped, high, _mm512_set1_epi32(1));
+    __m512i c2 = _mm512_set1_epi32((int)(uint32_t)sub);
+    __m512i c3 = _mm512_set1_epi32((int)(uint32_t)(sub >> 32));
+    const __m512i m0 = _mm512_set1_epi32((int)OPTK_PHILOX_M0);
+    const __m512i m1 = _mm512_set1_epi32((int)OPTK_PHILOX_M1);
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+        const __m512i hi0 = optk_mulhi_avx512(c0, m0), lo0 = _mm512_mullo_epi32(c0, m0);
+        const __m512i hi1 = optk_mulhi_avx512(c2, m1), lo1 = _mm512_mullo_epi32(c2, m1);
+        c0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32((int)k0));
+        c2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32((int)k1));
+        c1 = lo1;
+        c3 = lo0;
+        k0 += OPTK_PHILOX_W0;
+        k1 += OPTK_PHILOX_W1;
+    }
+    _mm512_storeu_si512(out[0], c0);
+    _mm512_storeu_si512(out[1], c1);
+    _mm512_storeu_si512(out[2], c2);
+    _mm512_storeu_si512(out[3], c3);
 }
 #endif
 
@@ -77,8 +119,13 @@ optk_philox_lanes_avx2(uint64_t seed, uint64_t sub, uint64_t block0,
 static inline void optk_philox_lanes(uint64_t seed, uint64_t sub, uint64_t block0,
                                      uint32_t out[4][OPTK_PHILOX_LANES]) {
 #ifdef OPTK_HAVE_PHILOX_AVX2
+    if (__builtin_cpu_supports("avx512f")) {
+        optk_philox_lanes_avx512(seed, sub, block0, out);
+        return;
+    }
     if (__builtin_cpu_supports("avx2")) {
-        optk_philox_lanes_avx2(seed, sub, block0, out);
+        optk_philox_lanes_avx2(seed, sub, block0, out, 0);
+        optk_philox_lanes_avx2(seed, sub, block0 + 8, out, 1);
         return;
     }
 #endif

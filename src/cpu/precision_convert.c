@@ -29,7 +29,7 @@ OPTK_CPU_HOT_LOOP void optk_cpu_narrow(const float *restrict p, int64_t n, optk_
 }
 
 /* The parameter rounded stochastically: element e of the tensor takes word e of the stream;
- * eight Philox blocks (32 elements) at a time where the chunk allows. */
+ * sixteen Philox blocks (64 elements) at a time where the chunk allows. */
 OPTK_CPU_HOT_LOOP void optk_cpu_narrow_stochastic(const float *restrict p, int64_t first, int64_t n,
                                                   uint64_t seed, uint64_t stream,
                                                   uint16_t *restrict out) {

@@ -32,7 +32,7 @@ OPTK_CPU_HOT_LOOP static void rademacher_entries(uint64_t seed, uint64_t sub, in
     }
 }
 
-/* ---- Gaussian probes: cuRAND's Box-Muller, eight Philox blocks at a time --------------- */
+/* ---- Gaussian probes: cuRAND's Box-Muller, sixteen Philox blocks at a time ------------- */
 
 /* sin v and cos v for v in (0, 2 pi): v = k pi/2 + t with |t| <= pi/4 (k = 0..4, pi/2 in
  * two parts so that t keeps its bits), Taylor polynomials to t^9 and t^10 (truncation below
@@ -63,7 +63,7 @@ static inline void sincos_2pi(float v, float *sin_v, float *cos_v) {
 
 /* Entries [4 b0, 4 b0 + count) of a Gaussian probe into dst[0 .. count): per block (x, y,
  * z, w), entries (sin, cos)(v(y)) * sqrt(-2 ln u(x)) and the same of (z, w) — the formula of
- * curand_normal4; eight blocks at a time. */
+ * curand_normal4; sixteen blocks at a time. */
 OPTK_CPU_HOT_LOOP static void gaussian_entries(uint64_t seed, uint64_t sub, int64_t b0,
                                                int64_t count, float *dst) {
     for (int64_t b = 0; 4 * b < count; b += OPTK_PHILOX_LANES) {
