@@ -318,6 +318,7 @@ static optk_status reserve_capture(optk_optimizer *optimizer, const char *op,
     if (!optimizer->area) {
         optk_capture_area *host = calloc(1, sizeof *host);
         if (!host) return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
+        host->step = optimizer->steps; /* until a capturable step runs */
         for (int g = 0; g < OPTK_CAPTURE_MAX_GROUPS; ++g) {
             host->schedule_free[g] = g < optimizer->groups_seen
                                          ? optimizer->schedule_free[g]
@@ -433,7 +434,14 @@ static optk_status swap(optk_optimizer *optimizer, const optk_param_tensor *tens
     launch.k.lerp_to_state.weight = (float)(to_eval ? 1.0 - 1.0 / beta1 : 1.0 - beta1);
     launch.nstate = 1;
     launch.nwritten = 0;
-    set_precision(&launch, o, 2 * (uint64_t)optimizer->steps + 1, 0);
+    /* Stochastic rounding takes the stream after the last step's, 2 t + 1. After capturable
+     * steps the counter lives in backend memory: read it back (the swap is not capturable). */
+    int64_t steps = optimizer->steps;
+    if (optimizer->area) {
+        s = optk_mem_download(ctx, &steps, &optimizer->area->step, sizeof steps);
+        if (s != OPTK_OK) return s;
+    }
+    set_precision(&launch, o, 2 * (uint64_t)steps + 1, 0);
     launch.grad_dtype = OPTK_F32; /* not read */
     s = ctx->ops->element_apply(ctx, &launch);
     if (s == OPTK_OK) optimizer->eval_mode = to_eval;

@@ -176,7 +176,10 @@ optk_status optk_optimizer_set_lr(optk_optimizer *optimizer, double lr);
 
 /** Schedule-Free only: switches the parameters to the evaluation point x (eval) or back to
  *  the training point y (train), in place: p = p + w (z - p) with w = 1 - 1/beta1 (eval) or
- *  1 - beta1 (train). Calling the mode the optimizer is already in does nothing. */
+ *  1 - beta1 (train). Calling the mode the optimizer is already in does nothing. Bf16
+ *  parameters without a master copy round stochastically with the stream after the last
+ *  step's; after capturable steps the counter is read back from backend memory (a
+ *  synchronising copy: not capturable). */
 optk_status optk_optimizer_eval(optk_optimizer *optimizer, const optk_param_tensor *tensors,
                                 int count);
 optk_status optk_optimizer_train(optk_optimizer *optimizer, const optk_param_tensor *tensors,

@@ -31,6 +31,7 @@ typedef struct optk_group_step {
 /* What a captured step keeps in backend memory between replays (one per optimizer). */
 typedef struct optk_capture_area {
     double sum_squares; /* of the scaled gradients, written by stage 1 */
+    int64_t step;       /* the counter after the last step, read back by the Schedule-Free swap */
     optk_schedule_free_state schedule_free[OPTK_CAPTURE_MAX_GROUPS];
     optk_group_step groups[OPTK_CAPTURE_MAX_GROUPS];
 } optk_capture_area;
@@ -85,6 +86,7 @@ OPTK_HD void optk_capture_prepare(const optk_capture_params *p, optk_step_scalar
     sc->rejected = rejected;
     sc->grad_norm = norm;
     if (!skip) sc->step = step;
+    area->step = sc->step;
 }
 
 #endif /* OPTK_COMMON_CAPTURE_H */
