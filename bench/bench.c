@@ -97,6 +97,12 @@ void bench_print(FILE *f, const bench_result *r, bool json) {
                     r->baseline_s * 1e3);
         }
         fprintf(f, "\n");
+    } else if (r->bytes == 0 && r->baseline) { /* a time against another's */
+        fprintf(f,
+                "%-19s %-14s %-5s n=%-11lld tensors=%-4d             median %10.4f ms  "
+                "%.3fx the time of %s (%.4f ms)\n",
+                r->op, r->variant, r->backend, (long long)r->numel, r->tensors, r->median_s * 1e3,
+                vs_baseline, r->baseline, r->baseline_s * 1e3);
     } else {
         fprintf(f,
                 "%-19s %-14s %-5s n=%-11lld tensors=%-4d %3.0f B/elem  median %10.4f ms  "

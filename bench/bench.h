@@ -89,6 +89,12 @@ optk_status bench_sinkhorn(optk_context *ctx, const char *variant, int64_t batch
                            int64_t m, optk_ot_cost cost, int64_t dim, double rho, int iterations,
                            int reps, double roofline_gbps, bench_result *out);
 
+/* Sinkhorn-Newton-Sparse against plain Sinkhorn, time to solution: batch dense problems of
+ * n x n (costs in [0, 1), uniform weights) solved to tol at epsilon by each; the plain
+ * solver's time as the baseline. */
+optk_status bench_sinkhorn_sns(optk_context *ctx, int64_t batch, int64_t n, double epsilon,
+                               double tol, int reps, bench_result *out);
+
 /* optk_ot_cost_fill of batch problems of n x m points in dim (direct or GEMM method):
  * 2 batch n m dim FLOPs (the GEMM's count) in the flops field. */
 optk_status bench_ot_cost(optk_context *ctx, optk_cost_method method, int64_t batch, int64_t n,

@@ -139,3 +139,43 @@ optk_status bench_ot_cost(optk_context *ctx, optk_cost_method method, int64_t ba
     out->flops = 2.0 * (double)batch * (double)n * (double)m * (double)dim;
     return OPTK_OK;
 }
+
+/* Time to solution: every problem run to tol (or max_iter) by `solver`. */
+static optk_status time_to_tol(optk_context *ctx, sinkhorn_args *args, optk_sinkhorn_solver solver,
+                               int reps, double *median_s, double *min_s) {
+    args->options.solver = solver;
+    return bench_time(ctx, run_sinkhorn, args, 1, reps, median_s, min_s);
+}
+
+optk_status bench_sinkhorn_sns(optk_context *ctx, int64_t batch, int64_t n, double epsilon,
+                               double tol, int reps, bench_result *out) {
+    const size_t B = (size_t)batch, N = (size_t)n;
+    const size_t floats = 2 * B * N + B * N * N + 2 * B * N + B; /* a, b, c, f, g, iterations */
+    float *mem = NULL;
+    memset(out, 0, sizeof *out);
+    optk_status s = optk_mem_alloc(ctx, floats * sizeof(float), (void **)&mem);
+    if (s != OPTK_OK) return s;
+    float *a = mem, *b = a + B * N, *c = b + B * N, *f = c + B * N * N, *g = f + B * N;
+    s = upload_uniform(ctx, a, (int64_t)(2 * B * N), 1.0f / (float)n, 1.0f / (float)n, 1);
+    if (s == OPTK_OK) s = upload_uniform(ctx, c, (int64_t)(B * N * N), 0.0f, 1.0f, 3);
+    sinkhorn_args args = {{batch, n, n, a, b, OPTK_COST_DENSE, c, NULL, NULL, 0},
+                          optk_sinkhorn_default_options(epsilon),
+                          {f, g, NULL, NULL, NULL, NULL, NULL, NULL}};
+    args.options.tol = tol;
+    args.options.max_iter = 20000;
+    if (s == OPTK_OK)
+        s = time_to_tol(ctx, &args, OPTK_SINKHORN_PLAIN, reps, &out->baseline_s, &out->min_s);
+    if (s == OPTK_OK)
+        s = time_to_tol(ctx, &args, OPTK_SINKHORN_SNS, reps, &out->median_s, &out->min_s);
+    optk_mem_free(ctx, mem);
+    if (s != OPTK_OK) return s;
+    out->op = "sinkhorn";
+    out->variant = "sns-to-tol";
+    out->backend = optk_backend_name(optk_context_backend(ctx));
+    out->device = optk_context_device_name(ctx);
+    out->numel = batch * n * n;
+    out->tensors = (int)batch;
+    out->reps = reps;
+    out->baseline = "plain Sinkhorn to the same tol";
+    return OPTK_OK;
+}

@@ -1,6 +1,7 @@
 /* validate_sinkhorn.c — `optkern validate` for batched Sinkhorn: dense costs (a size CUDA
  * solves with its streaming solver), squared-Euclidean points (its on-chip solver),
- * unbalanced marginals, and the plan applied without materialising it. With a GPU: CUDA
+ * unbalanced marginals, the plan applied without materialising it, and Sinkhorn-Newton-Sparse
+ * at eps 0.01 (its warm-up on the backend, its Newton phase on the host). With a GPU: CUDA
  * against the CPU, bit for bit (every sum has one fixed order). Without one: the CPU
  * against a float64 log-domain Sinkhorn run here to an error of 1e-11 — the plan within
  * 1e-6 + 1e-3 P
@@ -15,11 +16,16 @@ typedef struct shape {
     int64_t batch, n, m, dim;
     optk_ot_cost cost;
     double eps, rho;
+    optk_sinkhorn_solver solver;
 } shape;
 
-static const shape dense_shape = {2, 300, 260, 0, OPTK_COST_DENSE, 0.05, 0.0};
-static const shape points_shape = {6, 40, 30, 3, OPTK_COST_SQEUCLIDEAN, 0.1, 0.0};
-static const shape unbalanced_shape = {4, 20, 25, 0, OPTK_COST_DENSE, 0.1, 1.0};
+static const shape dense_shape = {2, 300, 260, 0, OPTK_COST_DENSE, 0.05, 0.0, OPTK_SINKHORN_PLAIN};
+static const shape points_shape = {
+    6, 40, 30, 3, OPTK_COST_SQEUCLIDEAN, 0.1, 0.0, OPTK_SINKHORN_PLAIN};
+static const shape unbalanced_shape = {
+    4, 20, 25, 0, OPTK_COST_DENSE, 0.1, 1.0, OPTK_SINKHORN_PLAIN};
+/* Sinkhorn-Newton-Sparse at a small epsilon, where its Newton steps pay. */
+static const shape sns_shape = {4, 30, 40, 0, OPTK_COST_DENSE, 0.01, 0.0, OPTK_SINKHORN_SNS};
 enum { APPLY_K = 7 };
 
 /* The inputs of a shape on the host: weights (balanced: each problem's sum 1 on both sides;
@@ -100,6 +106,7 @@ static output run_shape(optk_context *ctx, const shape *sh, uint64_t seed, bool 
     opt.tol = 1e-6;
     opt.max_iter = 20000;
     opt.rho = sh->rho;
+    opt.solver = sh->solver;
     const optk_sinkhorn_outputs out = {f, g, NULL, NULL, NULL, cost, NULL, plan};
     if (s == OPTK_OK) s = optk_sinkhorn(ctx, &p, &opt, &out);
     if (s == OPTK_OK && apply) {
@@ -251,6 +258,7 @@ SHAPE_OP(dense, dense_shape, false)
 SHAPE_OP(points, points_shape, false)
 SHAPE_OP(unbalanced, unbalanced_shape, false)
 SHAPE_OP(apply, points_shape, true)
+SHAPE_OP(sns, sns_shape, false)
 #undef SHAPE_OP
 
 static const validate_op ops[] = {
@@ -258,6 +266,7 @@ static const validate_op ops[] = {
     {"sinkhorn_sqeuclidean", run_points, ref_points, 0.0, 0.0},
     {"sinkhorn_unbalanced", run_unbalanced, ref_unbalanced, 0.0, 0.0},
     {"sinkhorn_apply", run_apply, ref_apply, 0.0, 0.0},
+    {"sinkhorn_sns", run_sns, ref_sns, 0.0, 0.0},
 };
 
 int validate_sinkhorn(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only,
