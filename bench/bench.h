@@ -63,6 +63,21 @@ optk_status bench_optim(optk_context *ctx, const optk_optim_options *options, bo
                         int64_t numel, int tensors, int reps, double roofline_gbps,
                         bench_result *out);
 
+/* Column-major C (m x n) = op(A) B in cuBLAS's terms (op(A) = A^T with transa), backend
+ * memory. */
+typedef struct bench_sgemm_shape {
+    bool transa;
+    int m, n, k;
+    const float *A, *B;
+    float *C;
+    int lda, ldb, ldc;
+} bench_sgemm_shape;
+
+/* That SGEMM alone through cuBLAS on the context's stream (CUDA builds; elsewhere
+ * OPTK_ERR_UNSUPPORTED). */
+optk_status bench_time_sgemm(optk_context *ctx, const bench_sgemm_shape *shape, int warmup,
+                             int reps, double *median_s, double *min_s);
+
 /* Hutchinson probe generation + accumulation: the estimator over `probes` probes of n
  * entries with an HVP callback that does nothing. */
 optk_status bench_probe_accumulate(optk_context *ctx, optk_probe_kind kind, int64_t n, int probes,

@@ -10,10 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef OPTK_BENCH_HAVE_CUDA
-#include <cublas_v2.h>
-#endif
-
 typedef struct es_args {
     optk_es_key key;
     optk_es_layer layer;
@@ -32,25 +28,6 @@ static optk_status run_es(optk_context *ctx, void *arg, int rep) {
     return optk_es_forward(ctx, &a->key, &a->layer, a->members, a->batch, a->X, a->Y);
 }
 
-#ifdef OPTK_BENCH_HAVE_CUDA
-typedef struct plain_args {
-    cublasHandle_t handle;
-    const float *X, *W;
-    float *Y;
-    int rows, m, n;
-} plain_args;
-
-static optk_status run_plain(optk_context *ctx, void *arg, int rep) {
-    (void)ctx, (void)rep;
-    const plain_args *a = arg;
-    const float one = 1.0f, zero = 0.0f;
-    return cublasSgemm(a->handle, CUBLAS_OP_T, CUBLAS_OP_N, a->m, a->rows, a->n, &one, a->W, a->n,
-                       a->X, a->n, &zero, a->Y, a->m) == CUBLAS_STATUS_SUCCESS
-               ? OPTK_OK
-               : OPTK_ERR_DEVICE;
-}
-#endif
-
 optk_status bench_es(optk_context *ctx, const char *variant, int64_t members, int64_t batch,
                      int64_t m, int64_t n, int rank, bool update, bool plain, int reps,
                      bench_result *out) {
@@ -68,20 +45,11 @@ optk_status bench_es(optk_context *ctx, const char *variant, int64_t members, in
     if (s == OPTK_OK && !plain) {
         s = bench_time(ctx, run_es, &a, warmup, reps, &out->median_s, &out->min_s);
     }
-#ifdef OPTK_BENCH_HAVE_CUDA
-    if (s == OPTK_OK && plain) {
-        plain_args p = {NULL, X, W, Y, (int)rows, (int)m, (int)n};
-        if (cublasCreate(&p.handle) != CUBLAS_STATUS_SUCCESS ||
-            cublasSetStream(p.handle, optk_context_stream(ctx)) != CUBLAS_STATUS_SUCCESS) {
-            s = OPTK_ERR_DEVICE;
-        } else {
-            s = bench_time(ctx, run_plain, &p, warmup, reps, &out->median_s, &out->min_s);
-        }
-        if (p.handle) cublasDestroy(p.handle);
+    if (s == OPTK_OK && plain) { /* Y (rows x m) = X W^T: column-major Y^T = W^T X^T */
+        const bench_sgemm_shape g = {true, (int)m, (int)rows, (int)n, W,
+                                     X,    Y,      (int)n,    (int)n, (int)m};
+        s = bench_time_sgemm(ctx, &g, warmup, reps, &out->median_s, &out->min_s);
     }
-#else
-    if (s == OPTK_OK && plain) s = OPTK_ERR_UNSUPPORTED;
-#endif
     optk_mem_free(ctx, mem);
     if (s != OPTK_OK) return s;
     out->op = update ? "es-update" : "es-forward";

@@ -12,10 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef OPTK_BENCH_HAVE_CUDA
-#include <cublas_v2.h>
-#endif
-
 static int no_hvp(void *user, const float *z, float *hz, int64_t n, int k) {
     (void)user, (void)z, (void)hz, (void)n, (void)k;
     return 0;
@@ -139,44 +135,20 @@ optk_status bench_curvature(optk_context *ctx, optk_curvature_kind kind, int64_t
     return OPTK_OK;
 }
 
-#ifdef OPTK_BENCH_HAVE_CUDA
-typedef struct gemm_args {
-    cublasHandle_t handle;
-    const float *h, *z;
-    float *hz;
-    int n, k;
-} gemm_args;
-
-static optk_status run_gemm(optk_context *ctx, void *arg, int rep) {
-    (void)ctx, (void)rep;
-    const gemm_args *a = arg;
-    const float one = 1.0f, zero = 0.0f;
-    return cublasSgemm(a->handle, CUBLAS_OP_N, CUBLAS_OP_N, a->n, a->k, a->n, &one, a->h, a->n,
-                       a->z, a->n, &zero, a->hz, a->n) == CUBLAS_STATUS_SUCCESS
-               ? OPTK_OK
-               : OPTK_ERR_DEVICE;
-}
-
 /* The SGEMM the estimator contains (H Z, n x n by n x k), alone, on the context's stream. */
 static optk_status time_gemm(optk_context *ctx, const float *h, int64_t n, int k, int reps,
                              double *median_s) {
-    gemm_args a = {.h = h, .n = (int)n, .k = k};
     double min_s = 0.0;
-    void *zz = NULL;
-    if (cublasCreate(&a.handle) != CUBLAS_STATUS_SUCCESS) return OPTK_ERR_DEVICE;
-    optk_status s = cublasSetStream(a.handle, optk_context_stream(ctx)) == CUBLAS_STATUS_SUCCESS
-                        ? OPTK_OK
-                        : OPTK_ERR_DEVICE;
-    if (s == OPTK_OK) s = optk_mem_alloc(ctx, 2 * (size_t)n * (size_t)k * sizeof(float), &zz);
-    if (s == OPTK_OK) s = optk_mem_set(ctx, zz, 0, 2 * (size_t)n * (size_t)k * sizeof(float));
-    a.z = zz;
-    a.hz = (float *)zz + n * k;
-    if (s == OPTK_OK) s = bench_time(ctx, run_gemm, &a, 3, reps, median_s, &min_s);
+    float *zz = NULL;
+    const size_t bytes = 2 * (size_t)n * (size_t)k * sizeof(float);
+    optk_status s = optk_mem_alloc(ctx, bytes, (void **)&zz);
+    if (s == OPTK_OK) s = optk_mem_set(ctx, zz, 0, bytes);
+    const bench_sgemm_shape g = {false, (int)n,     k,      (int)n, h,
+                                 zz,    zz + n * k, (int)n, (int)n, (int)n};
+    if (s == OPTK_OK) s = bench_time_sgemm(ctx, &g, 3, reps, median_s, &min_s);
     optk_mem_free(ctx, zz);
-    cublasDestroy(a.handle);
     return s;
 }
-#endif
 
 optk_status bench_dense_estimator(optk_context *ctx, int64_t n, int probes, int reps,
                                   bench_result *out) {
@@ -195,9 +167,7 @@ optk_status bench_dense_estimator(optk_context *ctx, int64_t n, int probes, int 
      * callback that does nothing), so that the difference is the CPU's own product. */
     const bool cuda = optk_context_backend(ctx) == OPTK_BACKEND_CUDA;
     if (s == OPTK_OK && cuda) {
-#ifdef OPTK_BENCH_HAVE_CUDA
         s = time_gemm(ctx, h, n, probes, reps, &out->baseline_s);
-#endif
     } else if (s == OPTK_OK) {
         diag_args none = a;
         none.source = (optk_hvp_source){.callback = no_hvp};

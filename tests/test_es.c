@@ -6,7 +6,9 @@
  * full-rank ES's as the rank grows; bad input refused with nothing written. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "harness.h"
+#include "common/es.h"
 #include "common/gaussian.h"
+#include "common/philox.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -64,6 +66,36 @@ static float *factors(optk_context *ctx, const optk_es_key *key, int64_t m, int6
     float *h = to_host(ctx, d, (size_t)(count * (want_a ? m : n) * r));
     optk_mem_free(ctx, d);
     return h;
+}
+
+/* Every noise entry is its definition — the normal of word e of the pair's Philox stream —
+ * computed here one word at a time: pairs of 1000 entries (the CPU's 64-word groups and a
+ * tail) and B factors, which start mid-stream (a head before the first group). */
+BACKEND_TEST(es, noise_is_the_normal_of_its_philox_word) {
+    optk_context *ctx = test_context(backend);
+    const optk_es_key key = {2026, 4, 1};
+    enum { SIZE = 1000, FIRST = 3, COUNT = 3, M = 13, N = 150, R = 3 };
+    float *d = to_device(ctx, NULL, COUNT * SIZE);
+    cr_assert_eq(optk_es_noise(ctx, &key, SIZE, FIRST, COUNT, d), OPTK_OK, "%s",
+                 optk_context_last_error(ctx));
+    float *noise = to_host(ctx, d, COUNT * SIZE);
+    float *b = factors(ctx, &key, M, N, R, FIRST, COUNT, false);
+    for (int c = 0; c < COUNT; ++c) {
+        const uint64_t sub = optk_es_subsequence(key.generation, key.layer, FIRST + c);
+        for (int e = 0; e < SIZE; ++e) {
+            const float want = optk_normal_from_word(optk_philox_u32(key.seed, sub, (uint64_t)e));
+            cr_assert_eq(noise[c * SIZE + e], want, "pair %d entry %d", FIRST + c, e);
+        }
+        for (int e = 0; e < N * R; ++e) { /* B: words M R .. (M + N) R - 1 */
+            const uint64_t word = (uint64_t)(M * R + e);
+            cr_assert_eq(b[c * N * R + e],
+                         optk_normal_from_word(optk_philox_u32(key.seed, sub, word)),
+                         "pair %d, B entry %d", FIRST + c, e);
+        }
+    }
+    optk_mem_free(ctx, d);
+    free(noise), free(b);
+    optk_context_free(ctx);
 }
 
 BACKEND_TEST(es, factors_regenerate_bit_for_bit) {
@@ -473,6 +505,23 @@ Test(es, cpu_thread_count_changes_no_bit) {
         for (int k = 0; k < 3; ++k)
             free(y[k]);
     }
+    /* The noise fill splits rows over the cores from 2^16 entries: 3 pairs of 70001. */
+    enum { SIZE = 70001 };
+    float *noise[3];
+    for (int k = 0; k < 3; ++k) {
+        setenv("OPTKERN_CPU_THREADS", threads[k], 1);
+        const optk_es_key key = {8, 2, 0};
+        noise[k] = malloc(3 * SIZE * 4);
+        cr_assert_eq(optk_es_noise(ctx, &key, SIZE, 5, 3, noise[k]), OPTK_OK);
+    }
+    unsetenv("OPTKERN_CPU_THREADS");
+    for (int k = 1; k < 3; ++k)
+        test_assert_bits_equal(noise[k], noise[0], 3 * SIZE, 4, "noise");
+    const uint64_t sub = optk_es_subsequence(2, 0, 7); /* the last pair's last entry */
+    cr_assert_eq(noise[0][3 * SIZE - 1],
+                 optk_normal_from_word(optk_philox_u32(8, sub, (uint64_t)(SIZE - 1))));
+    for (int k = 0; k < 3; ++k)
+        free(noise[k]);
     free(w), free(x), free(bias);
     optk_context_free(ctx);
 }

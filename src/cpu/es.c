@@ -5,43 +5,72 @@
 #include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
 #include "parallel.h"
 #include "../common/philox.h"
+#include "philox_lanes.h"
 
 #include <stdlib.h>
 
-/* The normals of the pairs (hot: Giles' erfinv is a chain of fmaf, which baseline x86-64
+/* out[k] = the normal of word e0 + k of stream sub (times scale), k < len: sixteen Philox
+ * blocks (64 words) at a time in between a scalar head and tail, so that the transform's loop
+ * over the lanes vectorises (hot: Giles' erfinv is a chain of fmaf, which baseline x86-64
  * would call into libm for). */
-OPTK_CPU_HOT_LOOP static void es_fill_pairs(uint64_t seed, uint64_t generation, uint32_t layer,
-                                            int64_t first_pair, int64_t count, int64_t rows,
-                                            int64_t cols, int64_t offset, int64_t pair_stride,
-                                            int64_t row_stride, const float *coef, float *out) {
-    for (int64_t c = 0; c < count; ++c) {
-        const uint64_t sub = optk_es_subsequence(generation, layer, first_pair + c);
-        const float scale = coef ? coef[c] : 1.0f;
-        for (int64_t o = 0; o < rows; ++o) {
-            float *row = out + c * pair_stride + o * row_stride;
-            const int64_t first = offset + o * cols;
-            uint32_t words[4];
-            int64_t block = -1;
-            for (int64_t k = 0; k < cols; ++k) {
-                const int64_t e = first + k;
-                if (e / 4 != block) {
-                    block = e / 4;
-                    optk_philox_block(seed, sub, (uint64_t)block, words);
-                }
-                const float z = optk_normal_from_word(words[e % 4]);
-                row[k] = coef ? scale * z : z;
-            }
-        }
+OPTK_CPU_HOT_LOOP static void normals(uint64_t seed, uint64_t sub, int64_t e0, int64_t len,
+                                      bool scaled, float scale, float *out) {
+    enum { GROUP = 4 * OPTK_PHILOX_LANES };
+    int64_t k = 0;
+    for (; k < len && (e0 + k) % GROUP != 0; ++k) {
+        const float z = optk_normal_from_word(optk_philox_u32(seed, sub, (uint64_t)(e0 + k)));
+        out[k] = scaled ? scale * z : z;
+    }
+    for (; k + GROUP <= len; k += GROUP) {
+        uint32_t words[4][OPTK_PHILOX_LANES];
+        optk_philox_lanes(seed, sub, (uint64_t)(e0 + k) / 4, words);
+        float z[4][OPTK_PHILOX_LANES];
+        for (int w = 0; w < 4; ++w)
+            for (int l = 0; l < OPTK_PHILOX_LANES; ++l)
+                z[w][l] = optk_normal_from_word(words[w][l]);
+        for (int l = 0; l < OPTK_PHILOX_LANES; ++l) /* word w of block l: entry 4 l + w */
+            for (int w = 0; w < 4; ++w)
+                out[k + 4 * l + w] = scaled ? scale * z[w][l] : z[w][l];
+    }
+    for (; k < len; ++k) {
+        const float z = optk_normal_from_word(optk_philox_u32(seed, sub, (uint64_t)(e0 + k)));
+        out[k] = scaled ? scale * z : z;
     }
 }
 
+typedef struct fill_job {
+    uint64_t seed, generation;
+    uint32_t layer;
+    int64_t first_pair, rows, cols, offset, pair_stride, row_stride;
+    const float *coef;
+    float *out;
+} fill_job;
+
+/* Rows [r0, r1) of all the pairs' rows (row r: pair r / rows, row r % rows). */
+static int fill_rows(void *arg, int64_t r0, int64_t r1, int worker) {
+    (void)worker;
+    const fill_job *j = arg;
+    for (int64_t r = r0; r < r1; ++r) {
+        const int64_t c = r / j->rows, o = r % j->rows;
+        const uint64_t sub = optk_es_subsequence(j->generation, j->layer, j->first_pair + c);
+        normals(j->seed, sub, j->offset + o * j->cols, j->cols, j->coef != NULL,
+                j->coef ? j->coef[c] : 1.0f, j->out + c * j->pair_stride + o * j->row_stride);
+    }
+    return 0;
+}
+
+/* Entries are independent: the cores share the rows (2^16 entries or more). */
 optk_status optk_cpu_es_fill(optk_context *ctx, uint64_t seed, uint64_t generation, uint32_t layer,
                              int64_t first_pair, int64_t count, int64_t rows, int64_t cols,
                              int64_t offset, int64_t pair_stride, int64_t row_stride,
                              const float *coef, float *out) {
     (void)ctx;
-    es_fill_pairs(seed, generation, layer, first_pair, count, rows, cols, offset, pair_stride,
-                  row_stride, coef, out);
+    fill_job job = {seed,   generation,  layer,      first_pair, rows, cols,
+                    offset, pair_stride, row_stride, coef,       out};
+    const int64_t items = count * rows;
+    const int workers =
+        (double)items * (double)cols >= (double)(1 << 16) ? optk_cpu_workers(items) : 1;
+    optk_cpu_parallel(items, workers, fill_rows, &job);
     return OPTK_OK;
 }
 
