@@ -525,3 +525,36 @@ Test(es, cpu_thread_count_changes_no_bit) {
     free(w), free(x), free(bias);
     optk_context_free(ctx);
 }
+
+/* The CPU's GEMM sums every element in k order with fmaf, whatever the blocking (register
+ * tiles of 8 x 64, the rest by rows): the full-rank forward equals that arithmetic spelled
+ * out here — Y = X W^T, then Y_i += (sigma s_i X_i) E_p^T — bit for bit, at sizes with full
+ * tiles and tails in both directions. */
+Test(es, cpu_fullrank_forward_is_the_k_order_fma_sums) {
+    optk_context *ctx = test_context(OPTK_BACKEND_CPU);
+    enum { M = 70, NIN = 37, MEMBERS = 4, BATCH = 9, ROWS = MEMBERS * BATCH };
+    const double sigma = 0.3;
+    float w[M * NIN], x[ROWS * NIN], y[ROWS * M], want[ROWS * M], e[2 * M * NIN];
+    test_fill_uniform(w, M * NIN, -1.0f, 1.0f, 4);
+    test_fill_uniform(x, ROWS * NIN, -1.0f, 1.0f, 5);
+    const optk_es_key key = {9, 1, 2};
+    cr_assert_eq(optk_es_noise(ctx, &key, M * NIN, 0, 2, e), OPTK_OK);
+    const optk_es_layer layer = {M, NIN, 0, sigma, w, NULL};
+    cr_assert_eq(optk_es_forward(ctx, &key, &layer, MEMBERS, BATCH, x, y), OPTK_OK, "%s",
+                 optk_context_last_error(ctx));
+    for (int r = 0; r < ROWS; ++r) {
+        const int member = r / BATCH;
+        const float alpha = (float)(sigma * optk_es_sign(member));
+        const float *ep = e + (member / 2) * M * NIN;
+        for (int o = 0; o < M; ++o) {
+            float c = 0.0f;
+            for (int k = 0; k < NIN; ++k)
+                c = fmaf(1.0f * x[r * NIN + k], w[o * NIN + k], c);
+            for (int k = 0; k < NIN; ++k)
+                c = fmaf(alpha * x[r * NIN + k], ep[o * NIN + k], c);
+            want[r * M + o] = c;
+        }
+    }
+    test_assert_bits_equal(y, want, ROWS * M, 4, "full-rank forward");
+    optk_context_free(ctx);
+}
