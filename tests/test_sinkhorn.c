@@ -590,21 +590,24 @@ BACKEND_TEST(sinkhorn, backends_agree_with_the_cpu) {
     optk_context_free(ctx);
 }
 
-/* The kernel-domain fast path (between checks, balanced problems) gives the log domain's
- * answer up to rounding: on problems where it is safe from the start (eps 0.1), where the
- * kernel underflows at first and blocks fall back to the log domain (eps 0.005 on costs in
- * [1, 3]), with padding and point clouds. Its bits differ from the log domain's somewhere,
- * which shows that it ran. */
+/* The kernel-domain fast path (between checks) gives the log domain's answer up to rounding:
+ * on problems where it is safe from the start (eps 0.1), where the kernel underflows at first
+ * and blocks fall back to the log domain (eps 0.005 on costs in [1, 3]), with padding, point
+ * clouds, and unbalanced marginals (rho 1 and 0.5: the scalings' power form). Its bits differ
+ * from the log domain's somewhere, which shows that it ran. */
 BACKEND_TEST(sinkhorn, kernel_domain_blocks_match_the_log_domain) {
     optk_context *ctx = test_context(backend);
     const struct {
         double eps;
         optk_ot_cost cost;
         float range;
-    } cases[] = {{0.1, OPTK_COST_DENSE, 1.0f},
-                 {0.005, OPTK_COST_DENSE, 2.0f},
-                 {0.02, OPTK_COST_SQEUCLIDEAN, 0.0f}};
-    for (int k = 0; k < 3; ++k) {
+        double rho;
+    } cases[] = {{0.1, OPTK_COST_DENSE, 1.0f, 0.0},
+                 {0.005, OPTK_COST_DENSE, 2.0f, 0.0},
+                 {0.02, OPTK_COST_SQEUCLIDEAN, 0.0f, 0.0},
+                 {0.1, OPTK_COST_DENSE, 1.0f, 1.0},
+                 {0.01, OPTK_COST_SQEUCLIDEAN, 0.0f, 0.5}};
+    for (int k = 0; k < 5; ++k) {
         host_problem h = random_problem(3, 70, 45, cases[k].cost, 2, cases[k].range, 81 + k);
         h.a[5] = 0.0f; /* padding in the first problem (weights need not sum alike here) */
         h.b[7] = 0.0f;
@@ -615,6 +618,7 @@ BACKEND_TEST(sinkhorn, kernel_domain_blocks_match_the_log_domain) {
         optk_sinkhorn_options fast = optk_sinkhorn_default_options(cases[k].eps);
         fast.max_iter = 400;
         fast.tol = 0.0; /* every iteration, no early stop */
+        fast.rho = cases[k].rho;
         optk_sinkhorn_options slow = fast;
         slow.solver = OPTK_SINKHORN_LOG_DOMAIN;
         host_result rf, rs;

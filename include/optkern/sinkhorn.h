@@ -38,10 +38,11 @@ typedef struct optk_ot_problem {
 } optk_ot_problem;
 
 typedef enum optk_sinkhorn_solver {
-    /* Alternating log-domain updates; between checks, balanced problems (up to 2^24 entries)
-     * run as scalings of the kernel absorbed at the block's start — two matrix-vector
-     * products an iteration instead of two log-sum-exps — wherever that is safe: a block
-     * whose scalings leave the float range is run again in the log domain. */
+    /* Alternating log-domain updates; between checks, problems up to 2^24 entries run as
+     * scalings of the kernel absorbed at the block's start — two matrix-vector products an
+     * iteration instead of two log-sum-exps (unbalanced ones with a scaling's power form) —
+     * wherever that is safe: a block whose scalings leave the float range is run again in
+     * the log domain. */
     OPTK_SINKHORN_PLAIN = 0,
     /* Sinkhorn-Newton-Sparse (Tang et al., 2024), balanced problems: sns_warmup Sinkhorn
      * iterations, then Newton steps on the concave dual with the Hessian's plan block

@@ -153,12 +153,13 @@ OPTK_HD void optk_plan_apply_row(const optk_ot_view *v, int64_t p, float eps, co
  * 32 lanes and the lane tree, in double, on both backends. A scaling that is 0, infinite or
  * NaN (the kernel underflowed: a small eps far from the solution) makes the block unsafe: it
  * is run again in the log domain from where it started, so the path is taken only where it
- * is safe. Blocks of balanced problems up to 2^24 entries take it (the CPU stores K). */
+ * is safe. Blocks of problems up to 2^24 entries take it (the CPU stores K); unbalanced ones
+ * (tau < 1) with optk_scaling_tau's scalings. */
 #define OPTK_SINKHORN_KERNEL_MAX_ENTRIES ((int64_t)1 << 24)
 
-/* Whether a block at this tau may try the kernel domain. */
-OPTK_HD int optk_sinkhorn_kernel_block(float tau, int64_t n, int64_t m, int log_domain_only) {
-    return !log_domain_only && tau == 1.0f && n * m <= OPTK_SINKHORN_KERNEL_MAX_ENTRIES;
+/* Whether a block may try the kernel domain. */
+OPTK_HD int optk_sinkhorn_kernel_block(int64_t n, int64_t m, int log_domain_only) {
+    return !log_domain_only && n * m <= OPTK_SINKHORN_KERNEL_MAX_ENTRIES;
 }
 
 /* A scaling weight / sum (0 for a zero weight); sets *unsafe when it is not a positive finite
@@ -168,6 +169,23 @@ OPTK_HD float optk_scaling(float weight, double sum, int *unsafe) {
     const float s = (float)((double)weight / sum);
     if (!(sum > 0.0 && s > 0.0f && s <= 3.4028234663852886e38f)) *unsafe = 1;
     return s;
+}
+
+/* The scaling of a kernel-domain update at any tau: with the block's potential p0 (g_j for a
+ * column, f_i for a row) the log-domain update tau (eps log w - eps log(sum e^{-p0/eps}))
+ * is p0 + eps log s for s = (w / sum)^tau exp((tau - 1) p0 / eps): for tau = 1 exactly
+ * optk_scaling's w / sum; otherwise one log and one exp per row or column, the exponent in
+ * double. Unsafe (*unsafe set) unless the exponent keeps s a normal float. */
+OPTK_HD float optk_scaling_tau(float weight, double sum, float tau, float p0, float eps,
+                               int *unsafe) {
+    if (tau == 1.0f) return optk_scaling(weight, sum, unsafe);
+    if (weight == 0.0f) return 0.0f;
+    const float ratio = (float)((double)weight / sum);
+    const double e =
+        (double)tau * (double)optk_logf(ratio) + ((double)tau - 1.0) * ((double)p0 / (double)eps);
+    if (!(sum > 0.0 && ratio > 0.0f && ratio <= 3.4028234663852886e38f && e >= -87.0 && e <= 88.0))
+        *unsafe = 1;
+    return optk_expf((float)e);
 }
 
 /* The lane tree of a row's sum (a CUDA warp's shuffles, as optk_lse_tree). Overwrites it. */

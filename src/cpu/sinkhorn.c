@@ -179,7 +179,7 @@ OPTK_CPU_HOT_LOOP static void absorb_kernel(const solve *s, float eps) {
 }
 
 /* v_j = b_j / sum_i K_ij u_i: the rows in index order (i outer, so K is read as it lies). */
-OPTK_CPU_HOT_LOOP static int column_scalings(const solve *s) {
+OPTK_CPU_HOT_LOOP static int column_scalings(const solve *s, float tau, float eps) {
     const int64_t n = s->job->view.n, m = s->job->view.m;
     double *restrict sum = s->col_sum;
     for (int64_t j = 0; j < m; ++j)
@@ -205,13 +205,13 @@ OPTK_CPU_HOT_LOOP static int column_scalings(const solve *s) {
     }
     int unsafe = 0;
     for (int64_t j = 0; j < m; ++j)
-        s->v[j] = optk_scaling(s->b[j], sum[j], &unsafe);
+        s->v[j] = optk_scaling_tau(s->b[j], sum[j], tau, s->g[j], eps, &unsafe);
     return !unsafe;
 }
 
 /* u_i = a_i / sum_j K_ij v_j: column j in lane j % LANES, then the lane tree (a warp's).
  * v is widened to double once (col_sum's room), not once per row. */
-OPTK_CPU_HOT_LOOP static int row_scalings(const solve *s) {
+OPTK_CPU_HOT_LOOP static int row_scalings(const solve *s, float tau, float eps) {
     const int64_t n = s->job->view.n, m = s->job->view.m;
     double *restrict v = s->col_sum;
     for (int64_t j = 0; j < m; ++j)
@@ -227,20 +227,20 @@ OPTK_CPU_HOT_LOOP static int row_scalings(const solve *s) {
         }
         for (int64_t j = j0; j < m; ++j)
             lanes[j - j0] += (double)k[j] * v[j];
-        s->u[i] = optk_scaling(s->a[i], optk_sum_lanes(lanes), &unsafe);
+        s->u[i] = optk_scaling_tau(s->a[i], optk_sum_lanes(lanes), tau, s->f[i], eps, &unsafe);
     }
     return !unsafe;
 }
 
 /* A kernel-domain block of len iterations (common/sinkhorn.h): 1 with f and g absorbed, or 0
  * (unsafe) with f and g as they were. */
-static int kernel_iterations(const solve *s, int len, float eps) {
+static int kernel_iterations(const solve *s, int len, float eps, float tau) {
     const optk_ot_view *view = &s->job->view;
     absorb_kernel(s, eps);
     for (int64_t i = 0; i < view->n; ++i)
         s->u[i] = 1.0f;
     for (int k = 0; k < len; ++k) {
-        if (!column_scalings(s) || !row_scalings(s)) return 0;
+        if (!column_scalings(s, tau, eps) || !row_scalings(s, tau, eps)) return 0;
     }
     for (int64_t i = 0; i < view->n; ++i)
         s->f[i] = optk_absorb(s->f[i], s->u[i], eps);
@@ -275,8 +275,8 @@ OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
         const float eps = optk_sinkhorn_epsilon(job->epsilon, job->epsilon_start,
                                                 job->epsilon_decay, it / job->check_every);
         const float tau = optk_sinkhorn_tau(job->rho, eps);
-        if (s.kernel && optk_sinkhorn_kernel_block(tau, v->n, v->m, job->log_domain_only) &&
-            kernel_iterations(&s, len, eps)) {
+        if (s.kernel && optk_sinkhorn_kernel_block(v->n, v->m, job->log_domain_only) &&
+            kernel_iterations(&s, len, eps, tau)) {
             g_ready = false;
         } else {
             log_iterations(&s, len, eps, tau, g_next, &g_ready);
@@ -302,8 +302,7 @@ OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
 
 /* Whether some block of the job may run in the kernel domain (then K needs room). */
 static bool may_use_kernel(const optk_sinkhorn_job *job) {
-    return optk_sinkhorn_kernel_block(optk_sinkhorn_tau(job->rho, (float)job->epsilon), job->view.n,
-                                      job->view.m, job->log_domain_only);
+    return optk_sinkhorn_kernel_block(job->view.n, job->view.m, job->log_domain_only);
 }
 
 /* Problems [begin, end) on one thread, with its own scratch. */

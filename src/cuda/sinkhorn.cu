@@ -76,20 +76,22 @@ __global__ void __launch_bounds__(kThreads)
 /* v_j for every column of every running problem still safe: a thread per column. */
 __global__ void __launch_bounds__(kThreads)
     kernel_columns_kernel(const optk_ot_view v, int64_t tiles, const int *active, const float *f,
-                          const float *g, const float *u, float *vs, int *unsafe, float eps) {
+                          const float *g, const float *u, float *vs, int *unsafe, float eps,
+                          float tau) {
     const int64_t p = blockIdx.x / tiles;
     const int64_t j = (blockIdx.x % tiles) * kThreads + threadIdx.x;
     if (j >= v.m || !active[p] || unsafe[p]) return;
     int bad = 0;
     vs[p * v.m + j] = kernel_column(v, p, j, v.a + p * v.n, f + p * v.n, g[p * v.m + j],
-                                    u + p * v.n, v.b[p * v.m + j], eps, &bad);
+                                    u + p * v.n, v.b[p * v.m + j], eps, tau, &bad);
     if (bad) unsafe[p] = 1; /* any thread may: they all write 1 */
 }
 
 /* u_i for every row of every running problem: a warp per row. */
 __global__ void __launch_bounds__(kWarps * 32)
     kernel_rows_kernel(const optk_ot_view v, int64_t rows, const int *active, const float *f,
-                       const float *g, const float *vs, float *u, int *unsafe, float eps) {
+                       const float *g, const float *vs, float *u, int *unsafe, float eps,
+                       float tau) {
     const int64_t r = (int64_t)blockIdx.x * kWarps + threadIdx.x / 32;
     const int lane = (int)(threadIdx.x % 32);
     if (r >= rows) return; /* the whole warp */
@@ -100,7 +102,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     const double sum = kernel_row_sum(v, p, i, v.a[r], f[r], g + p * v.m, vs + p * v.m, lane, eps);
     if (lane != 0) return;
     int bad = 0;
-    u[r] = optk_scaling(v.a[r], sum, &bad);
+    u[r] = optk_scaling_tau(v.a[r], sum, tau, f[r], eps, &bad);
     if (bad) unsafe[p] = 1;
 }
 
@@ -298,9 +300,9 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
             v.n, B, s.active, s.u, s.unsafe);
         for (int k = 0; k < len; ++k) {
             kernel_columns_kernel<<<column_grid, kThreads, 0, stream>>>(
-                v, column_tiles, s.active, f, g, s.u, s.v, s.unsafe, eps);
+                v, column_tiles, s.active, f, g, s.u, s.v, s.unsafe, eps, tau);
             kernel_rows_kernel<<<row_grid, kWarps * 32, 0, stream>>>(v, B * v.n, s.active, f, g,
-                                                                     s.v, s.u, s.unsafe, eps);
+                                                                     s.v, s.u, s.unsafe, eps, tau);
         }
         kernel_end_kernel<<<(unsigned)B, kThreads, 0, stream>>>(v.n, v.m, s.active, s.unsafe, s.u,
                                                                 s.v, f, g, s.redo, eps);
@@ -321,7 +323,7 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
         const float eps = optk_sinkhorn_epsilon(job->epsilon, job->epsilon_start,
                                                 job->epsilon_decay, it / job->check_every);
         const float tau = optk_sinkhorn_tau(job->rho, eps);
-        if (optk_sinkhorn_kernel_block(tau, v.n, v.m, job->log_domain_only))
+        if (optk_sinkhorn_kernel_block(v.n, v.m, job->log_domain_only))
             kernel_block(len, eps, tau, g_ready);
         else
             log_block(s.active, len, eps, tau, g_ready);

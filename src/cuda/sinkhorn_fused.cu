@@ -108,7 +108,7 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const FusedArgs args) {
         }
     };
     /* len kernel-domain iterations (common/sinkhorn.h); false (f, g untouched) if unsafe. */
-    auto kernel_block = [&](int len, float eps) -> bool {
+    auto kernel_block = [&](int len, float eps, float tau) -> bool {
         if (tid == 0) unsafe = 0;
         for (int64_t i = tid; i < n; i += kThreads)
             u[i] = 1.0f;
@@ -116,14 +116,14 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const FusedArgs args) {
         for (int k = 0; k < len; ++k) {
             int bad = 0;
             for (int64_t j = tid; j < m; j += kThreads)
-                vs[j] = kernel_column(v, 0, j, a, f, g[j], u, b[j], eps, &bad);
+                vs[j] = kernel_column(v, 0, j, a, f, g[j], u, b[j], eps, tau, &bad);
             if (bad) atomicOr(&unsafe, 1);
             __syncthreads();
             for (int64_t i = warp; i < n; i += kThreads / 32) {
                 const double sum = kernel_row_sum(v, 0, i, a[i], f[i], g, vs, lane, eps);
                 if (lane == 0) {
                     int row_bad = 0;
-                    u[i] = optk_scaling(a[i], sum, &row_bad);
+                    u[i] = optk_scaling_tau(a[i], sum, tau, f[i], eps, &row_bad);
                     if (row_bad) atomicOr(&unsafe, 1);
                 }
             }
@@ -148,7 +148,7 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const FusedArgs args) {
             args.check_every < args.max_iter - it ? args.check_every : args.max_iter - it;
         const float eps = (float)(schedule > args.epsilon ? schedule : args.epsilon);
         const float tau = optk_sinkhorn_tau(args.rho, eps);
-        if (optk_sinkhorn_kernel_block(tau, n, m, args.log_domain_only) && kernel_block(len, eps))
+        if (optk_sinkhorn_kernel_block(n, m, args.log_domain_only) && kernel_block(len, eps, tau))
             g_ready = false;
         else
             log_block(len, eps, tau);

@@ -40,13 +40,13 @@ __device__ inline double warp_sum(double x) {
  * order. p indexes v's problem; f, g, u and a are that problem's. Sets *unsafe. */
 __device__ inline float kernel_column(const optk_ot_view &v, int64_t p, int64_t j, const float *a,
                                       const float *f, float gj, const float *u, float bj, float eps,
-                                      int *unsafe) {
+                                      float tau, int *unsafe) {
     double sum = 0.0;
     for (int64_t i = 0; i < v.n; ++i) {
         const float k = optk_kernel_entry(a[i], f[i], gj, optk_ot_cost_at(&v, p, i, j), eps);
         sum += (double)k * (double)u[i];
     }
-    return optk_scaling(bj, sum, unsafe);
+    return optk_scaling_tau(bj, sum, tau, gj, eps, unsafe);
 }
 
 /* A kernel-domain row sum over a warp's lanes, column j in lane j % 32 (lane 0 gets the
