@@ -103,7 +103,7 @@ OPTK_CPU_HOT_LOOP static void gaussian_entries(uint64_t seed, uint64_t sub, int6
 
 /* A probe at least this long (64 MiB) is written with non-temporal stores: it cannot stay in
  * cache for the H z that reads it next anyway, and streaming skips reading every line in
- * before overwriting it (a third of the write traffic). */
+ * before overwriting it (half of the write's memory traffic). */
 enum { STREAM_MIN_ENTRIES = 1 << 24, STREAM_TILE = 2048 };
 
 #if defined(__x86_64__) && defined(__GNUC__)
