@@ -110,6 +110,11 @@ optk_status bench_sinkhorn(optk_context *ctx, const char *variant, int64_t batch
 optk_status bench_sinkhorn_sns(optk_context *ctx, int64_t batch, int64_t n, double epsilon,
                                double tol, int reps, bench_result *out);
 
+/* optk_sinkhorn_apply: P v for one problem of n x m points in dim, v with k columns (zero
+ * potentials, eps 0.5): 2 n m k FLOPs in the flops field. */
+optk_status bench_sinkhorn_apply(optk_context *ctx, int64_t n, int64_t m, int64_t dim, int64_t k,
+                                 int reps, bench_result *out);
+
 /* optk_ot_cost_fill of batch problems of n x m points in dim (direct or GEMM method):
  * 2 batch n m dim FLOPs (the GEMM's count) in the flops field. */
 optk_status bench_ot_cost(optk_context *ctx, optk_cost_method method, int64_t batch, int64_t n,

@@ -179,3 +179,43 @@ optk_status bench_sinkhorn_sns(optk_context *ctx, int64_t batch, int64_t n, doub
     out->baseline = "plain Sinkhorn to the same tol";
     return OPTK_OK;
 }
+
+typedef struct apply_args {
+    optk_ot_problem problem;
+    const float *f, *g, *v;
+    int64_t k;
+    float *out;
+} apply_args;
+
+static optk_status run_apply(optk_context *ctx, void *arg, int rep) {
+    (void)rep;
+    const apply_args *a = arg;
+    return optk_sinkhorn_apply(ctx, &a->problem, 0.5, a->f, a->g, false, a->v, a->k, a->out);
+}
+
+optk_status bench_sinkhorn_apply(optk_context *ctx, int64_t n, int64_t m, int64_t dim, int64_t k,
+                                 int reps, bench_result *out) {
+    const size_t N = (size_t)n, M = (size_t)m, D = (size_t)dim, K = (size_t)k;
+    float *mem = NULL;
+    memset(out, 0, sizeof *out);
+    optk_status s =
+        optk_mem_alloc(ctx, ((N + M) * D + N + M + M * K + N * K) * sizeof(float), (void **)&mem);
+    if (s != OPTK_OK) return s;
+    float *x = mem, *y = x + N * D, *f = y + M * D, *g = f + N, *v = g + M, *o = v + M * K;
+    s = upload_uniform(ctx, x, (int64_t)((N + M) * D), -1.0f, 1.0f, 6);
+    if (s == OPTK_OK) s = optk_mem_set(ctx, f, 0, (N + M) * sizeof(float));
+    if (s == OPTK_OK) s = upload_uniform(ctx, v, (int64_t)(M * K), -1.0f, 1.0f, 7);
+    apply_args a = {{1, n, m, NULL, NULL, OPTK_COST_SQEUCLIDEAN, NULL, x, y, dim}, f, g, v, k, o};
+    if (s == OPTK_OK) s = bench_time(ctx, run_apply, &a, 1, reps, &out->median_s, &out->min_s);
+    optk_mem_free(ctx, mem);
+    if (s != OPTK_OK) return s;
+    out->op = "sinkhorn-apply";
+    out->variant = "points-d64";
+    out->backend = optk_backend_name(optk_context_backend(ctx));
+    out->device = optk_context_device_name(ctx);
+    out->numel = n * m;
+    out->tensors = 1;
+    out->reps = reps;
+    out->flops = 2.0 * (double)n * (double)m * (double)k; /* the products P v */
+    return OPTK_OK;
+}

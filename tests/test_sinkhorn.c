@@ -6,6 +6,7 @@
  * written; CUDA bit-equal to the CPU. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "harness.h"
+#include "common/sinkhorn.h"
 #include "reference_data.h"
 
 #include <math.h>
@@ -802,5 +803,57 @@ BACKEND_TEST(sinkhorn, newton_sparse_matches_pot_and_needs_fewer_iterations) {
     result_free(&sns);
     free_case(&k);
     free(text);
+    optk_context_free(ctx);
+}
+
+/* The CPU's P V builds each plan row once (vectorised costs and entries) and splits the rows
+ * over its cores; the result is optk_plan_apply_row's arithmetic — CUDA's — bit for bit: dense
+ * and point-cloud costs, both directions, two chunks of V's columns, a padded row (f = -Inf),
+ * 1 and 2 threads. */
+Test(sinkhorn, cpu_apply_is_the_shared_row_arithmetic) {
+    optk_context *ctx = test_context(OPTK_BACKEND_CPU);
+    enum { B = 2, N = 37, M = 45, D = 5, K = 300 };
+    static float x[B * N * D], y[B * M * D], c[B * N * M], f[B * N], g[B * M];
+    static float v[B * M * K], got[B * M * K], want[B * M * K]; /* M > N: room for both sides */
+    test_fill_uniform(x, B * N * D, -1.0f, 1.0f, 91);
+    test_fill_uniform(y, B * M * D, -1.0f, 1.0f, 92);
+    test_fill_uniform(c, B * N * M, 0.0f, 1.0f, 93);
+    test_fill_uniform(f, B * N, -0.2f, 0.2f, 94);
+    test_fill_uniform(g, B * M, -0.2f, 0.2f, 95);
+    f[N + 4] = -INFINITY; /* problem 1, row 4: padding */
+    test_fill_uniform(v, B * M * K, -1.0f, 1.0f, 96);
+    const float eps = 0.05f;
+    static const char *threads[2] = {"1", "2"};
+    for (int run = 0; run < 8; ++run) {
+        const bool dense = run & 1, transpose = run & 2;
+        setenv("OPTKERN_CPU_THREADS", threads[(run >> 2) & 1], 1);
+        const optk_ot_problem p = {B,
+                                   N,
+                                   M,
+                                   NULL,
+                                   NULL,
+                                   dense ? OPTK_COST_DENSE : OPTK_COST_EUCLIDEAN,
+                                   dense ? c : NULL,
+                                   dense ? NULL : x,
+                                   dense ? NULL : y,
+                                   dense ? 0 : D};
+        cr_assert_eq(optk_sinkhorn_apply(ctx, &p, eps, f, g, transpose, v, K, got), OPTK_OK, "%s",
+                     optk_context_last_error(ctx));
+        const optk_ot_view view = {N, M, dense ? 0 : D, (int)p.cost, NULL, NULL, p.c, p.x, p.y};
+        const int64_t rows = transpose ? M : N;
+        double acc[K];
+        for (int64_t q = 0; q < B; ++q) {
+            for (int64_t r = 0; r < rows; ++r) {
+                optk_plan_apply_row(&view, q, eps, f, g, transpose, v, K, r, acc, 0, K);
+                for (int k = 0; k < K; ++k)
+                    want[(q * rows + r) * K + k] = (float)acc[k];
+            }
+        }
+        char what[64];
+        snprintf(what, sizeof what, "%s, %s, %s threads", dense ? "dense" : "points",
+                 transpose ? "P^T V" : "P V", threads[(run >> 2) & 1]);
+        test_assert_bits_equal(got, want, (size_t)(B * rows * K), 4, what);
+    }
+    unsetenv("OPTKERN_CPU_THREADS");
     optk_context_free(ctx);
 }

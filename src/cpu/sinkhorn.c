@@ -343,30 +343,3 @@ optk_status optk_cpu_sinkhorn(optk_context *ctx, const optk_sinkhorn_job *job) {
         return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "sinkhorn: out of host memory");
     return OPTK_OK;
 }
-
-/* Every output row of P v (or P^T v), in CHUNK columns of v at a time. */
-OPTK_CPU_HOT_LOOP static void plan_apply_all(const optk_ot_view *view, int64_t batch, float eps,
-                                             const float *f, const float *g, bool transpose,
-                                             const float *v, int64_t k, float *out) {
-    enum { CHUNK = 256 };
-    double acc[CHUNK];
-    const int64_t rows = transpose ? view->m : view->n;
-    for (int64_t p = 0; p < batch; ++p) {
-        for (int64_t r = 0; r < rows; ++r) {
-            for (int64_t c0 = 0; c0 < k; c0 += CHUNK) {
-                const int64_t count = k - c0 < CHUNK ? k - c0 : CHUNK;
-                optk_plan_apply_row(view, p, eps, f, g, transpose, v, k, r, acc, c0, count);
-                for (int64_t c = 0; c < count; ++c)
-                    out[(p * rows + r) * k + c0 + c] = (float)acc[c];
-            }
-        }
-    }
-}
-
-optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int64_t batch,
-                                float eps, const float *f, const float *g, bool transpose,
-                                const float *v, int64_t k, float *out) {
-    (void)ctx;
-    plan_apply_all(view, batch, eps, f, g, transpose, v, k, out);
-    return OPTK_OK;
-}

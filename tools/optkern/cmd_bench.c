@@ -41,7 +41,8 @@ static void usage(FILE *f) {
             "the GFLOP/s column), unbalanced, points in 64 dimensions (dense-large's size),\n"
             "the cost of those points materialised (ot-cost: direct and GEMM, GFLOP/s\n"
             "counted as the GEMM's 2 n m dim), and Sinkhorn-Newton-Sparse against plain\n"
-            "Sinkhorn in time to tol 1e-5 (16 problems of 64 x 64, eps 0.002).\n"
+            "Sinkhorn in time to tol 1e-5 (16 problems of 64 x 64, eps 0.002), and the plan of\n"
+            "1024 x 1024 points in 64 dimensions applied to 64 columns (sinkhorn-apply).\n"
             "es: the EGGROLL population forward of a\n"
             "1024 x 1024 layer, batch 16 (N = 256 members on the CPU, 4096 on CUDA): full rank,\n"
             "low rank r = 1 against it, on CUDA also against the plain unperturbed GEMM over the\n"
@@ -193,6 +194,11 @@ static int bench_hutchinson_ops(optk_context *ctx, const bench_options *o, doubl
     if (o->sinkhorn) { /* SNS and plain Sinkhorn to tol 1e-5 at eps 0.002: time to solution */
         s = bench_sinkhorn_sns(ctx, 16, 64, 0.002, 1e-5, cuda ? o->reps : 3, &res);
         if (s != OPTK_OK) return failed(ctx, "sinkhorn sns", 64, s);
+        bench_print(stdout, &res, o->json);
+    }
+    if (o->sinkhorn) { /* the plan of 1024^2 points in 64 dimensions applied to 64 columns */
+        s = bench_sinkhorn_apply(ctx, 1024, 1024, 64, 64, cuda ? o->reps : 5, &res);
+        if (s != OPTK_OK) return failed(ctx, "sinkhorn_apply", 1024, s);
         bench_print(stdout, &res, o->json);
     }
     for (int method = 0; method < 2 && o->sinkhorn; ++method) {

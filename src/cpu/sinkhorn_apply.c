@@ -1,0 +1,114 @@
+/* sinkhorn_apply.c — P V and P^T V on the CPU without forming P. Per output row the plan's row
+ * (or column) is built once: its costs a coordinate at a time from the other side's points
+ * transposed (optk_ot_cost_at's bits, see ot_cost.h), its entries by optk_plan_entry — both
+ * loops vectorise — and then added into the output in double, the plan's entries in index
+ * order and the zero ones skipped, as optk_plan_apply_row (CUDA's arithmetic) does. Output
+ * rows are independent: the cores share them, and the thread count changes no bit. */
+#include "cpu_backend.h"
+#include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
+#include "ot_cost.h"
+#include "parallel.h"
+
+#include <stdlib.h>
+
+/* Columns of V per pass over a plan row: their double sums stay in L1. */
+enum { APPLY_CHUNK = 256 };
+
+typedef struct apply_job {
+    const optk_ot_view *view;
+    float eps;
+    const float *f, *g;
+    bool transpose;
+    const float *v;
+    int64_t k;
+    float *out;
+    const float *points_t; /* point clouds: the other side's points, batch x dim x others */
+} apply_job;
+
+/* The plan's row r of problem p (column r with transpose) into prow, via its costs in cost. */
+OPTK_CPU_HOT_LOOP static void plan_row(const apply_job *job, int64_t p, int64_t r,
+                                       float *restrict cost, float *restrict prow) {
+    const optk_ot_view *v = job->view;
+    const int64_t n = v->n, m = v->m, others = job->transpose ? n : m;
+    if (v->cost == OPTK_COST_DENSE) {
+        for (int64_t s = 0; s < others; ++s)
+            cost[s] = job->transpose ? v->c[(p * n + s) * m + r] : v->c[(p * n + r) * m + s];
+    } else {
+        const float *point =
+            job->transpose ? v->y + (p * m + r) * v->dim : v->x + (p * n + r) * v->dim;
+        optk_cpu_cost_row(point, job->points_t + p * v->dim * others, others, v->dim,
+                          v->cost == OPTK_COST_EUCLIDEAN, cost);
+    }
+    if (job->transpose) {
+        const float gr = job->g[p * m + r];
+        for (int64_t s = 0; s < others; ++s)
+            prow[s] = optk_plan_entry(job->f[p * n + s], gr, cost[s], job->eps);
+    } else {
+        const float fr = job->f[p * n + r];
+        for (int64_t s = 0; s < others; ++s)
+            prow[s] = optk_plan_entry(fr, job->g[p * m + s], cost[s], job->eps);
+    }
+}
+
+/* out row = sum_s prow[s] V[s] over the columns [c0, c0 + count), in double, s in order. */
+OPTK_CPU_HOT_LOOP static void add_rows(const float *restrict prow, int64_t others,
+                                       const float *restrict v, int64_t k, int64_t c0,
+                                       int64_t count, float *restrict out) {
+    double acc[APPLY_CHUNK];
+    for (int64_t c = 0; c < count; ++c)
+        acc[c] = 0.0;
+    for (int64_t s = 0; s < others; ++s) {
+        if (prow[s] == 0.0f) continue;
+        const double pij = prow[s];
+        const float *restrict row = v + s * k + c0;
+        for (int64_t c = 0; c < count; ++c)
+            acc[c] += pij * row[c];
+    }
+    for (int64_t c = 0; c < count; ++c)
+        out[c0 + c] = (float)acc[c];
+}
+
+/* Output rows [r0, r1) of the batch (row q: problem q / rows, row q % rows). */
+static int apply_rows(void *arg, int64_t r0, int64_t r1, int worker) {
+    (void)worker;
+    const apply_job *job = arg;
+    const int64_t rows = job->transpose ? job->view->m : job->view->n;
+    const int64_t others = job->transpose ? job->view->n : job->view->m;
+    float *cost = malloc((size_t)others * sizeof(float)), *prow = malloc((size_t)others * 4);
+    const int ok = cost && prow;
+    for (int64_t q = r0; q < r1 && ok; ++q) {
+        const int64_t p = q / rows, r = q % rows;
+        plan_row(job, p, r, cost, prow);
+        for (int64_t c0 = 0; c0 < job->k; c0 += APPLY_CHUNK) {
+            const int64_t count = job->k - c0 < APPLY_CHUNK ? job->k - c0 : APPLY_CHUNK;
+            add_rows(prow, others, job->v + p * others * job->k, job->k, c0, count,
+                     job->out + q * job->k);
+        }
+    }
+    free(cost);
+    free(prow);
+    return ok ? 0 : 1;
+}
+
+optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int64_t batch,
+                                float eps, const float *f, const float *g, bool transpose,
+                                const float *v, int64_t k, float *out) {
+    apply_job job = {view, eps, f, g, transpose, v, k, out, NULL};
+    const int64_t rows = transpose ? view->m : view->n, others = transpose ? view->n : view->m;
+    if (view->cost != OPTK_COST_DENSE) { /* the other side's points, transposed */
+        float *t = NULL;
+        optk_status s = ctx->ops->workspace(
+            ctx, (size_t)(batch * others * view->dim) * sizeof(float), (void **)&t);
+        if (s != OPTK_OK) return s;
+        const float *points = transpose ? view->x : view->y;
+        for (int64_t p = 0; p < batch; ++p)
+            optk_cpu_transpose_points(points + p * others * view->dim, others, view->dim,
+                                      t + p * view->dim * others);
+        job.points_t = t;
+    }
+    const double work = (double)(batch * rows) * (double)others * (double)(k + view->dim);
+    const int workers = work >= 1e6 ? optk_cpu_workers(batch * rows) : 1;
+    if (optk_cpu_parallel(batch * rows, workers, apply_rows, &job) != 0)
+        return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "sinkhorn_apply: out of host memory");
+    return OPTK_OK;
+}
