@@ -58,17 +58,22 @@ optk_status bench_copy_roofline(optk_context *ctx, size_t bytes, int reps, bench
     optk_mem_free(ctx, a.src);
     optk_mem_free(ctx, a.dst);
     if (s != OPTK_OK) return s;
-    out->op = "copy";
-    out->variant = "memcpy";
-    out->backend = optk_backend_name(optk_context_backend(ctx));
-    out->device = optk_context_device_name(ctx);
-    out->numel = (int64_t)bytes;
-    out->tensors = 1;
-    out->reps = reps;
+    bench_describe(out, ctx, "copy", "memcpy", (int64_t)bytes, 1, reps);
     out->bytes = 2.0 * (double)bytes;
     out->gbps = out->bytes / out->median_s * 1e-9;
     out->roofline_gbps = out->gbps;
     return OPTK_OK;
+}
+
+void bench_describe(bench_result *out, optk_context *ctx, const char *op, const char *variant,
+                    int64_t numel, int tensors, int reps) {
+    out->op = op;
+    out->variant = variant;
+    out->backend = optk_backend_name(optk_context_backend(ctx));
+    out->device = optk_context_device_name(ctx);
+    out->numel = numel;
+    out->tensors = tensors;
+    out->reps = reps;
 }
 
 void bench_print(FILE *f, const bench_result *r, bool json) {

@@ -130,4 +130,9 @@ optk_status bench_es(optk_context *ctx, const char *variant, int64_t members, in
 /* Prints a result as an aligned human line, or as one JSON object per line. */
 void bench_print(FILE *f, const bench_result *r, bool json);
 
+/* Fills a result's identity: op, variant, the context's backend and device, size, tensors (or
+ * problems, members) and repetitions. */
+void bench_describe(bench_result *out, optk_context *ctx, const char *op, const char *variant,
+                    int64_t numel, int tensors, int reps);
+
 #endif /* OPTK_BENCH_H */

@@ -52,13 +52,8 @@ optk_status bench_es(optk_context *ctx, const char *variant, int64_t members, in
     }
     optk_mem_free(ctx, mem);
     if (s != OPTK_OK) return s;
-    out->op = update ? "es-update" : "es-forward";
-    out->variant = variant;
-    out->backend = optk_backend_name(optk_context_backend(ctx));
-    out->device = optk_context_device_name(ctx);
-    out->numel = m * n;
-    out->tensors = (int)members;
-    out->reps = reps;
+    bench_describe(out, ctx, update ? "es-update" : "es-forward", variant, m * n, (int)members,
+                   reps);
     out->flops = update ? 2.0 * (double)(m * n) * (double)(members / 2) * (rank > 0 ? rank : 1)
                         : 2.0 * (double)rows * (double)m * (double)n;
     return OPTK_OK;

@@ -30,17 +30,6 @@ static optk_status run_diag(optk_context *ctx, void *arg, int rep) {
     return optk_hessian_diag(ctx, &a->source, a->n, &a->options, a->diag, NULL);
 }
 
-static void describe(bench_result *out, optk_context *ctx, const char *op, const char *variant,
-                     int64_t numel, int reps) {
-    out->op = op;
-    out->variant = variant;
-    out->backend = optk_backend_name(optk_context_backend(ctx));
-    out->device = optk_context_device_name(ctx);
-    out->numel = numel;
-    out->tensors = 1;
-    out->reps = reps;
-}
-
 optk_status bench_probe_accumulate(optk_context *ctx, optk_probe_kind kind, int64_t n, int probes,
                                    int reps, double roofline_gbps, bench_result *out) {
     diag_args a = {.source = {.callback = no_hvp},
@@ -51,8 +40,8 @@ optk_status bench_probe_accumulate(optk_context *ctx, optk_probe_kind kind, int6
     if (s == OPTK_OK) s = bench_time(ctx, run_diag, &a, 2, reps, &out->median_s, &out->min_s);
     optk_mem_free(ctx, a.diag);
     if (s != OPTK_OK) return s;
-    describe(out, ctx, "probe+accumulate",
-             kind == OPTK_PROBE_RADEMACHER ? "rademacher" : "gaussian", n, reps);
+    bench_describe(out, ctx, "probe+accumulate",
+                   kind == OPTK_PROBE_RADEMACHER ? "rademacher" : "gaussian", n, 1, reps);
     out->bytes = (12.0 * probes + 4.0) * (double)n;
     out->gbps = out->bytes / out->median_s * 1e-9;
     out->roofline_gbps = roofline_gbps;
@@ -82,8 +71,8 @@ optk_status bench_probe_fill(optk_context *ctx, optk_probe_kind kind, int64_t n,
     if (s == OPTK_OK) s = bench_time(ctx, run_fill, &a, 2, reps, &out->median_s, &out->min_s);
     optk_mem_free(ctx, a.z);
     if (s != OPTK_OK) return s;
-    describe(out, ctx, "probe-fill", kind == OPTK_PROBE_RADEMACHER ? "rademacher" : "gaussian", n,
-             reps);
+    bench_describe(out, ctx, "probe-fill",
+                   kind == OPTK_PROBE_RADEMACHER ? "rademacher" : "gaussian", n, 1, reps);
     out->bytes = 4.0 * probes * (double)n; /* written once */
     out->gbps = out->bytes / out->median_s * 1e-9;
     out->roofline_gbps = roofline_gbps;
@@ -126,7 +115,7 @@ optk_status bench_curvature(optk_context *ctx, optk_curvature_kind kind, int64_t
     static const char *const variants[] = {"sophia_h", "sophia_gnb", "adahessian",
                                            "adahessian+blk9"};
     const int v = kind == OPTK_CURVATURE_ADAHESSIAN && block > 1 ? 3 : (int)kind;
-    describe(out, ctx, "curvature", variants[v], n, reps);
+    bench_describe(out, ctx, "curvature", variants[v], n, 1, reps);
     /* Sophia: read h, z, H z, write h; GNB: no z; AdaHessian: read z, H z, write D. */
     const double per_element = kind == OPTK_CURVATURE_SOPHIA_H ? 16.0 : 12.0;
     out->bytes = per_element * (double)n;
@@ -177,7 +166,7 @@ optk_status bench_dense_estimator(optk_context *ctx, int64_t n, int probes, int 
     optk_mem_free(ctx, a.diag);
     optk_mem_free(ctx, h);
     if (s != OPTK_OK) return s;
-    describe(out, ctx, "hessian_diag", "dense", n, reps);
+    bench_describe(out, ctx, "hessian_diag", "dense", n, 1, reps);
     out->baseline = cuda ? "sgemm" : "no-op hvp";
     out->flops = 2.0 * (double)n * (double)n * probes;
     out->bytes = (double)bytes;

@@ -139,13 +139,9 @@ optk_status bench_optim(optk_context *ctx, const optk_optim_options *options, bo
     optk_optimizer_free(a.opt);
     optk_mem_free(ctx, a.scalars);
     if (s != OPTK_OK) return s;
-    out->op = optk_rule_name(options->rule);
-    out->variant = capturable ? "fp32+capturable" : bench_optim_variant(options);
-    out->backend = optk_backend_name(optk_context_backend(ctx));
-    out->device = optk_context_device_name(ctx);
-    out->numel = numel;
-    out->tensors = tensors;
-    out->reps = reps;
+    bench_describe(out, ctx, optk_rule_name(options->rule),
+                   capturable ? "fp32+capturable" : bench_optim_variant(options), numel, tensors,
+                   reps);
     out->bytes = bytes_per_param * (double)numel;
     out->gbps = out->bytes / out->median_s * 1e-9;
     out->roofline_gbps = roofline_gbps;

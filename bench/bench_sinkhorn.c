@@ -20,18 +20,6 @@ typedef struct sinkhorn_args {
     optk_sinkhorn_outputs out;
 } sinkhorn_args;
 
-/* The result's identity: op, variant, backend and device, size, problems, repetitions. */
-static void describe(bench_result *out, optk_context *ctx, const char *op, const char *variant,
-                     int64_t numel, int tensors, int reps) {
-    out->op = op;
-    out->variant = variant;
-    out->backend = optk_backend_name(optk_context_backend(ctx));
-    out->device = optk_context_device_name(ctx);
-    out->numel = numel;
-    out->tensors = tensors;
-    out->reps = reps;
-}
-
 static optk_status run_sinkhorn(optk_context *ctx, void *arg, int rep) {
     (void)rep;
     const sinkhorn_args *a = arg;
@@ -90,7 +78,7 @@ optk_status bench_sinkhorn(optk_context *ctx, const char *variant, int64_t batch
         s = bench_time(ctx, run_sinkhorn, &args, 1, reps, &out->median_s, &out->min_s);
     optk_mem_free(ctx, mem);
     if (s != OPTK_OK) return s;
-    describe(out, ctx, "sinkhorn", variant, batch * n * m, (int)batch, reps);
+    bench_describe(out, ctx, "sinkhorn", variant, batch * n * m, (int)batch, reps);
     const double terms = 2.0 * (double)iterations * (double)batch * (double)n * (double)m;
     if (dense) {
         out->bytes = 4.0 * terms;
@@ -135,8 +123,8 @@ optk_status bench_ot_cost(optk_context *ctx, optk_cost_method method, int64_t ba
     if (s == OPTK_OK) s = bench_time(ctx, run_cost, &args, 1, reps, &out->median_s, &out->min_s);
     optk_mem_free(ctx, mem);
     if (s != OPTK_OK) return s;
-    describe(out, ctx, "ot-cost", method == OPTK_COST_METHOD_GEMM ? "gemm" : "direct",
-             batch * n * m, (int)batch, reps);
+    bench_describe(out, ctx, "ot-cost", method == OPTK_COST_METHOD_GEMM ? "gemm" : "direct",
+                   batch * n * m, (int)batch, reps);
     out->flops = 2.0 * (double)batch * (double)n * (double)m * (double)dim;
     return OPTK_OK;
 }
@@ -170,7 +158,7 @@ optk_status bench_sinkhorn_sns(optk_context *ctx, int64_t batch, int64_t n, doub
         s = time_to_tol(ctx, &args, OPTK_SINKHORN_SNS, reps, &out->median_s, &out->min_s);
     optk_mem_free(ctx, mem);
     if (s != OPTK_OK) return s;
-    describe(out, ctx, "sinkhorn", "sns-to-tol", batch * n * n, (int)batch, reps);
+    bench_describe(out, ctx, "sinkhorn", "sns-to-tol", batch * n * n, (int)batch, reps);
     out->baseline = "plain Sinkhorn to the same tol";
     return OPTK_OK;
 }
@@ -204,7 +192,7 @@ optk_status bench_sinkhorn_apply(optk_context *ctx, int64_t n, int64_t m, int64_
     if (s == OPTK_OK) s = bench_time(ctx, run_apply, &a, 1, reps, &out->median_s, &out->min_s);
     optk_mem_free(ctx, mem);
     if (s != OPTK_OK) return s;
-    describe(out, ctx, "sinkhorn-apply", "points-d64", n * m, 1, reps);
+    bench_describe(out, ctx, "sinkhorn-apply", "points-d64", n * m, 1, reps);
     out->flops = 2.0 * (double)n * (double)m * (double)k; /* the products P v */
     return OPTK_OK;
 }
