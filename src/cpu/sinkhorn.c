@@ -275,8 +275,7 @@ OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
         const float eps = optk_sinkhorn_epsilon(job->epsilon, job->epsilon_start,
                                                 job->epsilon_decay, it / job->check_every);
         const float tau = optk_sinkhorn_tau(job->rho, eps);
-        if (s.kernel && optk_sinkhorn_kernel_block(v->n, v->m, job->log_domain_only) &&
-            kernel_iterations(&s, len, eps, tau)) {
+        if (s.kernel && kernel_iterations(&s, len, eps, tau)) { /* s.kernel: K has room */
             g_ready = false;
         } else {
             log_iterations(&s, len, eps, tau, g_next, &g_ready);
@@ -300,17 +299,14 @@ OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
     finish(&s, target);
 }
 
-/* Whether some block of the job may run in the kernel domain (then K needs room). */
-static bool may_use_kernel(const optk_sinkhorn_job *job) {
-    return optk_sinkhorn_kernel_block(job->view.n, job->view.m, job->log_domain_only);
-}
-
 /* Problems [begin, end) on one thread, with its own scratch. */
 static int solve_problems(void *arg, int64_t begin, int64_t end, int worker) {
     (void)worker;
     const optk_sinkhorn_job *job = arg;
     const size_t n = (size_t)job->view.n, m = (size_t)job->view.m;
-    const bool kernel = may_use_kernel(job), points = job->view.cost != OPTK_COST_DENSE;
+    /* K gets room (and blocks try the kernel domain) where the job may use it. */
+    const bool kernel = optk_sinkhorn_kernel_block(job->view.n, job->view.m, job->log_domain_only);
+    const bool points = job->view.cost != OPTK_COST_DENSE;
     solve s = {.job = job,
                .col_max = malloc(m * sizeof(float)),
                .col_sum = malloc(m * sizeof(double)),
