@@ -546,18 +546,28 @@ BACKEND_TEST(sinkhorn, bad_arguments_are_refused_and_nothing_is_written) {
     optk_context_free(ctx);
 }
 
-/* The backend against the CPU: a small batch (CUDA's on-chip solver) and problems past its
- * size limit (the streaming solver), points and dense costs: the same bits. */
+/* The backend against the CPU: the same bits. On CUDA: a small batch (the on-chip solver, one
+ * block per problem), problems past its size limit (the streaming solver), and problems on-chip
+ * but too big for one block's shared memory (a thread-block cluster per problem on sm_90, else
+ * the streaming solver): 256^2 dense costs in two blocks, and 128 + 128 points in 600
+ * dimensions in four, whose first blocks underflow in the kernel domain and fall back to the
+ * log domain. */
 BACKEND_TEST(sinkhorn, backends_agree_with_the_cpu) {
     optk_context *ctx = test_context(backend);
     optk_context *cpu = test_context(OPTK_BACKEND_CPU);
-    host_problem problems[3] = {random_problem(6, 30, 20, OPTK_COST_SQEUCLIDEAN, 3, 0.0f, 61),
-                                random_problem(1, 300, 260, OPTK_COST_DENSE, 0, 1.0f, 62),
-                                random_problem(2, 270, 250, OPTK_COST_EUCLIDEAN, 4, 0.0f, 63)};
-    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.05);
-    o.max_iter = 3000;
-    for (int k = 0; k < 3; ++k) {
+    enum { SETS = 5 };
+    host_problem problems[SETS] = {
+        random_problem(6, 30, 20, OPTK_COST_SQEUCLIDEAN, 3, 0.0f, 61),
+        random_problem(1, 300, 260, OPTK_COST_DENSE, 0, 1.0f, 62),
+        random_problem(2, 270, 250, OPTK_COST_EUCLIDEAN, 4, 0.0f, 63),
+        random_problem(3, 256, 256, OPTK_COST_DENSE, 0, 1.0f, 64),
+        random_problem(2, 128, 128, OPTK_COST_SQEUCLIDEAN, 600, 0.0f, 65)};
+    const int max_iter[SETS] = {3000, 3000, 3000, 3000, 40};
+    const double eps[SETS] = {0.05, 0.05, 0.05, 0.005, 0.05};
+    for (int k = 0; k < SETS; ++k) {
         const host_problem *h = &problems[k];
+        optk_sinkhorn_options o = optk_sinkhorn_default_options(eps[k]);
+        o.max_iter = max_iter[k];
         host_result mine, ref;
         cr_assert_eq(solve(ctx, h, &o, NULL, NULL, &mine), OPTK_OK, "%s",
                      optk_context_last_error(ctx));
@@ -585,7 +595,7 @@ BACKEND_TEST(sinkhorn, backends_agree_with_the_cpu) {
         result_free(&mine);
         result_free(&ref);
     }
-    for (int k = 0; k < 3; ++k)
+    for (int k = 0; k < SETS; ++k)
         free_problem(&problems[k]);
     optk_context_free(cpu);
     optk_context_free(ctx);

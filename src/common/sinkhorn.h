@@ -27,16 +27,22 @@ typedef struct optk_ot_view {
     const float *a, *b, *c, *x, *y;
 } optk_ot_view;
 
-/* C_ij of problem p: read, or |x_i - y_j|^2 (its square root) summed in coordinate order. */
-OPTK_HD float optk_ot_cost_at(const optk_ot_view *v, int64_t p, int64_t i, int64_t j) {
-    if (v->cost == 0) return v->c[(p * v->n + i) * v->m + j];
-    const float *xi = v->x + (p * v->n + i) * v->dim, *yj = v->y + (p * v->m + j) * v->dim;
+/* The cost between two points: |x_i - y_j|^2 summed in coordinate order, or its square root
+ * (cost 2: Euclidean). Every solver computes point costs through this one function. */
+OPTK_HD float optk_point_cost(const float *xi, const float *yj, int64_t dim, int cost) {
     float d2 = 0.0f;
-    for (int64_t k = 0; k < v->dim; ++k) {
+    for (int64_t k = 0; k < dim; ++k) {
         const float d = xi[k] - yj[k];
         d2 = fmaf(d, d, d2);
     }
-    return v->cost == 1 ? d2 : sqrtf(d2);
+    return cost == 1 ? d2 : sqrtf(d2);
+}
+
+/* C_ij of problem p: read, or the cost between its points. */
+OPTK_HD float optk_ot_cost_at(const optk_ot_view *v, int64_t p, int64_t i, int64_t j) {
+    if (v->cost == 0) return v->c[(p * v->n + i) * v->m + j];
+    return optk_point_cost(v->x + (p * v->n + i) * v->dim, v->y + (p * v->m + j) * v->dim, v->dim,
+                           v->cost);
 }
 
 typedef struct optk_lse {

@@ -9,10 +9,11 @@
  *    iterations the next g update also yields each column's error term, one block per
  *    problem sums them in a fixed order and retires the problems that converged, and the
  *    host reads how many are still running (its only synchronisation); a block of
- *    iterations between checks of balanced problems runs in the kernel domain
+ *    iterations between checks runs in the kernel domain
  *    (common/sinkhorn.h: a thread per column and a warp per row again, the kernel entries
  *    recomputed, so no n x m workspace), the problems it failed for rerun in the log domain;
- *  - on-chip (small problems, sinkhorn_fused.cu): one block per problem runs every
+ *  - on-chip (small problems, sinkhorn_fused.cu): one block per problem — or on sm_90 a
+ *    thread-block cluster, where one block's shared memory is too small — runs every
  *    iteration in one launch.
  * Deterministic: no atomics in any sum.
  */
@@ -82,8 +83,8 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t j = (blockIdx.x % tiles) * kThreads + threadIdx.x;
     if (j >= v.m || !active[p] || unsafe[p]) return;
     int bad = 0;
-    vs[p * v.m + j] = kernel_column(v, p, j, v.a + p * v.n, f + p * v.n, g[p * v.m + j],
-                                    u + p * v.n, v.b[p * v.m + j], eps, tau, &bad);
+    vs[p * v.m + j] = kernel_column(ViewCost{v, p}, v.n, j, v.a + p * v.n, f + p * v.n,
+                                    g[p * v.m + j], u + p * v.n, v.b[p * v.m + j], eps, tau, &bad);
     if (bad) unsafe[p] = 1; /* any thread may: they all write 1 */
 }
 
@@ -99,7 +100,8 @@ __global__ void __launch_bounds__(kWarps * 32)
     /* Not unsafe[p]: another warp may set it meanwhile, and the lanes must agree (shuffles).
      * An unsafe block's results are dropped anyway. */
     if (!active[p]) return;
-    const double sum = kernel_row_sum(v, p, i, v.a[r], f[r], g + p * v.m, vs + p * v.m, lane, eps);
+    const double sum =
+        kernel_row_sum(ViewCost{v, p}, v.m, i, v.a[r], f[r], g + p * v.m, vs + p * v.m, lane, eps);
     if (lane != 0) return;
     int bad = 0;
     u[r] = optk_scaling_tau(v.a[r], sum, tau, f[r], eps, &bad);
@@ -376,7 +378,8 @@ extern "C" optk_status optk_cuda_sinkhorn(optk_context *ctx, const optk_sinkhorn
         return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: batch x n = %lld rows is beyond one grid",
                          op, (long long)(job->batch * job->view.n));
     }
-    if (fused_fits(ctx, job)) return solve_fused(ctx, job);
+    const int blocks = fused_blocks(ctx, job);
+    if (blocks > 0) return solve_fused(ctx, job, blocks);
     Scratch s;
     st = get_scratch(ctx, job, &s);
     if (st != OPTK_OK) return st;

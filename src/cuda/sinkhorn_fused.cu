@@ -1,13 +1,17 @@
-/* sinkhorn_fused.cu — the on-chip Sinkhorn solver for small problems: one block per problem
- * holds its weights, potentials and cost (or its points) in shared memory and runs every
- * iteration, its checks and its stop in one launch; many problems run side by side.
+/* sinkhorn_fused.cu — the on-chip Sinkhorn solver for small problems: a team per problem (one
+ * block, or a thread-block cluster when one block's shared memory is too small:
+ * sinkhorn_team.cuh) holds its weights, potentials and cost (or its points) in shared memory
+ * and runs every iteration, its checks and its stop in one launch; many problems run side by
+ * side.
  *
  * It does the streaming solver's arithmetic in the streaming solver's order — a thread per
  * column over the rows in index order for the g update, a warp per row merged by the same
  * shuffle tree for the f update, the column error terms summed by the same block tree — so
  * the two give the same bits, and the choice between them is only a matter of speed.
  */
-#include "sinkhorn_kernels.cuh"
+#include "sinkhorn_team.cuh"
+
+#include <type_traits>
 
 using namespace optk_cuda;
 using namespace optk_cuda::sinkhorn;
@@ -23,60 +27,109 @@ struct FusedArgs {
     optk_sinkhorn_outputs out;
 };
 
-/* Bytes of shared memory one problem needs: a, f, u (n), b, g, g_next, v (m), the cost or
- * the points, and the reduction's doubles. */
-size_t shared_bytes(const optk_ot_view &v) {
-    const size_t n = (size_t)v.n, m = (size_t)v.m;
-    const size_t cost = v.cost == 0 ? n * m : (n + m) * (size_t)v.dim;
-    return (3 * n + 4 * m + cost) * sizeof(float) + kThreads * sizeof(double);
-}
-
+template <bool kCluster>
 __global__ void __launch_bounds__(kThreads) fused_kernel(const FusedArgs args) {
+    using Cost = std::conditional_t<kCluster, TableCost, ViewCost>;
+    const Team<kCluster> team;
+    const unsigned rank = team.rank(), blocks = team.size();
+    const int64_t n = args.v.n, m = args.v.m, dim = args.v.dim, p = blockIdx.x / blocks;
+    const Layout lay = layout_of(args.v, (int)blocks);
     extern __shared__ double dynamic[];
-    double *reduce = dynamic;
-    float *a = reinterpret_cast<float *>(dynamic + kThreads);
-    const int64_t n = args.v.n, m = args.v.m, p = blockIdx.x;
+    char *base = reinterpret_cast<char *>(dynamic);
+    double *reduce = dynamic, *terms = reinterpret_cast<double *>(base + lay.terms);
+    const float **row_table = reinterpret_cast<const float **>(base + lay.row_table);
+    const float **col_table = reinterpret_cast<const float **>(base + lay.col_table);
+    float *a = reinterpret_cast<float *>(base + lay.floats);
     float *f = a + n, *u = f + n, *b = u + n, *g = b + m, *g_next = g + m, *vs = g_next + m;
-    float *data = vs + m;
+    float *data = reinterpret_cast<float *>(base + lay.slice);
     __shared__ int unsafe;
+    int *const team_unsafe = team.of(&unsafe, 0); /* the team's flag: block 0's */
     const int tid = (int)threadIdx.x, lane = tid % 32, warp = tid / 32;
 
-    /* The problem, on chip: a view of it with problem index 0. */
-    optk_ot_view v = args.v;
-    const size_t data_floats = v.cost == 0 ? (size_t)(n * m) : (size_t)((n + m) * v.dim);
-    const float *src = v.cost == 0 ? v.c + p * n * m : v.x + p * n * v.dim;
-    for (size_t k = tid; k < data_floats; k += kThreads) {
-        const size_t split = (size_t)(n * v.dim); /* points: x then y */
-        data[k] = v.cost == 0 || k < split ? src[k] : v.y[p * m * v.dim + (int64_t)(k - split)];
+    /* This block's rows (f updates) and columns (g updates); one block: all of them. */
+    const int64_t row0 = rank * lay.rows_per, col0 = rank * lay.cols_per;
+    const int64_t row1 = row0 + lay.rows_per < n ? row0 + lay.rows_per : n;
+    const int64_t col1 = col0 + lay.cols_per < m ? col0 + lay.cols_per : m;
+
+    /* The problem's slice, on chip: dense rows [row0, row1), or x of those rows then y of
+     * columns [col0, col1) (the y block starts after rows_per rows). */
+    if (args.v.cost == 0) {
+        const float *src = args.v.c + (p * n + row0) * m;
+        for (int64_t k = tid; k < (row1 - row0) * m; k += kThreads)
+            data[k] = src[k];
+    } else {
+        const float *x = args.v.x + (p * n + row0) * dim, *y = args.v.y + (p * m + col0) * dim;
+        float *y_slice = data + lay.rows_per * dim;
+        for (int64_t k = tid; k < (row1 - row0) * dim; k += kThreads)
+            data[k] = x[k];
+        for (int64_t k = tid; k < (col1 - col0) * dim; k += kThreads)
+            y_slice[k] = y[k];
     }
     for (int64_t i = tid; i < n; i += kThreads) {
-        a[i] = v.a[p * n + i];
+        a[i] = args.v.a[p * n + i];
         f[i] = args.warm_start ? args.out.f[p * n + i] : 0.0f;
     }
     for (int64_t j = tid; j < m; j += kThreads) {
-        b[j] = v.b[p * m + j];
+        b[j] = args.v.b[p * m + j];
         g[j] = args.warm_start ? args.out.g[p * m + j] : 0.0f;
     }
-    v.a = a, v.b = b;
-    v.c = v.cost == 0 ? data : nullptr;
-    v.x = v.cost == 0 ? nullptr : data;
-    v.y = v.cost == 0 ? nullptr : data + n * v.dim;
-    __syncthreads();
+    Cost cost;
+    if constexpr (kCluster) {
+        const int64_t row_floats = args.v.cost == 0 ? m : dim;
+        for (int64_t i = tid; i < n; i += kThreads) {
+            const unsigned q = (unsigned)(i / lay.rows_per);
+            row_table[i] = team.of(data, q) + (i - q * lay.rows_per) * row_floats;
+        }
+        if (args.v.cost != 0) {
+            for (int64_t j = tid; j < m; j += kThreads) {
+                const unsigned q = (unsigned)(j / lay.cols_per);
+                col_table[j] = team.of(data + lay.rows_per * dim, q) + (j - q * lay.cols_per) * dim;
+            }
+        }
+        cost = TableCost{row_table, col_table, dim, args.v.cost};
+    } else {
+        optk_ot_view local = args.v; /* problem index 0 */
+        local.c = args.v.cost == 0 ? data : nullptr;
+        local.x = args.v.cost == 0 ? nullptr : data;
+        local.y = args.v.cost == 0 ? nullptr : data + n * dim;
+        cost = ViewCost{local, 0};
+    }
+    team.sync(); /* every slice loaded before any block reads another's */
 
-    /* The g update from f into out; with want_error, the error against g (all threads). */
+    /* A value this block computed, into every block's copy. */
+    auto put = [&](float *array, int64_t k, float value) {
+        for (unsigned q = 0; q < blocks; ++q)
+            team.of(array, q)[k] = value;
+    };
+
+    /* The g update from f into out for this block's columns; with want_error, the error
+     * against g (every thread of every block gets the same total). */
     auto column = [&](float eps, float tau, float *out, bool want_error) -> double {
-        double terms = 0.0;
-        for (int64_t j = tid; j < m; j += kThreads) {
+        double sum = 0.0;
+        for (int64_t j = col0 + tid; j < col1; j += kThreads) {
             optk_lse l = optk_lse_empty();
             for (int64_t i = 0; i < n; ++i) {
-                if (a[i] != 0.0f) optk_lse_push(&l, f[i] - optk_ot_cost_at(&v, 0, i, j), eps);
+                if (a[i] != 0.0f) optk_lse_push(&l, f[i] - cost(i, j), eps);
             }
             const float next = optk_potential(b[j], l, eps, tau);
-            if (want_error) terms += optk_error_term(b[j], g[j], next, eps);
-            out[j] = next;
+            if (want_error) {
+                const double term = optk_error_term(b[j], g[j], next, eps);
+                if constexpr (kCluster) {
+                    for (unsigned q = 0; q < blocks; ++q)
+                        team.of(terms, q)[j] = term;
+                } else {
+                    sum += term;
+                }
+            }
+            put(out, j, next);
         }
-        __syncthreads();
-        return want_error ? block_sum(terms, reduce) : 0.0;
+        team.sync();
+        if (!want_error) return 0.0;
+        if constexpr (kCluster) { /* the one block's partials: column j in thread j % kThreads */
+            for (int64_t j = tid; j < m; j += kThreads)
+                sum += terms[j];
+        }
+        return block_sum(sum, reduce);
     };
 
     const float target = (float)args.epsilon;
@@ -91,52 +144,52 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const FusedArgs args) {
             if (g_ready) {
                 for (int64_t j = tid; j < m; j += kThreads)
                     g[j] = g_next[j];
-                __syncthreads();
+                team.sync();
             } else {
                 column(eps, tau, g, false);
             }
-            for (int64_t i = warp; i < n; i += kThreads / 32) {
+            for (int64_t i = row0 + warp; i < row1; i += kWarps) {
                 optk_lse l = optk_lse_empty();
                 for (int64_t j = lane; j < m; j += 32) {
-                    if (b[j] != 0.0f) optk_lse_push(&l, g[j] - optk_ot_cost_at(&v, 0, i, j), eps);
+                    if (b[j] != 0.0f) optk_lse_push(&l, g[j] - cost(i, j), eps);
                 }
                 l = warp_merge(l, eps);
-                if (lane == 0) f[i] = optk_potential(a[i], l, eps, tau);
+                if (lane == 0) put(f, i, optk_potential(a[i], l, eps, tau));
             }
-            __syncthreads();
+            team.sync();
             g_ready = false;
         }
     };
     /* len kernel-domain iterations (common/sinkhorn.h); false (f, g untouched) if unsafe. */
     auto kernel_block = [&](int len, float eps, float tau) -> bool {
-        if (tid == 0) unsafe = 0;
+        if (tid == 0 && rank == 0) *team_unsafe = 0;
         for (int64_t i = tid; i < n; i += kThreads)
             u[i] = 1.0f;
-        __syncthreads();
+        team.sync();
         for (int k = 0; k < len; ++k) {
             int bad = 0;
-            for (int64_t j = tid; j < m; j += kThreads)
-                vs[j] = kernel_column(v, 0, j, a, f, g[j], u, b[j], eps, tau, &bad);
-            if (bad) atomicOr(&unsafe, 1);
-            __syncthreads();
-            for (int64_t i = warp; i < n; i += kThreads / 32) {
-                const double sum = kernel_row_sum(v, 0, i, a[i], f[i], g, vs, lane, eps);
+            for (int64_t j = col0 + tid; j < col1; j += kThreads)
+                put(vs, j, kernel_column(cost, n, j, a, f, g[j], u, b[j], eps, tau, &bad));
+            if (bad) atomicOr(team_unsafe, 1);
+            team.sync();
+            for (int64_t i = row0 + warp; i < row1; i += kWarps) {
+                const double sum = kernel_row_sum(cost, m, i, a[i], f[i], g, vs, lane, eps);
                 if (lane == 0) {
                     int row_bad = 0;
-                    u[i] = optk_scaling_tau(a[i], sum, tau, f[i], eps, &row_bad);
-                    if (row_bad) atomicOr(&unsafe, 1);
+                    put(u, i, optk_scaling_tau(a[i], sum, tau, f[i], eps, &row_bad));
+                    if (row_bad) atomicOr(team_unsafe, 1);
                 }
             }
-            __syncthreads();
+            team.sync();
         }
-        const bool safe = unsafe == 0;
-        __syncthreads(); /* every thread has read it */
+        const bool safe = *team_unsafe == 0;
+        team.sync(); /* every thread has read it */
         if (!safe) return false;
         for (int64_t i = tid; i < n; i += kThreads)
             f[i] = optk_absorb(f[i], u[i], eps);
         for (int64_t j = tid; j < m; j += kThreads)
             g[j] = optk_absorb(g[j], vs[j], eps);
-        __syncthreads();
+        team.sync(); /* absorbed everywhere before another block writes f or g */
         return true;
     };
 
@@ -164,35 +217,85 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const FusedArgs args) {
         converged = error <= args.tol;
     }
 
-    for (int64_t i = tid; i < n; i += kThreads)
-        args.out.f[p * n + i] = f[i];
-    for (int64_t j = tid; j < m; j += kThreads)
-        args.out.g[p * m + j] = g[j];
-    if (tid == 0) {
-        if (args.out.iterations) args.out.iterations[p] = it;
-        if (args.out.error) args.out.error[p] = (float)error;
-        if (args.out.converged) args.out.converged[p] = converged ? 1 : 0;
+    /* The outputs and the plan's sums, as the streaming solver's finish: block 0 alone (the
+     * sums' order is one block's), reading the other blocks' slices. */
+    if (rank == 0) {
+        for (int64_t i = tid; i < n; i += kThreads)
+            args.out.f[p * n + i] = f[i];
+        for (int64_t j = tid; j < m; j += kThreads)
+            args.out.g[p * m + j] = g[j];
+        if (tid == 0) {
+            if (args.out.iterations) args.out.iterations[p] = it;
+            if (args.out.error) args.out.error[p] = (float)error;
+            if (args.out.converged) args.out.converged[p] = converged ? 1 : 0;
+        }
+        const int64_t entries = n * m;
+        double c_sum = 0.0, fg = 0.0, mass = 0.0;
+        for (int64_t e = tid; e < entries; e += kThreads) {
+            const int64_t i = e / m, j = e % m;
+            const float c = cost(i, j);
+            const float pij = optk_plan_entry(f[i], g[j], c, target);
+            if (args.out.plan) args.out.plan[p * entries + e] = pij;
+            if (pij == 0.0f) continue;
+            c_sum += (double)pij * c;
+            fg += (double)pij * ((double)f[i] + g[j]);
+            mass += pij;
+        }
+        c_sum = block_sum(c_sum, reduce);
+        fg = block_sum(fg, reduce);
+        mass = block_sum(mass, reduce);
+        if (tid == 0) {
+            if (args.out.cost) args.out.cost[p] = (float)c_sum;
+            if (args.out.objective) args.out.objective[p] = (float)(fg - (double)target * mass);
+        }
     }
-    /* The plan's sums, as the streaming solver's finish. */
-    const int64_t entries = n * m;
-    double c_sum = 0.0, fg = 0.0, mass = 0.0;
-    for (int64_t e = tid; e < entries; e += kThreads) {
-        const int64_t i = e / m, j = e % m;
-        const float c = optk_ot_cost_at(&v, 0, i, j);
-        const float pij = optk_plan_entry(f[i], g[j], c, target);
-        if (args.out.plan) args.out.plan[p * entries + e] = pij;
-        if (pij == 0.0f) continue;
-        c_sum += (double)pij * c;
-        fg += (double)pij * ((double)f[i] + g[j]);
-        mass += pij;
+    team.sync(); /* every slice stays until block 0 has read it */
+}
+
+FusedArgs fused_args(const optk_sinkhorn_job *job) {
+    return FusedArgs{job->view,
+                     job->epsilon,
+                     job->epsilon_start,
+                     job->epsilon_decay,
+                     job->tol,
+                     job->rho,
+                     job->max_iter,
+                     job->check_every,
+                     job->warm_start ? 1 : 0,
+                     job->log_domain_only ? 1 : 0,
+                     job->out};
+}
+
+/* A cluster launch of `blocks` blocks per problem. */
+cudaLaunchConfig_t cluster_config(const optk_sinkhorn_job *job, int blocks, size_t bytes,
+                                  cudaStream_t stream, cudaLaunchAttribute *shape) {
+    shape->id = cudaLaunchAttributeClusterDimension;
+    shape->val.clusterDim.x = (unsigned)blocks;
+    shape->val.clusterDim.y = 1;
+    shape->val.clusterDim.z = 1;
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3((unsigned)(job->batch * blocks));
+    config.blockDim = dim3(kThreads);
+    config.dynamicSmemBytes = bytes;
+    config.stream = stream;
+    config.attrs = shape;
+    config.numAttrs = 1;
+    return config;
+}
+
+/* Whether a cluster of `blocks` can hold one of the job's problems on this device. */
+bool cluster_fits(optk_context *ctx, const optk_sinkhorn_job *job, int blocks, size_t most) {
+    const size_t bytes = layout_of(job->view, blocks).bytes;
+    if (bytes + 64 > most) return false;
+    if (cudaFuncSetAttribute(fused_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             (int)bytes) != cudaSuccess) {
+        return false;
     }
-    c_sum = block_sum(c_sum, reduce);
-    fg = block_sum(fg, reduce);
-    mass = block_sum(mass, reduce);
-    if (tid == 0) {
-        if (args.out.cost) args.out.cost[p] = (float)c_sum;
-        if (args.out.objective) args.out.objective[p] = (float)(fg - (double)target * mass);
-    }
+    cudaLaunchAttribute shape;
+    const cudaLaunchConfig_t config = cluster_config(job, blocks, bytes, stream_of(ctx), &shape);
+    int clusters = 0;
+    return cudaOccupancyMaxActiveClusters(&clusters, fused_kernel<true>, &config) == cudaSuccess &&
+           clusters > 0;
 }
 
 } // namespace
@@ -200,37 +303,48 @@ __global__ void __launch_bounds__(kThreads) fused_kernel(const FusedArgs args) {
 namespace optk_cuda {
 namespace sinkhorn {
 
-bool fused_fits(optk_context *ctx, const optk_sinkhorn_job *job) {
-    if (job->view.n * job->view.m > kMostEntries) return false;
-    int most = 0;
+int fused_blocks(optk_context *ctx, const optk_sinkhorn_job *job) {
+    if (job->view.n * job->view.m > kMostEntries || job->batch * kMostTeamBlocks >= (int64_t)1
+                                                                                        << 31) {
+        return 0;
+    }
+    int most = 0, major = 0;
+    cudaFuncAttributes binary;
     if (cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, ctx->device) !=
-        cudaSuccess) {
+            cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ctx->device) !=
+            cudaSuccess ||
+        cudaFuncGetAttributes(&binary, fused_kernel<true>) != cudaSuccess) {
         cudaGetLastError(); /* clear it: the streaming solver will do */
-        return false;
+        return 0;
     }
     /* + the kernel's static shared memory (the unsafe flag), rounded up generously. */
-    return shared_bytes(job->view) + 64 <= (size_t)most && job->batch < (int64_t)1 << 31;
+    if (layout_of(job->view, 1).bytes + 64 <= (size_t)most) return 1;
+    if (major < 9 || binary.ptxVersion < 90) return 0; /* clusters: compiled for sm_90+ */
+    for (int blocks = 2; blocks <= kMostTeamBlocks; blocks *= 2) {
+        if (cluster_fits(ctx, job, blocks, (size_t)most)) return blocks;
+    }
+    cudaGetLastError(); /* a failed query is not the solve's error */
+    return 0;
 }
 
-optk_status solve_fused(optk_context *ctx, const optk_sinkhorn_job *job) {
+optk_status solve_fused(optk_context *ctx, const optk_sinkhorn_job *job, int blocks) {
     static const char op[] = "sinkhorn";
-    const size_t bytes = shared_bytes(job->view);
-    cudaError_t err =
-        cudaFuncSetAttribute(fused_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
-    if (err != cudaSuccess) return fail(ctx, err, op, "cudaFuncSetAttribute");
-    const FusedArgs args = {job->view,
-                            job->epsilon,
-                            job->epsilon_start,
-                            job->epsilon_decay,
-                            job->tol,
-                            job->rho,
-                            job->max_iter,
-                            job->check_every,
-                            job->warm_start ? 1 : 0,
-                            job->log_domain_only ? 1 : 0,
-                            job->out};
-    fused_kernel<<<(unsigned)job->batch, kThreads, bytes, stream_of(ctx)>>>(args);
-    return check_launch(ctx, op);
+    const size_t bytes = layout_of(job->view, blocks).bytes;
+    const FusedArgs args = fused_args(job);
+    if (blocks == 1) {
+        cudaError_t err = cudaFuncSetAttribute(
+            fused_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+        if (err != cudaSuccess) return fail(ctx, err, op, "cudaFuncSetAttribute");
+        fused_kernel<false><<<(unsigned)job->batch, kThreads, bytes, stream_of(ctx)>>>(args);
+        return check_launch(ctx, op);
+    }
+    cudaLaunchAttribute shape;
+    const cudaLaunchConfig_t config = cluster_config(job, blocks, bytes, stream_of(ctx), &shape);
+    cudaError_t err = cudaFuncSetAttribute(fused_kernel<true>,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+    if (err == cudaSuccess) err = cudaLaunchKernelEx(&config, fused_kernel<true>, args);
+    return err == cudaSuccess ? OPTK_OK : fail(ctx, err, op, "cluster launch");
 }
 
 } // namespace sinkhorn

@@ -35,28 +35,36 @@ __device__ inline double warp_sum(double x) {
     return x;
 }
 
-/* A kernel-domain column scaling (common/sinkhorn.h): v_j = b_j / sum_i K_ij u_i, K_ij
- * recomputed from the block's potentials (the same floats the CPU stores), the rows in index
- * order. p indexes v's problem; f, g, u and a are that problem's. Sets *unsafe. */
-__device__ inline float kernel_column(const optk_ot_view &v, int64_t p, int64_t j, const float *a,
+/* C_ij of problem p of a view: its cost in global memory, or a block's on-chip copy (p 0). */
+struct ViewCost {
+    optk_ot_view v;
+    int64_t p;
+    __device__ float operator()(int64_t i, int64_t j) const { return optk_ot_cost_at(&v, p, i, j); }
+};
+
+/* A kernel-domain column scaling (common/sinkhorn.h): v_j = b_j / sum_i K_ij u_i over the n
+ * rows in index order, K_ij recomputed from the potentials (the same floats the CPU stores).
+ * cost(i, j) gives C_ij; f, u and a are the problem's. Sets *unsafe. */
+template <class Cost>
+__device__ inline float kernel_column(const Cost &cost, int64_t n, int64_t j, const float *a,
                                       const float *f, float gj, const float *u, float bj, float eps,
                                       float tau, int *unsafe) {
     double sum = 0.0;
-    for (int64_t i = 0; i < v.n; ++i) {
-        const float k = optk_kernel_entry(a[i], f[i], gj, optk_ot_cost_at(&v, p, i, j), eps);
+    for (int64_t i = 0; i < n; ++i) {
+        const float k = optk_kernel_entry(a[i], f[i], gj, cost(i, j), eps);
         sum += (double)k * (double)u[i];
     }
     return optk_scaling_tau(bj, sum, tau, gj, eps, unsafe);
 }
 
-/* A kernel-domain row sum over a warp's lanes, column j in lane j % 32 (lane 0 gets the
+/* A kernel-domain row sum over a warp's lanes, column j of m in lane j % 32 (lane 0 gets the
  * total): sum_j K_ij v_j. */
-__device__ inline double kernel_row_sum(const optk_ot_view &v, int64_t p, int64_t i, float ai,
-                                        float fi, const float *g, const float *vs, int lane,
-                                        float eps) {
+template <class Cost>
+__device__ inline double kernel_row_sum(const Cost &cost, int64_t m, int64_t i, float ai, float fi,
+                                        const float *g, const float *vs, int lane, float eps) {
     double sum = 0.0;
-    for (int64_t j = lane; j < v.m; j += 32) {
-        const float k = optk_kernel_entry(ai, fi, g[j], optk_ot_cost_at(&v, p, i, j), eps);
+    for (int64_t j = lane; j < m; j += 32) {
+        const float k = optk_kernel_entry(ai, fi, g[j], cost(i, j), eps);
         sum += (double)k * (double)vs[j];
     }
     return warp_sum(sum);
@@ -77,10 +85,11 @@ __device__ inline double block_sum(double x, double *shared) {
     return total;
 }
 
-/* The on-chip solver (sinkhorn_fused.cu): whether a job's problems fit one block each, and
- * the solve. */
-bool fused_fits(optk_context *ctx, const optk_sinkhorn_job *job);
-optk_status solve_fused(optk_context *ctx, const optk_sinkhorn_job *job);
+/* The on-chip solver (sinkhorn_fused.cu): how many blocks hold each of a job's problems (1,
+ * a thread-block cluster of 2, 4 or 8 on sm_90 and later, or 0: not on-chip), and the solve
+ * with that many. */
+int fused_blocks(optk_context *ctx, const optk_sinkhorn_job *job);
+optk_status solve_fused(optk_context *ctx, const optk_sinkhorn_job *job, int blocks);
 
 } // namespace sinkhorn
 } // namespace optk_cuda
