@@ -38,7 +38,8 @@ static void usage(FILE *f) {
             "sinkhorn: batched Sinkhorn, a fixed number of iterations: many small dense\n"
             "problems (CUDA: the on-chip solver), one large dense problem (GB/s: the cost is\n"
             "read twice per iteration), point clouds small and large (G log-sum-exp terms/s in\n"
-            "the GFLOP/s column), unbalanced, points in 64 dimensions (dense-large's size),\n"
+            "the GFLOP/s column), unbalanced, 256 x 256 dense problems (CUDA: a thread-block\n"
+            "cluster each on sm_90), points in 64 dimensions (dense-large's size),\n"
             "the cost of those points materialised (ot-cost: direct and GEMM, GFLOP/s\n"
             "counted as the GEMM's 2 n m dim), and Sinkhorn-Newton-Sparse against plain\n"
             "Sinkhorn in time to tol 1e-5 (16 problems of 64 x 64, eps 0.002), and the plan of\n"
@@ -167,7 +168,7 @@ static int bench_hutchinson_ops(optk_context *ctx, const bench_options *o, doubl
             bench_print(stdout, &res, o->json);
         }
     }
-    for (int k = 0; k < 6 && o->sinkhorn; ++k) {
+    for (int k = 0; k < 7 && o->sinkhorn; ++k) {
         /* name, batch, n (= m), cost, dim, rho, iterations: CUDA sizes, then the CPU's */
         static const struct {
             const char *name;
@@ -176,13 +177,15 @@ static int bench_hutchinson_ops(optk_context *ctx, const bench_options *o, doubl
             int64_t dim;
             double rho;
             int iterations;
-        } cases[6] = {
+        } cases[7] = {
             {"dense-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 0.0, 100},
             {"dense-large", {1, 1}, {8192, 1024}, OPTK_COST_DENSE, 0, 0.0, 20},
             {"sqeuclid-small", {4096, 64}, {128, 64}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, 100},
             {"sqeuclid-large", {64, 4}, {2048, 512}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, 20},
             {"unbalanced-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 1.0, 100},
             {"sqeuclid-d64", {1, 1}, {8192, 1024}, OPTK_COST_SQEUCLIDEAN, 64, 0.0, 20},
+            /* 256 KiB of cost per problem: a thread-block cluster each on sm_90 */
+            {"dense-256", {1024, 8}, {256, 256}, OPTK_COST_DENSE, 0, 0.0, 100},
         };
         const int c = cuda ? 0 : 1;
         s = bench_sinkhorn(ctx, cases[k].name, cases[k].batch[c], cases[k].n[c], cases[k].n[c],
