@@ -76,24 +76,41 @@ void bench_describe(bench_result *out, optk_context *ctx, const char *op, const 
     out->reps = reps;
 }
 
+/* ", <exps per second>, <fraction of the exp roofline>" for exp-bound ops. */
+static void print_exps(FILE *f, const bench_result *r) {
+    if (r->exps <= 0) return;
+    const double per_s = r->exps / r->median_s;
+    fprintf(f, "  %.2f Gexp/s", per_s * 1e-9);
+    if (r->exp_roofline > 0) {
+        fprintf(f, " %5.1f%% of %.2f Gexp/s", 100.0 * per_s / r->exp_roofline,
+                r->exp_roofline * 1e-9);
+    }
+}
+
 void bench_print(FILE *f, const bench_result *r, bool json) {
     const double fraction = r->roofline_gbps > 0 ? r->gbps / r->roofline_gbps : 0.0;
     const double gflops = r->flops > 0 ? r->flops / r->median_s * 1e-9 : 0.0;
     const double vs_baseline = r->baseline_s > 0 ? r->median_s / r->baseline_s : 0.0;
+    const double gexps = r->exps > 0 ? r->exps / r->median_s * 1e-9 : 0.0;
+    const double exp_fraction = r->exp_roofline > 0 ? gexps * 1e9 / r->exp_roofline : 0.0;
     if (json) {
         fprintf(f,
                 "{\"op\":\"%s\",\"variant\":\"%s\",\"backend\":\"%s\",\"device\":\"%s\","
                 "\"numel\":%lld,\"tensors\":%d,\"reps\":%d,\"median_s\":%.9g,\"min_s\":%.9g,"
                 "\"bytes\":%.0f,\"bytes_per_element\":%.4g,\"gbps\":%.6g,\"roofline_gbps\":%.6g,"
                 "\"roofline_fraction\":%.4f,\"flops\":%.0f,\"gflops\":%.6g,\"baseline\":\"%s\","
-                "\"baseline_s\":%.9g,\"time_vs_baseline\":%.4f}\n",
+                "\"baseline_s\":%.9g,\"time_vs_baseline\":%.4f,\"exps\":%.0f,\"gexps\":%.6g,"
+                "\"exp_roofline_gexps\":%.6g,\"exp_roofline_fraction\":%.4f}\n",
                 r->op, r->variant, r->backend, r->device, (long long)r->numel, r->tensors, r->reps,
                 r->median_s, r->min_s, r->bytes, r->bytes / (double)r->numel, r->gbps,
                 r->roofline_gbps, fraction, r->flops, gflops, r->baseline ? r->baseline : "",
-                r->baseline_s, vs_baseline);
-    } else if (r->flops > 0) {
+                r->baseline_s, vs_baseline, r->exps, gexps, r->exp_roofline * 1e-9, exp_fraction);
+        fflush(f);
+        return;
+    }
+    if (r->flops > 0) {
         fprintf(f,
-                "%-19s %-14s %-5s n=%-11lld tensors=%-4d             median %10.4f ms  "
+                "%-19s %-16s %-5s n=%-11lld tensors=%-4d             median %10.4f ms  "
                 "%8.2f GFLOP/s",
                 r->op, r->variant, r->backend, (long long)r->numel, r->tensors, r->median_s * 1e3,
                 gflops);
@@ -101,20 +118,21 @@ void bench_print(FILE *f, const bench_result *r, bool json) {
             fprintf(f, "  %.2fx the time of %s (%.4f ms)", vs_baseline, r->baseline,
                     r->baseline_s * 1e3);
         }
-        fprintf(f, "\n");
     } else if (r->bytes == 0 && r->baseline) { /* a time against another's */
         fprintf(f,
-                "%-19s %-14s %-5s n=%-11lld tensors=%-4d             median %10.4f ms  "
-                "%.3fx the time of %s (%.4f ms)\n",
+                "%-19s %-16s %-5s n=%-11lld tensors=%-4d             median %10.4f ms  "
+                "%.3fx the time of %s (%.4f ms)",
                 r->op, r->variant, r->backend, (long long)r->numel, r->tensors, r->median_s * 1e3,
                 vs_baseline, r->baseline, r->baseline_s * 1e3);
     } else {
         fprintf(f,
-                "%-19s %-14s %-5s n=%-11lld tensors=%-4d %3.0f B/elem  median %10.4f ms  "
-                "%8.2f GB/s  %5.1f%% of %.2f GB/s roofline\n",
+                "%-19s %-16s %-5s n=%-11lld tensors=%-4d %3.0f B/elem  median %10.4f ms  "
+                "%8.2f GB/s  %5.1f%% of %.2f GB/s roofline",
                 r->op, r->variant, r->backend, (long long)r->numel, r->tensors,
                 r->bytes / (double)r->numel, r->median_s * 1e3, r->gbps, 100.0 * fraction,
                 r->roofline_gbps);
     }
+    if (r->op != NULL && strcmp(r->op, "exp") != 0) print_exps(f, r);
+    fprintf(f, "\n");
     fflush(f);
 }

@@ -32,6 +32,8 @@ typedef struct bench_result {
     double flops;         /* compute-bound ops: floating-point operations per run, else 0 */
     const char *baseline; /* what the op is timed against in the same run, or NULL */
     double baseline_s;    /* its median time */
+    double exps;          /* exp-bound ops: exponentials per run at the least, else 0 */
+    double exp_roofline;  /* exponentials per second measured in the same run (exp_chain) */
 } bench_result;
 
 /* A timed operation: returns OPTK_OK or the failing status. */
@@ -44,6 +46,11 @@ optk_status bench_time(optk_context *ctx, bench_fn fn, void *arg, int warmup, in
 
 /* Copy bandwidth of the backend in GB/s (read + written bytes), copying `bytes`. */
 optk_status bench_copy_roofline(optk_context *ctx, size_t bytes, int reps, bench_result *out);
+
+/* The backend's exp throughput (optk_exp_chain over n floats, rounds exps each): exps and
+ * exp_roofline set (exponentials per run, per second), flops = exps. */
+optk_status bench_exp_roofline(optk_context *ctx, int64_t n, int rounds, int reps,
+                               bench_result *out);
 
 /* CPU only: in-place update bandwidth: three arrays updated in place from a fourth, `bytes`
  * in all (28 bytes per element, the optimizers' traffic pattern). On a CPU an in-place update
@@ -98,11 +105,23 @@ optk_status bench_curvature(optk_context *ctx, optk_curvature_kind kind, int64_t
 optk_status bench_dense_estimator(optk_context *ctx, int64_t n, int probes, int reps,
                                   bench_result *out);
 
-/* `iterations` Sinkhorn iterations (no early stop) over batch problems of n x m: dense costs
- * (GB/s against the roofline) or point clouds of dim (terms per second in the flops field). */
-optk_status bench_sinkhorn(optk_context *ctx, const char *variant, int64_t batch, int64_t n,
-                           int64_t m, optk_ot_cost cost, int64_t dim, double rho, int iterations,
-                           int reps, double roofline_gbps, bench_result *out);
+/* A fixed-iteration Sinkhorn workload (bench_sinkhorn). */
+typedef struct bench_sinkhorn_case {
+    const char *name; /* the result's variant */
+    int64_t batch, n, m;
+    optk_ot_cost cost;
+    int64_t dim;     /* of the points */
+    double rho;      /* 0: balanced */
+    bool log_domain; /* OPTK_SINKHORN_LOG_DOMAIN: no kernel-domain blocks */
+    int iterations;
+} bench_sinkhorn_case;
+
+/* The case's iterations (no early stop): dense costs (GB/s against the roofline) or point
+ * clouds (terms per second in the flops field); exponentials counted where every kernel entry
+ * is one (the log domain, and CUDA, which recomputes its kernel entries; the CPU's
+ * kernel-domain blocks read a stored kernel). */
+optk_status bench_sinkhorn(optk_context *ctx, const bench_sinkhorn_case *c, int reps,
+                           double roofline_gbps, bench_result *out);
 
 /* Sinkhorn-Newton-Sparse against plain Sinkhorn, time to solution: batch dense problems of
  * n x n (costs in [0, 1), uniform weights) solved to tol at epsilon by each; the plain

@@ -6,6 +6,11 @@
  * store the cost: each iteration evaluates 2 B n m log-sum-exp terms (a distance, an exp),
  * reported as terms per second in the flops field (GFLOP/s column = G terms/s).
  *
+ * Runs also count their exponentials — one per log-sum-exp term or kernel entry, 2 B n m per
+ * iteration, and B n m for the final check — reported against the exp throughput measured in
+ * the same run (optk_exp_chain, the same exp function): in the log domain, and on CUDA, whose
+ * kernel-domain blocks recompute each entry (the CPU's read a stored kernel: no count there).
+ *
  * The cost fill of point clouds (optk_ot_cost_fill) is counted as the GEMM it contains,
  * 2 n m dim FLOPs per problem, by either method.
  */
@@ -43,9 +48,11 @@ static optk_status upload_uniform(optk_context *ctx, float *dst, int64_t n, floa
     return s;
 }
 
-optk_status bench_sinkhorn(optk_context *ctx, const char *variant, int64_t batch, int64_t n,
-                           int64_t m, optk_ot_cost cost, int64_t dim, double rho, int iterations,
-                           int reps, double roofline_gbps, bench_result *out) {
+optk_status bench_sinkhorn(optk_context *ctx, const bench_sinkhorn_case *c, int reps,
+                           double roofline_gbps, bench_result *out) {
+    const int64_t batch = c->batch, n = c->n, m = c->m, dim = c->dim;
+    const optk_ot_cost cost = c->cost;
+    const int iterations = c->iterations;
     const bool dense = cost == OPTK_COST_DENSE;
     const size_t B = (size_t)batch, N = (size_t)n, M = (size_t)m, D = (size_t)dim;
     const size_t floats = B * N + B * M +                       /* a, b */
@@ -73,12 +80,13 @@ optk_status bench_sinkhorn(optk_context *ctx, const char *variant, int64_t batch
     args.options.max_iter = iterations;
     args.options.tol = 0.0;
     args.options.check_every = iterations;
-    args.options.rho = rho;
+    args.options.rho = c->rho;
+    if (c->log_domain) args.options.solver = OPTK_SINKHORN_LOG_DOMAIN;
     if (s == OPTK_OK)
         s = bench_time(ctx, run_sinkhorn, &args, 1, reps, &out->median_s, &out->min_s);
     optk_mem_free(ctx, mem);
     if (s != OPTK_OK) return s;
-    bench_describe(out, ctx, "sinkhorn", variant, batch * n * m, (int)batch, reps);
+    bench_describe(out, ctx, "sinkhorn", c->name, batch * n * m, (int)batch, reps);
     const double terms = 2.0 * (double)iterations * (double)batch * (double)n * (double)m;
     if (dense) {
         out->bytes = 4.0 * terms;
@@ -87,6 +95,8 @@ optk_status bench_sinkhorn(optk_context *ctx, const char *variant, int64_t batch
     } else {
         out->flops = terms;
     }
+    if (c->log_domain || optk_context_backend(ctx) == OPTK_BACKEND_CUDA)
+        out->exps = terms + (double)batch * (double)n * (double)m; /* + the final check */
     return OPTK_OK;
 }
 

@@ -76,6 +76,10 @@ def table(bench, compare):
                                                             r["roofline_gbps"])
             else:
                 against = ""
+            if r.get("exps", 0) > 0 and r.get("exp_roofline_gexps", 0) > 0 and r["op"] != "exp":
+                against += "%s%.0f%% of %.3g Gexp/s exp roofline" % (
+                    "; " if against else "", 100 * r["exp_roofline_fraction"],
+                    r["exp_roofline_gexps"])
             lines.append("| %s | %d | %.4g ms | %.4g %s | %s |" % (
                 r["variant"], r["numel"], r["median_s"] * 1e3, value, unit, against))
         lines.append("")

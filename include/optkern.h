@@ -12,6 +12,7 @@
 #include "optkern/memory.h"
 #include "optkern/optim.h"
 #include "optkern/random.h"
+#include "optkern/roofline.h"
 #include "optkern/sinkhorn.h"
 
 #endif /* OPTKERN_H */

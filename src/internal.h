@@ -109,6 +109,8 @@ typedef struct optk_backend_ops {
     /* Ops. */
     optk_status (*random_fill_u32)(optk_context *ctx, uint64_t seed, uint64_t subsequence,
                                    uint64_t offset, uint32_t *out, int64_t n);
+    /* x <- exp(-|x|) rounds times on each of n floats (optk_exp_chain). */
+    optk_status (*exp_chain)(optk_context *ctx, float *x, int64_t n, int rounds);
     /* Every optimizer rule: one element rule over every element of every tensor. */
     optk_status (*element_apply)(optk_context *ctx, const optk_element_launch *launch);
     /* Hutchinson probe z of (seed, step, probe): n floats. */

@@ -1,12 +1,15 @@
 /* test_math.c — the shared element math of src/common/math.h against double precision:
  * exp within 1 ulp and log within 2 ulp over their whole float range, the special values,
  * and sign/min with NaN. These functions run identically on both backends; their accuracy
- * decides diffGrad's and AdaHessian's. */
+ * decides diffGrad's and AdaHessian's. Also optk_exp_chain, the exp throughput op: the shared
+ * exp's bits on every backend, bad calls refused. */
 #include "harness.h"
 #include "common/math.h"
 
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* |got - want| in units of the last place of want rounded to float. */
 static double ulps(float got, double want) {
@@ -82,4 +85,80 @@ Test(math, sign_and_min_propagate_nan) {
     cr_assert_eq(optk_min1_nan(0.25f), 0.25f);
     cr_assert(isnan(optk_min1_nan(NAN)));
     cr_assert(isnan(optk_max_nan(NAN, 1.0f)) && isnan(optk_max_nan(1.0f, NAN)));
+}
+
+/* ---- optk_exp_chain: the exp throughput op ------------------------------------------- */
+
+/* x <- exp(-|x|), rounds times: the host's reference for the op. */
+static void exp_chain_reference(float *x, size_t n, int rounds) {
+    for (int r = 0; r < rounds; ++r) {
+        for (size_t i = 0; i < n; ++i)
+            x[i] = optk_expf(-fabsf(x[i]));
+    }
+}
+
+/* Every backend gives the shared exp's bits, chained, on awkward sizes (past the CPU's
+ * 4096-element slices and the CUDA blocks' 1024), with the special values up front. */
+BACKEND_TEST(math, exp_chain_is_the_shared_exp_chained) {
+    optk_context *ctx = test_context(backend);
+    const size_t sizes[] = {1, 3, 1023, 4097, 300001};
+    const int rounds[] = {1, 5};
+    const float special[] = {NAN,    -NAN,    INFINITY, -INFINITY, 0.0f, -0.0f,
+                             1e-45f, -1e-38f, 88.8f,    -104.0f,   1e30f};
+    const size_t n_special = sizeof special / sizeof special[0];
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; ++s) {
+        for (int r = 0; r < 2; ++r) {
+            const size_t n = sizes[s];
+            float *x = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
+            float *got = malloc(n * sizeof(float));
+            test_fill_uniform(x, n, -100.0f, 100.0f, 7 + s);
+            for (size_t k = 0; k < n_special && k < n; ++k)
+                x[k] = special[k];
+            memcpy(want, x, n * sizeof(float));
+            exp_chain_reference(want, n, rounds[r]);
+            test_buffer b = test_buffer_new(ctx, n, 4, x);
+            cr_assert_eq(optk_exp_chain(ctx, b.data, (int64_t)n, rounds[r]), OPTK_OK, "%s",
+                         optk_context_last_error(ctx));
+            test_buffer_read(&b, got);
+            test_assert_bits_equal(got, want, n, 4, "exp chain");
+            test_buffer_check_guards(&b, "exp chain buffer");
+            test_buffer_free(&b);
+            free(x), free(want), free(got);
+        }
+    }
+    /* What the header promises of the special values, after one round. */
+    float one[4] = {NAN, INFINITY, -INFINITY, 0.0f};
+    exp_chain_reference(one, 4, 1);
+    cr_assert(isnan(one[0]));
+    cr_assert_eq(one[1], 0.0f);
+    cr_assert_eq(one[2], 0.0f);
+    cr_assert_eq(one[3], 1.0f);
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(math, exp_chain_refuses_bad_arguments_and_writes_nothing) {
+    optk_context *ctx = test_context(backend);
+    float init[8] = {1, 2, 3, 4, 5, 6, 7, 8}, got[8];
+    test_buffer b = test_buffer_new(ctx, 8, 4, init);
+    const struct {
+        float *x;
+        int64_t n;
+        int rounds;
+        const char *message;
+    } bad[] = {{NULL, 8, 1, "x is NULL"},
+               {b.data, 0, 1, "n must be >= 1, got 0"},
+               {b.data, 8, 0, "rounds must be >= 1, got 0"},
+               {(float *)((uintptr_t)b.data + 2), 4, 1, "x must be 4-byte aligned"}};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; ++k) {
+        cr_assert_eq(optk_exp_chain(ctx, bad[k].x, bad[k].n, bad[k].rounds),
+                     OPTK_ERR_INVALID_ARGUMENT, "case %zu", k);
+        cr_assert(strstr(optk_context_last_error(ctx), bad[k].message), "case %zu: \"%s\"", k,
+                  optk_context_last_error(ctx));
+    }
+    cr_assert_eq(optk_exp_chain(NULL, b.data, 8, 1), OPTK_ERR_INVALID_ARGUMENT);
+    test_buffer_read(&b, got);
+    test_assert_bits_equal(got, init, 8, 4, "x after refused calls");
+    test_buffer_check_guards(&b, "exp chain buffer");
+    test_buffer_free(&b);
+    optk_context_free(ctx);
 }

@@ -123,6 +123,7 @@ const optk_backend_ops optk_cpu_backend = {
     .mem_copy = cpu_mem_copy,
     .mem_set = cpu_mem_set,
     .random_fill_u32 = optk_cpu_random_fill_u32,
+    .exp_chain = optk_cpu_exp_chain,
     .element_apply = optk_cpu_element_apply,
     .grad_sum_squares = optk_cpu_grad_sum_squares,
     .grad_sum_squares_to = optk_cpu_grad_sum_squares_to,

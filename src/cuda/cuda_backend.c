@@ -15,6 +15,7 @@ const optk_backend_ops optk_cuda_backend = {
     .mem_copy = optk_cuda_mem_copy,
     .mem_set = optk_cuda_mem_set,
     .random_fill_u32 = optk_cuda_random_fill_u32,
+    .exp_chain = optk_cuda_exp_chain,
     .element_apply = optk_cuda_element_apply,
     .grad_sum_squares = optk_cuda_grad_sum_squares,
     .grad_sum_squares_to = optk_cuda_grad_sum_squares_to,

@@ -42,6 +42,7 @@ optk_status optk_cuda_mem_set(optk_context *ctx, void *dst, int value, size_t by
 
 optk_status optk_cuda_random_fill_u32(optk_context *ctx, uint64_t seed, uint64_t subsequence,
                                       uint64_t offset, uint32_t *out, int64_t n);
+optk_status optk_cuda_exp_chain(optk_context *ctx, float *x, int64_t n, int rounds);
 optk_status optk_cuda_element_apply(optk_context *ctx, const optk_element_launch *launch);
 optk_status optk_cuda_probe_fill(optk_context *ctx, optk_probe_kind kind, uint64_t seed,
                                  uint64_t step, uint64_t probe, float *out, int64_t n);

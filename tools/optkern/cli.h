@@ -59,6 +59,10 @@ int validate_sinkhorn(optk_context *cpu, optk_context *cuda, uint64_t seed, cons
 int validate_ot_cost(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only,
                      int *ran);
 
+/* The exp throughput op (validate_roofline.c), the same way. */
+int validate_roofline(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only,
+                      int *ran);
+
 /* EGGROLL (validate_es.c), the same way. */
 int validate_es(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only, int *ran);
 

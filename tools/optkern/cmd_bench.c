@@ -168,85 +168,103 @@ static int bench_hutchinson_ops(optk_context *ctx, const bench_options *o, doubl
             bench_print(stdout, &res, o->json);
         }
     }
-    for (int k = 0; k < 7 && o->sinkhorn; ++k) {
-        /* name, batch, n (= m), cost, dim, rho, iterations: CUDA sizes, then the CPU's */
-        static const struct {
-            const char *name;
-            int64_t batch[2], n[2];
-            optk_ot_cost cost;
-            int64_t dim;
-            double rho;
-            int iterations;
-        } cases[7] = {
-            {"dense-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 0.0, 100},
-            {"dense-large", {1, 1}, {8192, 1024}, OPTK_COST_DENSE, 0, 0.0, 20},
-            {"sqeuclid-small", {4096, 64}, {128, 64}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, 100},
-            {"sqeuclid-large", {64, 4}, {2048, 512}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, 20},
-            {"unbalanced-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 1.0, 100},
-            {"sqeuclid-d64", {1, 1}, {8192, 1024}, OPTK_COST_SQEUCLIDEAN, 64, 0.0, 20},
-            /* 256 KiB of cost per problem: a thread-block cluster each on sm_90 */
-            {"dense-256", {1024, 8}, {256, 256}, OPTK_COST_DENSE, 0, 0.0, 100},
-        };
-        const int c = cuda ? 0 : 1;
-        s = bench_sinkhorn(ctx, cases[k].name, cases[k].batch[c], cases[k].n[c], cases[k].n[c],
-                           cases[k].cost, cases[k].dim, cases[k].rho, cases[k].iterations,
-                           cuda ? o->reps : 5, roofline, &res);
-        if (s != OPTK_OK) return failed(ctx, "sinkhorn", cases[k].n[c], s);
-        bench_print(stdout, &res, o->json);
-    }
-    if (o->sinkhorn) { /* SNS and plain Sinkhorn to tol 1e-5 at eps 0.002: time to solution */
-        s = bench_sinkhorn_sns(ctx, 16, 64, 0.002, 1e-5, cuda ? o->reps : 3, &res);
-        if (s != OPTK_OK) return failed(ctx, "sinkhorn sns", 64, s);
-        bench_print(stdout, &res, o->json);
-    }
-    if (o->sinkhorn) { /* the plan of 1024^2 points in 64 dimensions applied to 64 columns */
-        s = bench_sinkhorn_apply(ctx, 1024, 1024, 64, 64, cuda ? o->reps : 5, &res);
-        if (s != OPTK_OK) return failed(ctx, "sinkhorn_apply", 1024, s);
-        bench_print(stdout, &res, o->json);
-    }
-    for (int method = 0; method < 2 && o->sinkhorn; ++method) {
-        /* The cost of the sqeuclid-d64 case's points (and dense-large's size), materialised. */
-        const int64_t n = cuda ? 8192 : 1024;
-        s = bench_ot_cost(ctx, (optk_cost_method)method, 1, n, n, 64, cuda ? o->reps : 5, &res);
-        if (s != OPTK_OK) return failed(ctx, "ot_cost_fill", n, s);
-        bench_print(stdout, &res, o->json);
-    }
-    if (o->es) {
-        const int64_t members = cuda ? 4096 : 256, batch = 16, m = 1024, n = 1024;
-        const int reps = cuda ? 20 : 3;
-        bench_result full, low, plain;
-        if ((s = bench_es(ctx, "fullrank", members, batch, m, n, 0, false, false, cuda ? 3 : 2,
-                          &full)) != OPTK_OK) {
-            return failed(ctx, "es", members, s);
-        }
-        bench_print(stdout, &full, o->json);
-        if ((s = bench_es(ctx, "lowrank-r1", members, batch, m, n, 1, false, false, reps, &low)) !=
-            OPTK_OK) {
-            return failed(ctx, "es", members, s);
-        }
-        low.baseline = "fullrank", low.baseline_s = full.median_s;
-        bench_print(stdout, &low, o->json);
-        if (cuda) {
-            if ((s = bench_es(ctx, "plain-gemm", members, batch, m, n, 1, false, true, reps,
-                              &plain)) != OPTK_OK) {
-                return failed(ctx, "es", members, s);
-            }
-            bench_print(stdout, &plain, o->json);
-            low.baseline = "plain-gemm", low.baseline_s = plain.median_s;
-            bench_print(stdout, &low, o->json);
-        }
-        if ((s = bench_es(ctx, "lowrank-r1", members, batch, m, n, 1, true, false, reps, &low)) !=
-            OPTK_OK) {
-            return failed(ctx, "es", members, s);
-        }
-        bench_print(stdout, &low, o->json);
-    }
     if (o->dense) {
         const int64_t n = cuda ? 8192 : 2048;
         s = bench_dense_estimator(ctx, n, cuda ? 256 : 16, o->reps, &res);
         if (s != OPTK_OK) return failed(ctx, "hessian_diag", n, s);
         bench_print(stdout, &res, o->json);
     }
+    return 0;
+}
+
+/* The Sinkhorn ops, each against the copy roofline (dense costs: bytes) and the exp roofline
+ * measured first (optk_exp_chain): the exponentials a solver must evaluate per second. */
+static int bench_sinkhorn_ops(optk_context *ctx, const bench_options *o, double roofline) {
+    if (!o->sinkhorn) return 0;
+    const bool cuda = optk_context_backend(ctx) == OPTK_BACKEND_CUDA;
+    bench_result res, exp_roofline;
+    optk_status s = bench_exp_roofline(ctx, cuda ? (int64_t)1 << 24 : (int64_t)1 << 20,
+                                       cuda ? 256 : 64, cuda ? o->reps : 5, &exp_roofline);
+    if (s != OPTK_OK) return failed(ctx, "exp_chain", 0, s);
+    bench_print(stdout, &exp_roofline, o->json);
+    const double exps_per_s = exp_roofline.exp_roofline;
+    /* name, batch, n, m, cost, dim, rho, log domain, iterations: CUDA sizes, then the CPU's */
+    enum { CASES = 8 };
+    static const bench_sinkhorn_case cases[2][CASES] = {
+        {{"dense-small", 4096, 64, 64, OPTK_COST_DENSE, 0, 0.0, false, 100},
+         {"dense-small-log", 4096, 64, 64, OPTK_COST_DENSE, 0, 0.0, true, 100},
+         {"dense-large", 1, 8192, 8192, OPTK_COST_DENSE, 0, 0.0, false, 20},
+         {"sqeuclid-small", 4096, 128, 128, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 100},
+         {"sqeuclid-large", 64, 2048, 2048, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 20},
+         {"unbalanced-small", 4096, 64, 64, OPTK_COST_DENSE, 0, 1.0, false, 100},
+         {"sqeuclid-d64", 1, 8192, 8192, OPTK_COST_SQEUCLIDEAN, 64, 0.0, false, 20},
+         /* 256 KiB of cost per problem: a thread-block cluster each on sm_90 */
+         {"dense-256", 1024, 256, 256, OPTK_COST_DENSE, 0, 0.0, false, 100}},
+        {{"dense-small", 64, 64, 64, OPTK_COST_DENSE, 0, 0.0, false, 100},
+         {"dense-small-log", 64, 64, 64, OPTK_COST_DENSE, 0, 0.0, true, 100},
+         {"dense-large", 1, 1024, 1024, OPTK_COST_DENSE, 0, 0.0, false, 20},
+         {"sqeuclid-small", 64, 64, 64, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 100},
+         {"sqeuclid-large", 4, 512, 512, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 20},
+         {"unbalanced-small", 64, 64, 64, OPTK_COST_DENSE, 0, 1.0, false, 100},
+         {"sqeuclid-d64", 1, 1024, 1024, OPTK_COST_SQEUCLIDEAN, 64, 0.0, false, 20},
+         {"dense-256", 8, 256, 256, OPTK_COST_DENSE, 0, 0.0, false, 100}}};
+    for (int k = 0; k < CASES; ++k) {
+        const bench_sinkhorn_case *c = &cases[cuda ? 0 : 1][k];
+        s = bench_sinkhorn(ctx, c, cuda ? o->reps : 5, roofline, &res);
+        if (s != OPTK_OK) return failed(ctx, "sinkhorn", c->n, s);
+        res.exp_roofline = exps_per_s;
+        bench_print(stdout, &res, o->json);
+    }
+    /* SNS and plain Sinkhorn to tol 1e-5 at eps 0.002: time to solution */
+    s = bench_sinkhorn_sns(ctx, 16, 64, 0.002, 1e-5, cuda ? o->reps : 3, &res);
+    if (s != OPTK_OK) return failed(ctx, "sinkhorn sns", 64, s);
+    bench_print(stdout, &res, o->json);
+    /* The plan of 1024^2 points in 64 dimensions applied to 64 columns */
+    s = bench_sinkhorn_apply(ctx, 1024, 1024, 64, 64, cuda ? o->reps : 5, &res);
+    if (s != OPTK_OK) return failed(ctx, "sinkhorn_apply", 1024, s);
+    bench_print(stdout, &res, o->json);
+    for (int method = 0; method < 2; ++method) {
+        /* The cost of the sqeuclid-d64 case's points (and dense-large's size), materialised. */
+        const int64_t n = cuda ? 8192 : 1024;
+        s = bench_ot_cost(ctx, (optk_cost_method)method, 1, n, n, 64, cuda ? o->reps : 5, &res);
+        if (s != OPTK_OK) return failed(ctx, "ot_cost_fill", n, s);
+        bench_print(stdout, &res, o->json);
+    }
+    return 0;
+}
+
+static int bench_es_ops(optk_context *ctx, const bench_options *o) {
+    if (!o->es) return 0;
+    const bool cuda = optk_context_backend(ctx) == OPTK_BACKEND_CUDA;
+    optk_status s;
+    const int64_t members = cuda ? 4096 : 256, batch = 16, m = 1024, n = 1024;
+    const int reps = cuda ? 20 : 3;
+    bench_result full, low, plain;
+    if ((s = bench_es(ctx, "fullrank", members, batch, m, n, 0, false, false, cuda ? 3 : 2,
+                      &full)) != OPTK_OK) {
+        return failed(ctx, "es", members, s);
+    }
+    bench_print(stdout, &full, o->json);
+    if ((s = bench_es(ctx, "lowrank-r1", members, batch, m, n, 1, false, false, reps, &low)) !=
+        OPTK_OK) {
+        return failed(ctx, "es", members, s);
+    }
+    low.baseline = "fullrank", low.baseline_s = full.median_s;
+    bench_print(stdout, &low, o->json);
+    if (cuda) {
+        if ((s = bench_es(ctx, "plain-gemm", members, batch, m, n, 1, false, true, reps, &plain)) !=
+            OPTK_OK) {
+            return failed(ctx, "es", members, s);
+        }
+        bench_print(stdout, &plain, o->json);
+        low.baseline = "plain-gemm", low.baseline_s = plain.median_s;
+        bench_print(stdout, &low, o->json);
+    }
+    if ((s = bench_es(ctx, "lowrank-r1", members, batch, m, n, 1, true, false, reps, &low)) !=
+        OPTK_OK) {
+        return failed(ctx, "es", members, s);
+    }
+    bench_print(stdout, &low, o->json);
     return 0;
 }
 
@@ -324,6 +342,8 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     rc = bench_hutchinson_ops(ctx, &o, roofline);
+    if (rc == 0) rc = bench_sinkhorn_ops(ctx, &o, roofline);
+    if (rc == 0) rc = bench_es_ops(ctx, &o);
     optk_context_free(ctx);
     return rc;
 }

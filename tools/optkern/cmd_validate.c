@@ -1,8 +1,8 @@
 /* cmd_validate.c — `optkern validate`: every optimizer rule on fresh random inputs of awkward
  * sizes, then the other ops (validate_hutchinson.c, validate_sinkhorn.c, validate_ot_cost.c,
- * validate_es.c). With a GPU: CUDA against the CPU reference under the numerics contract.
- * Without one: it says so and checks what the CPU can alone — for the rules the same bits on
- * a second run and whether the tensors go in one call or one by one; for the other ops
+ * validate_es.c, validate_roofline.c). With a GPU: CUDA against the CPU reference under the
+ * numerics contract. Without one: it says so and checks what the CPU can alone — for the rules the
+ * same bits on a second run and whether the tensors go in one call or one by one; for the other ops
  * float64 references. */
 #include "cli.h"
 #include "common/precision.h"
@@ -210,9 +210,11 @@ static void usage(FILE *f) {
                "sinkhorn_apply, sinkhorn_sns (4 x 30 x 40, eps 0.01), ot_cost_direct and\n"
                "ot_cost_gemm (3 x 70 x 50 points, dim 48);\n"
                "and EGGROLL: es_factors, es_forward_lowrank, es_forward_fullrank,\n"
-               "es_gradient_lowrank, es_gradient_fullrank. With a CUDA device: CUDA against\n"
+               "es_gradient_lowrank, es_gradient_fullrank; and exp_chain (4099 values, 3\n"
+               "rounds of the shared exp). With a CUDA device: CUDA against\n"
                "the CPU, bit for bit for the rules, probe bits, curvature updates, Sinkhorn and\n"
-               "ES factors and the direct cost; ES forwards and gradients within 1e-5 relative\n"
+               "ES factors, the direct cost and exp_chain; ES forwards and gradients within 1e-5 "
+               "relative\n"
                "(cuBLAS), the GEMM cost within 6e-4 (its expansion's bound); Gaussian\n"
                "probes within 2e-5; the estimate within 1e-4 relative. Without one: the CPU's\n"
                "own checks for the rules (the same bits on a second run and whether the tensors\n"
@@ -295,6 +297,7 @@ int cmd_validate(int argc, char **argv) {
     failures += validate_sinkhorn(cpu, cuda, seed, ops, &ran);
     failures += validate_ot_cost(cpu, cuda, seed, ops, &ran);
     failures += validate_es(cpu, cuda, seed, ops, &ran);
+    failures += validate_roofline(cpu, cuda, seed, ops, &ran);
     printf("\n%d passed, %d failed\n", ran - failures, failures);
     optk_context_free(cuda);
     optk_context_free(cpu);
