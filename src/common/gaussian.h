@@ -11,8 +11,10 @@
 
 #include "math.h"
 
+/* erfinv(x) for |x| <= 1 - 2^-24, where (1 - x)(1 + x) >= 2^-24 is a positive normal float
+ * (so optk_logf_normal, and the normal transform's loops vectorise). */
 OPTK_HD float optk_erfinvf(float x) {
-    float w = -optk_logf((1.0f - x) * (1.0f + x));
+    float w = -optk_logf_normal((1.0f - x) * (1.0f + x));
     float p;
     if (w < 5.0f) {
         w = w - 2.5f;

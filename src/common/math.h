@@ -53,14 +53,11 @@ OPTK_HD float optk_expf(float x) {
     return x != x ? x : (x > hi ? OPTK_INF_F : (x < lo ? 0.0f : e));
 }
 
-/* ln(x) for x > 0 (NaN for x < 0 or NaN, -Inf for 0, +Inf for +Inf). x = m 2^e with m in
- * [sqrt(1/2), sqrt(2)), ln m = 2 atanh(s), s = (m - 1)/(m + 1), |s| < 0.172, odd series to
- * s^11 (truncation < 1e-9). Branch-free like optk_expf. */
-OPTK_HD float optk_logf(float x) {
-    const int subnormal = x < 1.17549435e-38f;
-    const float xn = subnormal ? x * 8388608.0f : x; /* 2^23, exact */
-    const uint32_t bits = optk_f32_bits(xn);
-    int e = (int)((bits >> 23) & 0xffu) - 127 - (subnormal ? 23 : 0);
+/* ln(m 2^e) from the bits of a float: e = its exponent field - e_bias, m in [1, 2) from its
+ * mantissa, taken to [sqrt(1/2), sqrt(2)); ln m = 2 atanh(s), s = (m - 1)/(m + 1),
+ * |s| < 0.172, odd series to s^11 (truncation < 1e-9). No special cases. */
+OPTK_HD float optk_log_bits(uint32_t bits, int e_bias) {
+    int e = (int)((bits >> 23) & 0xffu) - e_bias;
     const float m1 = optk_f32_from_bits((bits & 0x007fffffu) | 0x3f800000u); /* in [1, 2) */
     const int halve = m1 > 1.41421356f;
     const float m = halve ? m1 * 0.5f : m1;
@@ -74,9 +71,24 @@ OPTK_HD float optk_logf(float x) {
     q = fmaf(q, s2, 1.0f / 3.0f);
     const float log_m = fmaf(2.0f * s * s2, q, 2.0f * s);
     const float fe = (float)e;
-    const float l = fmaf(fe, 0.693145751953125f, fmaf(fe, 1.428606765330187045e-06f, log_m));
+    return fmaf(fe, 0.693145751953125f, fmaf(fe, 1.428606765330187045e-06f, log_m));
+}
+
+/* ln(x) for x > 0 (NaN for x < 0 or NaN, -Inf for 0, +Inf for +Inf): a subnormal x scaled
+ * by 2^23 first, then optk_log_bits. Branch-free like optk_expf. */
+OPTK_HD float optk_logf(float x) {
+    const int subnormal = x < 1.17549435e-38f;
+    const float xn = subnormal ? x * 8388608.0f : x; /* 2^23, exact */
+    const float l = optk_log_bits(optk_f32_bits(xn), subnormal ? 150 : 127);
     return (x != x || x < 0.0f) ? OPTK_NAN_F
                                 : (x == 0.0f ? -OPTK_INF_F : (x == OPTK_INF_F ? x : l));
+}
+
+/* ln(x) for a positive, finite, normal x only: optk_logf's bits there, without its special
+ * cases — for callers whose argument is known to be in range, whose loops then vectorise
+ * (GCC 12 gives up on the special cases' masks next to a branch of the caller's). */
+OPTK_HD float optk_logf_normal(float x) {
+    return optk_log_bits(optk_f32_bits(x), 127);
 }
 
 /* x^k for x >= 0 and k in (0, 1]: exactly x for k = 1 (AdaHessian's default), exp(k ln x)

@@ -8,8 +8,10 @@
 
 /* The CPU context's scratch memory (grown on demand, reused). */
 typedef struct cpu_state {
-    void *workspace;
+    void *workspace; /* the dispatch layer's (ops->workspace) */
     size_t workspace_bytes;
+    void *scratch; /* the CPU ops' own (optk_cpu_scratch) */
+    size_t scratch_bytes;
 } cpu_state;
 
 /* The CPU's model name from /proc/cpuinfo where there is one. */
@@ -47,26 +49,40 @@ static optk_status cpu_init(optk_context *ctx, int device) {
 
 static void cpu_release(optk_context *ctx) {
     cpu_state *state = ctx->backend_data;
-    if (state) free(state->workspace);
+    if (state) free(state->workspace), free(state->scratch);
     free(state);
     ctx->backend_data = NULL;
 }
 
-static optk_status cpu_workspace(optk_context *ctx, size_t bytes, void **out) {
-    cpu_state *state = ctx->backend_data;
-    if (state->workspace_bytes < bytes) {
+/* *buffer of at least bytes (256-byte aligned), grown by replacing it (contents not kept). */
+static optk_status grow(optk_context *ctx, void **buffer, size_t *have, size_t bytes,
+                        const char *what) {
+    if (*have < bytes) {
         const size_t align = 256, rounded = (bytes + align - 1) / align * align;
         void *grown = aligned_alloc(align, rounded);
         if (!grown) {
-            return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "workspace: %zu bytes of host memory",
+            return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: %zu bytes of host memory", what,
                              bytes);
         }
-        free(state->workspace);
-        state->workspace = grown;
-        state->workspace_bytes = rounded;
+        free(*buffer);
+        *buffer = grown;
+        *have = rounded;
     }
-    *out = state->workspace;
     return OPTK_OK;
+}
+
+static optk_status cpu_workspace(optk_context *ctx, size_t bytes, void **out) {
+    cpu_state *state = ctx->backend_data;
+    const optk_status s = grow(ctx, &state->workspace, &state->workspace_bytes, bytes, "workspace");
+    *out = state->workspace;
+    return s;
+}
+
+optk_status optk_cpu_scratch(optk_context *ctx, size_t bytes, void **out) {
+    cpu_state *state = ctx->backend_data;
+    const optk_status s = grow(ctx, &state->scratch, &state->scratch_bytes, bytes, "scratch");
+    *out = state->scratch;
+    return s;
 }
 
 static optk_status cpu_set_stream(optk_context *ctx, void *stream) {

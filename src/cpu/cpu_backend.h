@@ -6,6 +6,10 @@
 
 optk_status optk_cpu_random_fill_u32(optk_context *ctx, uint64_t seed, uint64_t subsequence,
                                      uint64_t offset, uint32_t *out, int64_t n);
+/* A host buffer of the context's own for a CPU op's intermediate (a GEMM's transposed B):
+ * grown as needed, kept until the context is freed, apart from the dispatch layer's
+ * workspace (which may be an input of the same op). */
+optk_status optk_cpu_scratch(optk_context *ctx, size_t bytes, void **out);
 optk_status optk_cpu_exp_chain(optk_context *ctx, float *x, int64_t n, int rounds);
 optk_status optk_cpu_element_apply(optk_context *ctx, const optk_element_launch *launch);
 optk_status optk_cpu_probe_fill(optk_context *ctx, optk_probe_kind kind, uint64_t seed,

@@ -148,21 +148,41 @@ static int gemm_slice(void *arg, int64_t b0, int64_t b1, int worker) {
     return 0;
 }
 
+typedef struct transpose_job {
+    const float *B;
+    int64_t ldb, N, K;
+    float *bt; /* K x N */
+} transpose_job;
+
+/* Columns [8 j0, 8 j1) of bt, in 8 x 8 tiles: a plain double loop strides through memory a
+ * row length per access (4 KiB apart for 1024 columns, all in one cache set) and took a
+ * third of the full-rank ES forward. */
+static int transpose_slice(void *arg, int64_t j0, int64_t j1, int worker) {
+    (void)worker;
+    const transpose_job *t = arg;
+    for (int64_t jb = 8 * j0; jb < 8 * j1 && jb < t->N; jb += 8)
+        for (int64_t k0 = 0; k0 < t->K; k0 += 8)
+            for (int64_t k = k0; k < t->K && k < k0 + 8; ++k)
+                for (int64_t j = jb; j < t->N && j < jb + 8; ++j)
+                    t->bt[k * t->N + j] = t->B[j * t->ldb + k];
+    return 0;
+}
+
 optk_status optk_cpu_gemm(optk_context *ctx, bool trans_b, int64_t M, int64_t N, int64_t K,
                           float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
                           float beta, float *C, int64_t ldc) {
-    float *bt = NULL;
-    if (trans_b) { /* B is N x K: make it K x N once */
-        bt = malloc((size_t)(K * N) * sizeof *bt);
-        if (!bt) return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "gemm: out of host memory");
-        /* In 8 x 8 tiles: a plain double loop strides through memory a row length per access
-         * (4 KiB apart for 1024 columns, all in one cache set) and took a third of the
-         * full-rank ES forward. */
-        for (int64_t j0 = 0; j0 < N; j0 += 8)
-            for (int64_t k0 = 0; k0 < K; k0 += 8)
-                for (int64_t k = k0; k < K && k < k0 + 8; ++k)
-                    for (int64_t j = j0; j < N && j < j0 + 8; ++j)
-                        bt[k * N + j] = B[j * ldb + k];
+    /* Enough work to pay for a thread: about a millisecond or more. */
+    const bool threads = (double)M * (double)N * (double)K >= 1e7;
+    if (trans_b) { /* B is N x K: make it K x N once, in the context's scratch (no page
+                    * faults of a fresh buffer per call: the full-rank ES forward calls this
+                    * twice per pair) */
+        float *bt = NULL;
+        const optk_status s = optk_cpu_scratch(ctx, (size_t)(K * N) * sizeof *bt, (void **)&bt);
+        if (s != OPTK_OK) return s;
+        transpose_job t = {B, ldb, N, K, bt};
+        const int64_t column_blocks = (N + 7) / 8;
+        optk_cpu_parallel(column_blocks, threads ? optk_cpu_workers(column_blocks) : 1,
+                          transpose_slice, &t);
         B = bt;
         ldb = N;
     }
@@ -172,10 +192,7 @@ optk_status optk_cpu_gemm(optk_context *ctx, bool trans_b, int64_t M, int64_t N,
     }
     gemm_job job = {N, K, alpha, A, lda, B, ldb, C, ldc, M};
     const int64_t blocks = (M + GEMM_ROWS - 1) / GEMM_ROWS;
-    /* Enough work to pay for a thread: about a millisecond or more. */
-    const int workers = (double)M * (double)N * (double)K >= 1e7 ? optk_cpu_workers(blocks) : 1;
-    optk_cpu_parallel(blocks, workers, gemm_slice, &job);
-    free(bt);
+    optk_cpu_parallel(blocks, threads ? optk_cpu_workers(blocks) : 1, gemm_slice, &job);
     return OPTK_OK;
 }
 
