@@ -188,30 +188,33 @@ static int bench_sinkhorn_ops(optk_context *ctx, const bench_options *o, double 
     if (s != OPTK_OK) return failed(ctx, "exp_chain", 0, s);
     bench_print(stdout, &exp_roofline, o->json);
     const double exps_per_s = exp_roofline.exp_roofline;
-    /* name, batch, n, m, cost, dim, rho, log domain, iterations: CUDA sizes, then the CPU's */
-    enum { CASES = 8 };
-    static const bench_sinkhorn_case cases[2][CASES] = {
-        {{"dense-small", 4096, 64, 64, OPTK_COST_DENSE, 0, 0.0, false, 100},
-         {"dense-small-log", 4096, 64, 64, OPTK_COST_DENSE, 0, 0.0, true, 100},
-         {"dense-large", 1, 8192, 8192, OPTK_COST_DENSE, 0, 0.0, false, 20},
-         {"sqeuclid-small", 4096, 128, 128, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 100},
-         {"sqeuclid-large", 64, 2048, 2048, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 20},
-         {"unbalanced-small", 4096, 64, 64, OPTK_COST_DENSE, 0, 1.0, false, 100},
-         {"sqeuclid-d64", 1, 8192, 8192, OPTK_COST_SQEUCLIDEAN, 64, 0.0, false, 20},
-         /* 256 KiB of cost per problem: a thread-block cluster each on sm_90 */
-         {"dense-256", 1024, 256, 256, OPTK_COST_DENSE, 0, 0.0, false, 100}},
-        {{"dense-small", 64, 64, 64, OPTK_COST_DENSE, 0, 0.0, false, 100},
-         {"dense-small-log", 64, 64, 64, OPTK_COST_DENSE, 0, 0.0, true, 100},
-         {"dense-large", 1, 1024, 1024, OPTK_COST_DENSE, 0, 0.0, false, 20},
-         {"sqeuclid-small", 64, 64, 64, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 100},
-         {"sqeuclid-large", 4, 512, 512, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 20},
-         {"unbalanced-small", 64, 64, 64, OPTK_COST_DENSE, 0, 1.0, false, 100},
-         {"sqeuclid-d64", 1, 1024, 1024, OPTK_COST_SQEUCLIDEAN, 64, 0.0, false, 20},
-         {"dense-256", 8, 256, 256, OPTK_COST_DENSE, 0, 0.0, false, 100}}};
-    for (int k = 0; k < CASES; ++k) {
-        const bench_sinkhorn_case *c = &cases[cuda ? 0 : 1][k];
-        s = bench_sinkhorn(ctx, c, cuda ? o->reps : 5, roofline, &res);
-        if (s != OPTK_OK) return failed(ctx, "sinkhorn", c->n, s);
+    /* name, batch and n (= m) on CUDA then on the CPU, cost, dim, rho, log domain, iterations */
+    static const struct {
+        const char *name;
+        int64_t batch[2], n[2];
+        optk_ot_cost cost;
+        int64_t dim;
+        double rho;
+        bool log_domain;
+        int iterations;
+    } cases[] = {
+        {"dense-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 0.0, false, 100},
+        {"dense-small-log", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 0.0, true, 100},
+        {"dense-large", {1, 1}, {8192, 1024}, OPTK_COST_DENSE, 0, 0.0, false, 20},
+        {"sqeuclid-small", {4096, 64}, {128, 64}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 100},
+        {"sqeuclid-large", {64, 4}, {2048, 512}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 20},
+        {"unbalanced-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 1.0, false, 100},
+        {"sqeuclid-d64", {1, 1}, {8192, 1024}, OPTK_COST_SQEUCLIDEAN, 64, 0.0, false, 20},
+        /* 256 KiB of cost per problem: a thread-block cluster each on sm_90 */
+        {"dense-256", {1024, 8}, {256, 256}, OPTK_COST_DENSE, 0, 0.0, false, 100},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
+        const int c = cuda ? 0 : 1;
+        const bench_sinkhorn_case run = {cases[k].name, cases[k].batch[c],   cases[k].n[c],
+                                         cases[k].n[c], cases[k].cost,       cases[k].dim,
+                                         cases[k].rho,  cases[k].log_domain, cases[k].iterations};
+        s = bench_sinkhorn(ctx, &run, cuda ? o->reps : 5, roofline, &res);
+        if (s != OPTK_OK) return failed(ctx, "sinkhorn", run.n, s);
         res.exp_roofline = exps_per_s;
         bench_print(stdout, &res, o->json);
     }
