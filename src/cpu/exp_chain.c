@@ -1,6 +1,6 @@
-/* exp_chain.c — the exp throughput op on the CPU: the shared exp over slices of the array,
- * one slice per core, sixteen (AVX-512) or eight (AVX2) elements a vector, each element's
- * chain in a register across the rounds. */
+/* exp_chain.c — the exp throughput op on the CPU: the shared exp over slices of 4096
+ * elements (16 KiB, held in L1 through all the rounds), the slices split over the cores,
+ * sixteen (AVX-512) or eight (AVX2) elements a vector. */
 #include "cpu_backend.h"
 #include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
 #include "parallel.h"
