@@ -867,3 +867,46 @@ Test(sinkhorn, cpu_apply_is_the_shared_row_arithmetic) {
     unsetenv("OPTKERN_CPU_THREADS");
     optk_context_free(ctx);
 }
+
+/* The shared log-sum-exp merge (common/sinkhorn.h), branch-free so the CPU's lane tree
+ * vectorises, against its definition written with branches: an empty side gives the other
+ * unchanged, else the larger max is kept and the other sum rescaled — ties, empties, infinite
+ * and NaN maxima included, bit for bit; and the lane tree against merges in its order. */
+static optk_lse merge_by_definition(optk_lse x, optk_lse y, float eps) {
+    if (y.max == -INFINITY) return x;
+    if (x.max == -INFINITY) return y;
+    const optk_lse hi = x.max >= y.max ? x : y, lo = x.max >= y.max ? y : x;
+    const optk_lse r = {hi.max, hi.sum + lo.sum * (double)optk_expf((lo.max - hi.max) / eps)};
+    return r;
+}
+
+Test(sinkhorn, lse_merge_is_its_definition) {
+    const float maxima[] = {-INFINITY, -3.5f, 0.0f, 0.25f, 0.25f, 7.0f, INFINITY, NAN};
+    const double sums[] = {0.0, 1.0, 2.5, 1e-300, 3.0, 1.0, 1.0, 1.0};
+    const int count = (int)(sizeof maxima / sizeof maxima[0]);
+    for (int a = 0; a < count; ++a) {
+        for (int b = 0; b < count; ++b) {
+            const optk_lse x = {maxima[a], sums[a]}, y = {maxima[b], sums[b]};
+            const optk_lse want = merge_by_definition(x, y, 0.05f);
+            const optk_lse got = optk_lse_merge(x, y, 0.05f);
+            test_assert_bits_equal(&got.max, &want.max, 1, 4, "merged max");
+            test_assert_bits_equal(&got.sum, &want.sum, 1, 8, "merged sum");
+        }
+    }
+    float max[OPTK_SINKHORN_LANES];
+    double sum[OPTK_SINKHORN_LANES];
+    optk_lse lanes[OPTK_SINKHORN_LANES];
+    uint64_t state = 99;
+    for (int l = 0; l < OPTK_SINKHORN_LANES; ++l) {
+        max[l] = l % 7 == 3 ? -INFINITY : (float)(test_rand_u64(&state) % 1000) * 1e-3f;
+        sum[l] = max[l] == -INFINITY ? 0.0 : 1.0 + (double)(test_rand_u64(&state) % 100);
+        lanes[l] = (optk_lse){max[l], sum[l]};
+    }
+    for (int offset = OPTK_SINKHORN_LANES / 2; offset > 0; offset /= 2) {
+        for (int k = 0; k < offset; ++k)
+            lanes[k] = merge_by_definition(lanes[k], lanes[k + offset], 0.01f);
+    }
+    const optk_lse got = optk_lse_tree(max, sum, 0.01f);
+    test_assert_bits_equal(&got.max, &lanes[0].max, 1, 4, "tree max");
+    test_assert_bits_equal(&got.sum, &lanes[0].sum, 1, 8, "tree sum");
+}

@@ -70,23 +70,38 @@ OPTK_HD void optk_lse_push(optk_lse *l, float v, float eps) {
     optk_lse_add(&l->max, &l->sum, v, eps);
 }
 
-/* Merges two partial log-sum-exps (CUDA's tree). */
-OPTK_HD optk_lse optk_lse_merge(optk_lse x, optk_lse y, float eps) {
-    if (y.max == -OPTK_INF_F) return x;
-    if (x.max == -OPTK_INF_F) return y;
-    const optk_lse hi = x.max >= y.max ? x : y, lo = x.max >= y.max ? y : x;
-    optk_lse r = {hi.max, hi.sum + lo.sum * (double)optk_expf((lo.max - hi.max) / eps)};
-    return r;
+/* Merges the partial log-sum-exp (ymax, ysum) into (*max, *sum): an empty side (max -Inf)
+ * gives the other unchanged; else the larger max is kept and the other sum rescaled by
+ * exp((lo - hi) / eps). Branch-free (the selects come last), so the CPU's lane tree
+ * vectorises. */
+OPTK_HD void optk_lse_merge_into(float *max, double *sum, float ymax, double ysum, float eps) {
+    const float xmax = *max;
+    const double xsum = *sum;
+    const int x_first = xmax >= ymax;
+    const float hi = x_first ? xmax : ymax, lo = x_first ? ymax : xmax;
+    const double hi_sum = x_first ? xsum : ysum, lo_sum = x_first ? ysum : xsum;
+    const double merged = hi_sum + lo_sum * (double)optk_expf((lo - hi) / eps);
+    const int y_empty = ymax == -OPTK_INF_F, x_empty = xmax == -OPTK_INF_F;
+    *max = y_empty ? xmax : (x_empty ? ymax : hi);
+    *sum = y_empty ? xsum : (x_empty ? ysum : merged);
 }
 
-/* The lane tree: lane k takes lane k + offset for offset 16, 8, 4, 2, 1; lane 0 ends with
- * the whole (what __shfl_down_sync gives lane 0). Overwrites lanes. */
-OPTK_HD optk_lse optk_lse_tree(optk_lse *lanes, float eps) {
+/* Merges two partial log-sum-exps (CUDA's warp tree). */
+OPTK_HD optk_lse optk_lse_merge(optk_lse x, optk_lse y, float eps) {
+    optk_lse_merge_into(&x.max, &x.sum, y.max, y.sum, eps);
+    return x;
+}
+
+/* The lane tree over lanes held as separate maxima and sums: lane k takes lane k + offset for
+ * offset 16, 8, 4, 2, 1; lane 0 ends with the whole (what __shfl_down_sync gives lane 0).
+ * Overwrites the lanes. */
+OPTK_HD optk_lse optk_lse_tree(float *max, double *sum, float eps) {
     for (int offset = OPTK_SINKHORN_LANES / 2; offset > 0; offset /= 2) {
         for (int k = 0; k < offset; ++k)
-            lanes[k] = optk_lse_merge(lanes[k], lanes[k + offset], eps);
+            optk_lse_merge_into(&max[k], &sum[k], max[k + offset], sum[k + offset], eps);
     }
-    return lanes[0];
+    const optk_lse whole = {max[0], sum[0]};
+    return whole;
 }
 
 /* The block tree: partial t takes partial t + s for s = PARTIALS / 2 .. 1. Overwrites it. */

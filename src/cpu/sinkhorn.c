@@ -105,10 +105,7 @@ OPTK_CPU_HOT_LOOP static optk_lse row_lse(const float *restrict c, const float *
         const float v = b[j] != 0.0f ? g[j] - c[j] : -OPTK_INF_F;
         optk_lse_add(&lane_max[j - j0], &lane_sum[j - j0], v, eps);
     }
-    optk_lse lanes[OPTK_SINKHORN_LANES];
-    for (int l = 0; l < OPTK_SINKHORN_LANES; ++l)
-        lanes[l] = (optk_lse){lane_max[l], lane_sum[l]};
-    return optk_lse_tree(lanes, eps);
+    return optk_lse_tree(lane_max, lane_sum, eps);
 }
 
 OPTK_CPU_HOT_LOOP static void row_update(const solve *s, float eps, float tau) {
