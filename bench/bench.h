@@ -114,6 +114,7 @@ typedef struct bench_sinkhorn_case {
     double rho;      /* 0: balanced */
     bool log_domain; /* OPTK_SINKHORN_LOG_DOMAIN: no kernel-domain blocks */
     int iterations;
+    optk_sinkhorn_placement placement; /* CUDA: on chip (auto) or streaming */
 } bench_sinkhorn_case;
 
 /* The case's iterations (no early stop): dense costs (GB/s against the roofline) or point

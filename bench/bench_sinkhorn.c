@@ -82,6 +82,7 @@ optk_status bench_sinkhorn(optk_context *ctx, const bench_sinkhorn_case *c, int 
     args.options.check_every = iterations;
     args.options.rho = c->rho;
     if (c->log_domain) args.options.solver = OPTK_SINKHORN_LOG_DOMAIN;
+    args.options.placement = c->placement;
     if (s == OPTK_OK)
         s = bench_time(ctx, run_sinkhorn, &args, 1, reps, &out->median_s, &out->min_s);
     optk_mem_free(ctx, mem);

@@ -49,6 +49,11 @@ static optk_status check_options(optk_context *ctx, const char *op,
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: unknown solver %d", op,
                          (int)o->solver);
     }
+    if (o->placement != OPTK_SINKHORN_PLACE_AUTO && o->placement != OPTK_SINKHORN_PLACE_ONE_BLOCK &&
+        o->placement != OPTK_SINKHORN_PLACE_STREAMING) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: unknown placement %d", op,
+                         (int)o->placement);
+    }
     if (o->solver == OPTK_SINKHORN_SNS &&
         ((o->rho > 0.0 && isfinite(o->rho)) || o->sns_warmup < 0)) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
@@ -140,6 +145,7 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *p,
     job.check_every = o->check_every;
     job.warm_start = o->warm_start;
     job.log_domain_only = o->solver == OPTK_SINKHORN_LOG_DOMAIN;
+    job.placement = o->placement;
     job.out = *out;
     if (o->solver == OPTK_SINKHORN_SNS) {
         return optk_sns_solve(ctx, &job, o->sns_warmup > 0 ? o->sns_warmup : 20);

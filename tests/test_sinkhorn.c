@@ -502,6 +502,7 @@ BACKEND_TEST(sinkhorn, bad_arguments_are_refused_and_nothing_is_written) {
     BAD("tol negative", "tol", o.tol, -1.0);
     BAD("epsilon_start below eps", "epsilon_start", o.epsilon_start, 0.05);
     BAD("rho negative", "rho", o.rho, -1.0);
+    BAD("unknown placement", "unknown placement", o.placement, (optk_sinkhorn_placement)7);
     BAD("NULL f", "f is NULL", out.f, NULL);
     BAD("g overlaps f", "overlaps", out.g, (float *)bf.data + 1);
     BAD("plan overlaps c", "overlaps", out.plan, (float *)bc.data);
@@ -546,12 +547,37 @@ BACKEND_TEST(sinkhorn, bad_arguments_are_refused_and_nothing_is_written) {
     optk_context_free(ctx);
 }
 
-/* The backend against the CPU: the same bits. On CUDA: a small batch (the on-chip solver, one
- * block per problem), problems past its size limit (the streaming solver), and problems on-chip
- * but too big for one block's shared memory (a thread-block cluster per problem on sm_90, else
- * the streaming solver): 256^2 dense costs in two blocks, and 128 + 128 points in 600
- * dimensions in four, whose first blocks underflow in the kernel domain and fall back to the
- * log domain. */
+/* The backend against the CPU: the same bits, in every placement. On CUDA by default: a small
+ * batch (the on-chip solver, one block per problem), problems past its size limit (the
+ * streaming solver), and problems on-chip but too big for one block's shared memory (a
+ * thread-block cluster per problem on sm_90, else the streaming solver): 256^2 dense costs in
+ * two blocks, and 128 + 128 points in 600 dimensions in four, whose first blocks underflow in
+ * the kernel domain and fall back to the log domain; then each set again with clusters off
+ * (ONE_BLOCK) and all streaming (STREAMING). The CPU ignores the placement. */
+/* mine (a backend's, in some placement) is ref (the CPU's) bit for bit. */
+static void assert_same_bits(const host_problem *h, const host_result *mine, const host_result *ref,
+                             const char *what) {
+    double worst = 0.0;
+    for (int64_t e = 0; e < h->batch * h->n; ++e)
+        worst = fmax(worst, fabs(mine->f[e] - ref->f[e]) / (1.0 + fabs(ref->f[e])));
+    for (int64_t e = 0; e < h->batch * h->m; ++e)
+        worst = fmax(worst, fabs(mine->g[e] - ref->g[e]) / (1.0 + fabs(ref->g[e])));
+    for (int64_t p = 0; p < h->batch; ++p) {
+        worst = fmax(worst, fabs(mine->cost[p] - ref->cost[p]) / fabs(ref->cost[p]));
+        cr_assert_eq(mine->converged[p], ref->converged[p], "%s: problem %lld", what, (long long)p);
+    }
+    cr_log_info("%s: within %.3g of the cpu", what, worst);
+    /* Every sum runs in one fixed order on both backends: the same bits. */
+    cr_assert_eq(worst, 0.0, "%s: %g from the cpu", what, worst);
+    test_assert_bits_equal(mine->f, ref->f, (size_t)(h->batch * h->n), 4, "f");
+    test_assert_bits_equal(mine->g, ref->g, (size_t)(h->batch * h->m), 4, "g");
+    test_assert_bits_equal(mine->plan, ref->plan, (size_t)(h->batch * h->n * h->m), 4, "plan");
+    test_assert_bits_equal(mine->objective, ref->objective, (size_t)h->batch, 4, "objective");
+    test_assert_bits_equal(mine->error, ref->error, (size_t)h->batch, 4, "error");
+    for (int64_t p = 0; p < h->batch; ++p)
+        cr_assert_eq(mine->iterations[p], ref->iterations[p], "%s: iterations", what);
+}
+
 BACKEND_TEST(sinkhorn, backends_agree_with_the_cpu) {
     optk_context *ctx = test_context(backend);
     optk_context *cpu = test_context(OPTK_BACKEND_CPU);
@@ -564,35 +590,25 @@ BACKEND_TEST(sinkhorn, backends_agree_with_the_cpu) {
         random_problem(2, 128, 128, OPTK_COST_SQEUCLIDEAN, 600, 0.0f, 65)};
     const int max_iter[SETS] = {3000, 3000, 3000, 3000, 40};
     const double eps[SETS] = {0.05, 0.05, 0.05, 0.005, 0.05};
+    const optk_sinkhorn_placement placements[] = {
+        OPTK_SINKHORN_PLACE_AUTO, OPTK_SINKHORN_PLACE_ONE_BLOCK, OPTK_SINKHORN_PLACE_STREAMING};
     for (int k = 0; k < SETS; ++k) {
         const host_problem *h = &problems[k];
         optk_sinkhorn_options o = optk_sinkhorn_default_options(eps[k]);
         o.max_iter = max_iter[k];
-        host_result mine, ref;
-        cr_assert_eq(solve(ctx, h, &o, NULL, NULL, &mine), OPTK_OK, "%s",
-                     optk_context_last_error(ctx));
+        host_result ref;
         cr_assert_eq(solve(cpu, h, &o, NULL, NULL, &ref), OPTK_OK);
-        double worst = 0.0;
-        for (int64_t e = 0; e < h->batch * h->n; ++e)
-            worst = fmax(worst, fabs(mine.f[e] - ref.f[e]) / (1.0 + fabs(ref.f[e])));
-        for (int64_t e = 0; e < h->batch * h->m; ++e)
-            worst = fmax(worst, fabs(mine.g[e] - ref.g[e]) / (1.0 + fabs(ref.g[e])));
-        for (int64_t p = 0; p < h->batch; ++p) {
-            worst = fmax(worst, fabs(mine.cost[p] - ref.cost[p]) / fabs(ref.cost[p]));
-            cr_assert_eq(mine.converged[p], ref.converged[p], "problem %lld", (long long)p);
+        for (int place = 0; place < 3; ++place) {
+            o.placement = placements[place];
+            host_result mine;
+            cr_assert_eq(solve(ctx, h, &o, NULL, NULL, &mine), OPTK_OK, "%s",
+                         optk_context_last_error(ctx));
+            char what[64];
+            snprintf(what, sizeof what, "set %d, placement %d, on %s", k, (int)o.placement,
+                     optk_backend_name(backend));
+            assert_same_bits(h, &mine, &ref, what);
+            result_free(&mine);
         }
-        cr_log_info("problem set %d on %s: within %.3g of the cpu", k, optk_backend_name(backend),
-                    worst);
-        /* Every sum runs in one fixed order on both backends: the same bits. */
-        cr_assert_eq(worst, 0.0, "problem set %d: %g from the cpu", k, worst);
-        test_assert_bits_equal(mine.f, ref.f, (size_t)(h->batch * h->n), 4, "f");
-        test_assert_bits_equal(mine.g, ref.g, (size_t)(h->batch * h->m), 4, "g");
-        test_assert_bits_equal(mine.plan, ref.plan, (size_t)(h->batch * h->n * h->m), 4, "plan");
-        test_assert_bits_equal(mine.objective, ref.objective, (size_t)h->batch, 4, "objective");
-        test_assert_bits_equal(mine.error, ref.error, (size_t)h->batch, 4, "error");
-        for (int64_t p = 0; p < h->batch; ++p)
-            cr_assert_eq(mine.iterations[p], ref.iterations[p]);
-        result_free(&mine);
         result_free(&ref);
     }
     for (int k = 0; k < SETS; ++k)

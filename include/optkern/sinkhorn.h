@@ -57,6 +57,19 @@ typedef enum optk_sinkhorn_solver {
     OPTK_SINKHORN_LOG_DOMAIN = 2
 } optk_sinkhorn_solver;
 
+/* Where CUDA solves a problem (the CPU has one layout and ignores it). Every placement does the
+ * same arithmetic in the same order, so they give the same bits; the choice is speed (and the
+ * way to compare the solvers on one problem). */
+typedef enum optk_sinkhorn_placement {
+    /* On chip where the problem fits (n m <= 256^2): one block per problem, or on sm_90+ a
+     * thread-block cluster where one block's shared memory is too small; else streaming. */
+    OPTK_SINKHORN_PLACE_AUTO = 0,
+    /* On chip only where one block holds the problem (no clusters); else streaming. */
+    OPTK_SINKHORN_PLACE_ONE_BLOCK = 1,
+    /* The streaming solver always (kernels per iteration, the problem in global memory). */
+    OPTK_SINKHORN_PLACE_STREAMING = 2
+} optk_sinkhorn_placement;
+
 typedef struct optk_sinkhorn_options {
     double epsilon;       /* the target regularisation, > 0 (any float > 0) */
     int max_iter;         /* iterations (a g update and an f update each), >= 1 */
@@ -68,10 +81,12 @@ typedef struct optk_sinkhorn_options {
     bool warm_start;      /* f and g hold the starting potentials (else zeros) */
     optk_sinkhorn_solver solver;
     int sns_warmup; /* OPTK_SINKHORN_SNS: Sinkhorn iterations before Newton (0: 20) */
+    optk_sinkhorn_placement placement; /* CUDA: on chip or streaming (default: auto) */
 } optk_sinkhorn_options;
 
 /** Defaults: max_iter 1000, tol 1e-5 (1e-6 is below fp32's reach), check_every 10, no
- *  epsilon-scaling (decay 0.5 when a start is set), balanced, cold start. */
+ *  epsilon-scaling (decay 0.5 when a start is set), balanced, cold start, plain solver,
+ *  automatic placement. */
 optk_sinkhorn_options optk_sinkhorn_default_options(double epsilon);
 
 /** Where the results go (backend memory). f and g are required; the rest may be NULL. */

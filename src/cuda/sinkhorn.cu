@@ -378,7 +378,7 @@ extern "C" optk_status optk_cuda_sinkhorn(optk_context *ctx, const optk_sinkhorn
         return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: batch x n = %lld rows is beyond one grid",
                          op, (long long)(job->batch * job->view.n));
     }
-    const int blocks = fused_blocks(ctx, job);
+    const int blocks = job->placement == OPTK_SINKHORN_PLACE_STREAMING ? 0 : fused_blocks(ctx, job);
     if (blocks > 0) return solve_fused(ctx, job, blocks);
     Scratch s;
     st = get_scratch(ctx, job, &s);

@@ -320,6 +320,7 @@ int fused_blocks(optk_context *ctx, const optk_sinkhorn_job *job) {
     }
     /* + the kernel's static shared memory (the unsafe flag), rounded up generously. */
     if (layout_of(job->view, 1).bytes + 64 <= (size_t)most) return 1;
+    if (job->placement == OPTK_SINKHORN_PLACE_ONE_BLOCK) return 0;
     if (major < 9 || binary.ptxVersion < 90) return 0; /* clusters: compiled for sm_90+ */
     for (int blocks = 2; blocks <= kMostTeamBlocks; blocks *= 2) {
         if (cluster_fits(ctx, job, blocks, (size_t)most)) return blocks;

@@ -86,8 +86,8 @@ __device__ inline double block_sum(double x, double *shared) {
 }
 
 /* The on-chip solver (sinkhorn_fused.cu): how many blocks hold each of a job's problems (1,
- * a thread-block cluster of 2, 4 or 8 on sm_90 and later, or 0: not on-chip), and the solve
- * with that many. */
+ * a thread-block cluster of 2, 4 or 8 on sm_90 and later unless the job's placement is
+ * ONE_BLOCK, or 0: not on-chip), and the solve with that many. */
 int fused_blocks(optk_context *ctx, const optk_sinkhorn_job *job);
 optk_status solve_fused(optk_context *ctx, const optk_sinkhorn_job *job, int blocks);
 

@@ -39,7 +39,9 @@ static void usage(FILE *f) {
             "problems (CUDA: the on-chip solver), one large dense problem (GB/s: the cost is\n"
             "read twice per iteration), point clouds small and large (G log-sum-exp terms/s in\n"
             "the GFLOP/s column), unbalanced, 256 x 256 dense problems (CUDA: a thread-block\n"
-            "cluster each on sm_90), points in 64 dimensions (dense-large's size),\n"
+            "cluster each on sm_90), points in 64 dimensions (dense-large's size), on CUDA\n"
+            "the small and the 256 x 256 problems again through the streaming solver\n"
+            "(-streaming), the exp throughput first and each line's exps against it,\n"
             "the cost of those points materialised (ot-cost: direct and GEMM, GFLOP/s\n"
             "counted as the GEMM's 2 n m dim), and Sinkhorn-Newton-Sparse against plain\n"
             "Sinkhorn in time to tol 1e-5 (16 problems of 64 x 64, eps 0.002), and the plan of\n"
@@ -188,7 +190,9 @@ static int bench_sinkhorn_ops(optk_context *ctx, const bench_options *o, double 
     if (s != OPTK_OK) return failed(ctx, "exp_chain", 0, s);
     bench_print(stdout, &exp_roofline, o->json);
     const double exps_per_s = exp_roofline.exp_roofline;
-    /* name, batch and n (= m) on CUDA then on the CPU, cost, dim, rho, log domain, iterations */
+    /* name, batch and n (= m) on CUDA then on the CPU, cost, dim, rho, log domain, iterations,
+     * streaming (the -streaming lines: the same problems through CUDA's streaming solver, to
+     * set the on-chip solver against; the CPU has one layout and skips them) */
     static const struct {
         const char *name;
         int64_t batch[2], n[2];
@@ -197,22 +201,34 @@ static int bench_sinkhorn_ops(optk_context *ctx, const bench_options *o, double 
         double rho;
         bool log_domain;
         int iterations;
+        bool streaming;
     } cases[] = {
-        {"dense-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 0.0, false, 100},
-        {"dense-small-log", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 0.0, true, 100},
-        {"dense-large", {1, 1}, {8192, 1024}, OPTK_COST_DENSE, 0, 0.0, false, 20},
-        {"sqeuclid-small", {4096, 64}, {128, 64}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 100},
-        {"sqeuclid-large", {64, 4}, {2048, 512}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 20},
-        {"unbalanced-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 1.0, false, 100},
-        {"sqeuclid-d64", {1, 1}, {8192, 1024}, OPTK_COST_SQEUCLIDEAN, 64, 0.0, false, 20},
+        {"dense-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 0.0, false, 100, false},
+        {"dense-small-streaming", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 0.0, false, 100, true},
+        {"dense-small-log", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 0.0, true, 100, false},
+        {"dense-large", {1, 1}, {8192, 1024}, OPTK_COST_DENSE, 0, 0.0, false, 20, false},
+        {"sqeuclid-small", {4096, 64}, {128, 64}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 100, false},
+        {"sqeuclid-large", {64, 4}, {2048, 512}, OPTK_COST_SQEUCLIDEAN, 3, 0.0, false, 20, false},
+        {"unbalanced-small", {4096, 64}, {64, 64}, OPTK_COST_DENSE, 0, 1.0, false, 100, false},
+        {"sqeuclid-d64", {1, 1}, {8192, 1024}, OPTK_COST_SQEUCLIDEAN, 64, 0.0, false, 20, false},
         /* 256 KiB of cost per problem: a thread-block cluster each on sm_90 */
-        {"dense-256", {1024, 8}, {256, 256}, OPTK_COST_DENSE, 0, 0.0, false, 100},
+        {"dense-256", {1024, 8}, {256, 256}, OPTK_COST_DENSE, 0, 0.0, false, 100, false},
+        {"dense-256-streaming", {1024, 8}, {256, 256}, OPTK_COST_DENSE, 0, 0.0, false, 100, true},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; ++k) {
         const int c = cuda ? 0 : 1;
-        const bench_sinkhorn_case run = {cases[k].name, cases[k].batch[c],   cases[k].n[c],
-                                         cases[k].n[c], cases[k].cost,       cases[k].dim,
-                                         cases[k].rho,  cases[k].log_domain, cases[k].iterations};
+        if (!cuda && cases[k].streaming) continue;
+        const bench_sinkhorn_case run = {
+            cases[k].name,
+            cases[k].batch[c],
+            cases[k].n[c],
+            cases[k].n[c],
+            cases[k].cost,
+            cases[k].dim,
+            cases[k].rho,
+            cases[k].log_domain,
+            cases[k].iterations,
+            cases[k].streaming ? OPTK_SINKHORN_PLACE_STREAMING : OPTK_SINKHORN_PLACE_AUTO};
         s = bench_sinkhorn(ctx, &run, cuda ? o->reps : 5, roofline, &res);
         if (s != OPTK_OK) return failed(ctx, "sinkhorn", run.n, s);
         res.exp_roofline = exps_per_s;
