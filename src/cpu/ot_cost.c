@@ -1,7 +1,7 @@
 /* ot_cost.c — optk_ot_cost_fill on the CPU. Each problem's y is transposed once (dim x m, and
  * for the GEMM method its squared norms taken in double), then each row of C is built over
  * a chunk of columns at a time, coordinate by coordinate: loops over j that vectorise, in
- * the coordinate order optk_ot_cost_at sums in. Rows are independent: the cores share them,
+ * the coordinate order optk_point_cost sums in. Rows are independent: the cores share them,
  * and the thread count changes no bit. */
 #include "ot_cost.h"
 #include "cpu_backend.h"
@@ -22,7 +22,7 @@ typedef struct cost_job {
 } cost_job;
 
 /* Columns [j0, j0 + len) of row x: out[j] = sum_k fmaf((x_k - y_jk)^2), k in order — the
- * bits of optk_ot_cost_at — or its square root. */
+ * bits of optk_point_cost — or its square root. */
 OPTK_CPU_HOT_LOOP static void direct_chunk(const float *restrict x, const float *restrict yt,
                                            int64_t m, int64_t dim, bool euclidean, int64_t len,
                                            float *restrict out) {

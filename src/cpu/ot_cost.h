@@ -1,7 +1,7 @@
 /* ot_cost.h — point-cloud costs on the CPU, a row at a time: with the problem's y transposed
  * (dim x m), row i of C is built coordinate by coordinate over all columns — loops over j
  * that vectorise, each entry still summed in coordinate order with fmaf, so the bits of
- * optk_ot_cost_at (summing one entry's dim coordinates in turn is a chain of dependent
+ * optk_point_cost (summing one entry's dim coordinates in turn is a chain of dependent
  * fmas: ~25x slower at dim 64). Used by optk_ot_cost_fill and the point-cloud solver. */
 #ifndef OPTK_CPU_OT_COST_H
 #define OPTK_CPU_OT_COST_H

@@ -50,7 +50,7 @@ typedef struct solve {
 } solve;
 
 /* Row i of the problem's cost: the dense row itself, or computed into s->cost_row from the
- * transposed y (optk_ot_cost_at's bits, vectorised across the row). */
+ * transposed y (optk_point_cost's bits, vectorised across the row). */
 static const float *cost_row(const solve *s, int64_t i) {
     const optk_ot_view *v = &s->job->view;
     if (v->cost == OPTK_COST_DENSE) return v->c + (s->p * v->n + i) * v->m;

@@ -1,6 +1,6 @@
 /* sinkhorn_apply.c — P V and P^T V on the CPU without forming P. Per output row the plan's row
  * (or column) is built once: its costs a coordinate at a time from the other side's points
- * transposed (optk_ot_cost_at's bits, see ot_cost.h), its entries by optk_plan_entry — both
+ * transposed (optk_point_cost's bits, see ot_cost.h), its entries by optk_plan_entry — both
  * loops vectorise — and then added into the output in double, the plan's entries in index
  * order and the zero ones skipped, as optk_plan_apply_row (CUDA's arithmetic) does. Output
  * rows are independent: the cores share them, and the thread count changes no bit. */
@@ -25,19 +25,24 @@ typedef struct apply_job {
     const float *points_t; /* point clouds: the other side's points, batch x dim x others */
 } apply_job;
 
-/* The plan's row r of problem p (column r with transpose) into prow, via its costs in cost. */
+/* The plan's row r of problem p (column r with transpose) into prow, via its costs: a dense
+ * row read where it lies, a dense column gathered into scratch, or point costs computed
+ * there. */
 OPTK_CPU_HOT_LOOP static void plan_row(const apply_job *job, int64_t p, int64_t r,
-                                       float *restrict cost, float *restrict prow) {
+                                       float *restrict scratch, float *restrict prow) {
     const optk_ot_view *v = job->view;
     const int64_t n = v->n, m = v->m, others = job->transpose ? n : m;
-    if (v->cost == OPTK_COST_DENSE) {
+    const float *cost = scratch;
+    if (v->cost == OPTK_COST_DENSE && !job->transpose) {
+        cost = v->c + (p * n + r) * m;
+    } else if (v->cost == OPTK_COST_DENSE) {
         for (int64_t s = 0; s < others; ++s)
-            cost[s] = job->transpose ? v->c[(p * n + s) * m + r] : v->c[(p * n + r) * m + s];
+            scratch[s] = v->c[(p * n + s) * m + r];
     } else {
         const float *point =
             job->transpose ? v->y + (p * m + r) * v->dim : v->x + (p * n + r) * v->dim;
         optk_cpu_cost_row(point, job->points_t + p * v->dim * others, others, v->dim,
-                          v->cost == OPTK_COST_EUCLIDEAN, cost);
+                          v->cost == OPTK_COST_EUCLIDEAN, scratch);
     }
     if (job->transpose) {
         const float gr = job->g[p * m + r];

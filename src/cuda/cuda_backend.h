@@ -16,7 +16,9 @@ extern "C" {
 /* What a CUDA context holds beside the common fields. */
 typedef struct optk_cuda_state {
     int sm_count;
-    void *workspace; /* device scratch for reductions; grows, never shrinks */
+    int compute_major;   /* the device's compute capability, major part */
+    size_t shared_optin; /* shared memory one block may opt in to, bytes */
+    void *workspace;     /* device scratch for reductions; grows, never shrinks */
     size_t workspace_bytes;
     void *cublas; /* cublasHandle_t, created on first need */
 } optk_cuda_state;

@@ -37,6 +37,8 @@ extern "C" optk_status optk_cuda_init(optk_context *ctx, int device) {
     auto *state = static_cast<optk_cuda_state *>(std::calloc(1, sizeof(optk_cuda_state)));
     if (!state) return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
     state->sm_count = prop.multiProcessorCount;
+    state->compute_major = prop.major;
+    state->shared_optin = prop.sharedMemPerBlockOptin;
     ctx->backend_data = state;
     std::snprintf(ctx->device_name, sizeof ctx->device_name, "%s (sm_%d%d, %d SMs)", prop.name,
                   prop.major, prop.minor, prop.multiProcessorCount);

@@ -152,19 +152,16 @@ extern "C" optk_status optk_cuda_es_lowrank_add(optk_context *ctx, uint64_t seed
     optk_status s = enter(ctx, op);
     if (s != OPTK_OK) return s;
     const size_t bytes = (size_t)((m + n + batch) * rank) * sizeof(float);
-    int most = 0;
-    cudaError_t err =
-        cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, ctx->device);
-    if (err != cudaSuccess) return fail(ctx, err, op, "cudaDeviceGetAttribute");
-    if (bytes > (size_t)most || members > INT_MAX) {
+    const size_t most = static_cast<const optk_cuda_state *>(ctx->backend_data)->shared_optin;
+    if (bytes > most || members > INT_MAX) {
         return optk_fail(
             ctx, OPTK_ERR_UNSUPPORTED,
-            "%s: (m + n + batch) rank = %zu bytes of factors exceed a block's %d bytes "
+            "%s: (m + n + batch) rank = %zu bytes of factors exceed a block's %zu bytes "
             "of shared memory",
             op, bytes, most);
     }
-    err = cudaFuncSetAttribute(lowrank_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               (int)bytes);
+    const cudaError_t err = cudaFuncSetAttribute(
+        lowrank_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
     if (err != cudaSuccess) return fail(ctx, err, op, "cudaFuncSetAttribute");
     lowrank_kernel<<<(unsigned)members, kThreads, bytes, stream_of(ctx)>>>(
         seed, generation, layer, m, n, rank, scale, batch, X, Y);

@@ -2,7 +2,7 @@
  *
  * Direct: a block computes a tile of 8 rows x 32 columns of one problem, the points' coordinates
  * staged through shared memory 32 at a time, each entry summed in coordinate order with fmaf —
- * optk_ot_cost_at's arithmetic, so the CPU's bits.
+ * optk_point_cost's arithmetic, so the CPU's bits.
  * GEMM: the squared norms of all points (a thread each, fmaf in coordinate order), then every
  * problem's cross terms -2 x y^T in one strided-batched cuBLAS SGEMM written straight into c,
  * then one pass adding the norms, clamping at 0 and taking the root for Euclidean costs. */

@@ -308,22 +308,19 @@ int fused_blocks(optk_context *ctx, const optk_sinkhorn_job *job) {
                                                                                         << 31) {
         return 0;
     }
-    int most = 0, major = 0;
-    cudaFuncAttributes binary;
-    if (cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, ctx->device) !=
-            cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ctx->device) !=
-            cudaSuccess ||
-        cudaFuncGetAttributes(&binary, fused_kernel<true>) != cudaSuccess) {
+    const auto *device = static_cast<const optk_cuda_state *>(ctx->backend_data);
+    const size_t most = device->shared_optin;
+    /* + the kernel's static shared memory (the unsafe flag), rounded up generously. */
+    if (layout_of(job->view, 1).bytes + 64 <= most) return 1;
+    if (job->placement == OPTK_SINKHORN_PLACE_ONE_BLOCK || device->compute_major < 9) return 0;
+    cudaFuncAttributes binary; /* clusters also need the kernel compiled for sm_90+ */
+    if (cudaFuncGetAttributes(&binary, fused_kernel<true>) != cudaSuccess ||
+        binary.ptxVersion < 90) {
         cudaGetLastError(); /* clear it: the streaming solver will do */
         return 0;
     }
-    /* + the kernel's static shared memory (the unsafe flag), rounded up generously. */
-    if (layout_of(job->view, 1).bytes + 64 <= (size_t)most) return 1;
-    if (job->placement == OPTK_SINKHORN_PLACE_ONE_BLOCK) return 0;
-    if (major < 9 || binary.ptxVersion < 90) return 0; /* clusters: compiled for sm_90+ */
     for (int blocks = 2; blocks <= kMostTeamBlocks; blocks *= 2) {
-        if (cluster_fits(ctx, job, blocks, (size_t)most)) return blocks;
+        if (cluster_fits(ctx, job, blocks, most)) return blocks;
     }
     cudaGetLastError(); /* a failed query is not the solve's error */
     return 0;
