@@ -88,8 +88,8 @@ typedef struct optk_sinkhorn_job {
     optk_sinkhorn_outputs out;
 } optk_sinkhorn_job;
 
-/* Sinkhorn-Newton-Sparse (sinkhorn_sns.c): the warm-up on the backend, the Newton phase on
- * the host, for any backend. */
+/* Sinkhorn-Newton-Sparse (sinkhorn_sns.c): the warm-up, then the Newton phase, both on the
+ * backend. */
 optk_status optk_sns_solve(optk_context *ctx, const optk_sinkhorn_job *job, int warmup);
 
 /* The table a backend fills (designated initialisers); NULL slots are unsupported. */
@@ -169,6 +169,11 @@ typedef struct optk_backend_ops {
                                int64_t batch, const float *bias, float *Y);
     /* Every problem of a validated Sinkhorn job. */
     optk_status (*sinkhorn)(optk_context *ctx, const optk_sinkhorn_job *job);
+    /* The Newton phase of Sinkhorn-Newton-Sparse (common/sinkhorn_newton.h) after the
+     * warm-up: job->out.f and g hold the warm-up's potentials, warm (backend memory) its
+     * iterations, errors and converged flags (3 x batch words); writes every output. */
+    optk_status (*sinkhorn_newton)(optk_context *ctx, const optk_sinkhorn_job *job,
+                                   const void *warm);
     /* Sum of the squares of every gradient, in double, in a fixed order; a host value. */
     optk_status (*grad_sum_squares)(optk_context *ctx, const optk_param_tensor *tensors, int count,
                                     optk_dtype grad_dtype, double *out);

@@ -5,6 +5,7 @@
  * exp's bits on every backend, bad calls refused. */
 #include "harness.h"
 #include "common/math.h"
+#include "common/math_f64.h"
 
 #include <float.h>
 #include <math.h>
@@ -61,6 +62,69 @@ Test(math, log_special_values) {
     cr_assert(isnan(optk_logf(-1.0f)));
     cr_assert(isnan(optk_logf(NAN)));
     cr_assert(fabs(optk_logf(FLT_TRUE_MIN) - log((double)FLT_TRUE_MIN)) < 1e-5);
+}
+
+/* ulps of a double against a long double truth (the subnormal grid below 2^-1022). */
+static double ulps_f64(double got, long double want) {
+    const double w = (double)want;
+    const long double u =
+        fabsl(want) < 0x1p-1022L ? 0x1p-1074L : (long double)(nextafter(w, INFINITY) - w);
+    return (double)(fabsl((long double)got - want) / u);
+}
+
+Test(math, exp_f64_is_within_one_ulp) {
+    double worst = 0.0, at = 0.0;
+    for (double x = -745.0; x < 709.7; x += 1.73e-3) {
+        const double e = ulps_f64(optk_exp_f64(x), expl((long double)x));
+        if (e > worst) worst = e, at = x;
+    }
+    for (double x = -1.0; x < 1.0; x += 1.1e-5) { /* where the plan's exponents mostly are */
+        const double e = ulps_f64(optk_exp_f64(x), expl((long double)x));
+        if (e > worst) worst = e, at = x;
+    }
+    cr_log_info("optk_exp_f64: worst %.3f ulp at %.17g", worst, at);
+    cr_assert(worst <= 1.0, "optk_exp_f64: %.3f ulp at %a", worst, at);
+}
+
+Test(math, exp_f64_special_values) {
+    cr_assert_eq(optk_exp_f64(0.0), 1.0);
+    cr_assert(isinf(optk_exp_f64(709.79)) && optk_exp_f64(709.79) > 0);
+    cr_assert(isinf(optk_exp_f64(INFINITY)));
+    cr_assert_eq(optk_exp_f64(-INFINITY), 0.0);
+    cr_assert_eq(optk_exp_f64(-746.0), 0.0);
+    cr_assert(isnan(optk_exp_f64(NAN)));
+    cr_assert_eq(optk_exp_f64(-745.1), 0x1p-1074); /* the smallest subnormal, rounded once */
+    cr_assert(fabs(optk_exp_f64(-740.0) - exp(-740.0)) <= 0x1p-1074, "exp(-740)");
+}
+
+Test(math, log_f64_is_within_two_ulp) {
+    double worst = 0.0, at = 0.0;
+    for (double x = 0x1p-1022; x < 1e308; x *= 1.0137) {
+        const long double want = logl((long double)x);
+        if (fabsl(want) < 1e-2L) continue; /* relative accuracy near ln(1) = 0 is not the aim */
+        const double e = ulps_f64(optk_log_f64(x), want);
+        if (e > worst) worst = e, at = x;
+    }
+    for (double x = 0.5; x < 2.0; x += 3.7e-6) { /* weights and sums: around 1 */
+        const long double want = logl((long double)x);
+        if (fabsl(want) < 1e-2L) continue;
+        const double e = ulps_f64(optk_log_f64(x), want);
+        if (e > worst) worst = e, at = x;
+    }
+    cr_log_info("optk_log_f64: worst %.3f ulp at %.17g", worst, at);
+    cr_assert(worst <= 2.0, "optk_log_f64: %.3f ulp at %a", worst, at);
+}
+
+Test(math, log_f64_special_values) {
+    cr_assert_eq(optk_log_f64(1.0), 0.0);
+    cr_assert(isinf(optk_log_f64(0.0)) && optk_log_f64(0.0) < 0);
+    cr_assert(isinf(optk_log_f64(INFINITY)) && optk_log_f64(INFINITY) > 0);
+    cr_assert(isnan(optk_log_f64(-1.0)));
+    cr_assert(isnan(optk_log_f64(NAN)));
+    const double subnormals[] = {0x1p-1074, 0x1.8p-1060, 0x1.234p-1030};
+    for (int k = 0; k < 3; ++k)
+        cr_assert(ulps_f64(optk_log_f64(subnormals[k]), logl((long double)subnormals[k])) <= 2.0,
+                  "log(%a)", subnormals[k]);
 }
 
 Test(math, unit_power_is_exact_at_one_and_close_elsewhere) {

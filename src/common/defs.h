@@ -43,6 +43,25 @@ OPTK_HD float optk_f32_from_bits(uint32_t u) {
     return v.f;
 }
 
+/* The bits of a double, and a double from its bits. */
+OPTK_HD uint64_t optk_f64_bits(double x) {
+    union {
+        double d;
+        uint64_t u;
+    } v;
+    v.d = x;
+    return v.u;
+}
+
+OPTK_HD double optk_f64_from_bits(uint64_t u) {
+    union {
+        uint64_t u;
+        double d;
+    } v;
+    v.u = u;
+    return v.d;
+}
+
 /* (float)x, correctly rounded, from two exact halves: AVX2 has no unsigned conversion, so
  * the plain cast keeps CPU loops scalar; this one vectorises and gives the same bits. */
 OPTK_HD float optk_u32_to_f32(uint32_t x) {

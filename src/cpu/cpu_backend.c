@@ -153,6 +153,7 @@ const optk_backend_ops optk_cpu_backend = {
     .strided_copy = optk_cpu_strided_copy,
     .ot_weights_check = optk_cpu_ot_weights_check,
     .sinkhorn = optk_cpu_sinkhorn,
+    .sinkhorn_newton = optk_cpu_sinkhorn_newton,
     .ot_cost_fill = optk_cpu_ot_cost_fill,
     .plan_apply = optk_cpu_plan_apply,
     .es_fill = optk_cpu_es_fill,

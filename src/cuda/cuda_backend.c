@@ -29,6 +29,7 @@ const optk_backend_ops optk_cuda_backend = {
     .strided_copy = optk_cuda_strided_copy,
     .ot_weights_check = optk_cuda_ot_weights_check,
     .sinkhorn = optk_cuda_sinkhorn,
+    .sinkhorn_newton = optk_cuda_sinkhorn_newton,
     .ot_cost_fill = optk_cuda_ot_cost_fill,
     .plan_apply = optk_cuda_plan_apply,
     .es_fill = optk_cuda_es_fill,

@@ -77,6 +77,8 @@ optk_status optk_cuda_es_bias_add(optk_context *ctx, uint64_t seed, uint64_t gen
                                   uint32_t layer, int64_t m, float sigma, int64_t members,
                                   int64_t batch, const float *bias, float *Y);
 optk_status optk_cuda_sinkhorn(optk_context *ctx, const optk_sinkhorn_job *job);
+optk_status optk_cuda_sinkhorn_newton(optk_context *ctx, const optk_sinkhorn_job *job,
+                                      const void *warm);
 optk_status optk_cuda_grad_sum_squares(optk_context *ctx, const optk_param_tensor *tensors,
                                        int count, optk_dtype grad_dtype, double *out);
 optk_status optk_cuda_grad_sum_squares_to(optk_context *ctx, const optk_param_tensor *tensors,

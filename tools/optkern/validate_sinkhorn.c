@@ -1,7 +1,7 @@
 /* validate_sinkhorn.c — `optkern validate` for batched Sinkhorn: dense costs (a size CUDA
  * solves with its streaming solver), squared-Euclidean points (its on-chip solver),
  * unbalanced marginals, the plan applied without materialising it, and Sinkhorn-Newton-Sparse
- * at eps 0.01 (its warm-up on the backend, its Newton phase on the host). With a GPU: CUDA
+ * at eps 0.01 (its warm-up and its Newton phase both on the backend). With a GPU: CUDA
  * against the CPU, bit for bit (every sum has one fixed order). Without one: the CPU
  * against a float64 log-domain Sinkhorn run here to an error of 1e-11 — the plan within
  * 1e-6 + 1e-3 P

@@ -1,0 +1,40 @@
+/* sinkhorn_fixture.h — what the Sinkhorn tests share: a batch of problems on the host, a
+ * solve through guarded backend buffers, random problems, and the bit-for-bit comparison
+ * of two backends' answers. */
+#ifndef OPTK_TEST_SINKHORN_FIXTURE_H
+#define OPTK_TEST_SINKHORN_FIXTURE_H
+
+#include "harness.h"
+
+/* A batch on the host. */
+typedef struct host_problem {
+    int64_t batch, n, m, dim;
+    optk_ot_cost cost;
+    float *a, *b, *c, *x, *y;
+} host_problem;
+
+/* What a solve returned, on the host. */
+typedef struct host_result {
+    float *f, *g, *plan, *error, *cost, *objective;
+    int32_t *iterations, *converged;
+} host_result;
+
+void result_free(host_result *r);
+
+/* Uploads h, solves with o (warm: f0, g0 as starting potentials), downloads everything and
+ * checks every buffer's guard zones. */
+optk_status solve(optk_context *ctx, const host_problem *h, const optk_sinkhorn_options *o,
+                  const float *f0, const float *g0, host_result *r);
+
+/* A random balanced batch: weights in [0.2, 1] normalised per problem, costs in [0, range]
+ * (dense) or points in [-1, 1]^dim. */
+host_problem random_problem(int64_t batch, int64_t n, int64_t m, optk_ot_cost cost, int64_t dim,
+                            float range, uint64_t seed);
+
+void free_problem(host_problem *h);
+
+/* mine (a backend's) is ref (the CPU's) bit for bit: potentials, plans, statistics. */
+void assert_same_bits(const host_problem *h, const host_result *mine, const host_result *ref,
+                      const char *what);
+
+#endif /* OPTK_TEST_SINKHORN_FIXTURE_H */
