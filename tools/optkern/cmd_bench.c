@@ -44,8 +44,9 @@ static void usage(FILE *f) {
             "small and the 256 x 256 problems again through the streaming solver (-streaming),\n"
             "points in 64 dimensions (dense-large's size) and the cost of those points\n"
             "materialised (ot-cost: direct and GEMM, GFLOP/s counted as the GEMM's 2 n m dim),\n"
-            "Sinkhorn-Newton-Sparse against plain Sinkhorn in time to tol 1e-5 (16 problems of\n"
-            "64 x 64, eps 0.002), and the plan of 1024 x 1024 points in 64 dimensions applied\n"
+            "Sinkhorn-Newton-Sparse against plain Sinkhorn in time to tol 1e-5 (problems of\n"
+            "64 x 64 at eps 0.002: 16 on the CPU, 1024 on CUDA, whose Newton phase runs a block\n"
+            "per problem), and the plan of 1024 x 1024 points in 64 dimensions applied\n"
             "to 64 columns (sinkhorn-apply).\n"
             "es: the EGGROLL population forward of a\n"
             "1024 x 1024 layer, batch 16 (N = 256 members on the CPU, 4096 on CUDA): full rank,\n"
@@ -235,8 +236,9 @@ static int bench_sinkhorn_ops(optk_context *ctx, const bench_options *o, double 
         res.exp_roofline = exps_per_s;
         bench_print(stdout, &res, o->json);
     }
-    /* SNS and plain Sinkhorn to tol 1e-5 at eps 0.002: time to solution */
-    s = bench_sinkhorn_sns(ctx, 16, 64, 0.002, 1e-5, cuda ? o->reps : 3, &res);
+    /* SNS and plain Sinkhorn to tol 1e-5 at eps 0.002: time to solution (on CUDA enough
+     * problems to fill the device: the Newton phase runs a block per problem) */
+    s = bench_sinkhorn_sns(ctx, cuda ? 1024 : 16, 64, 0.002, 1e-5, cuda ? o->reps : 3, &res);
     if (s != OPTK_OK) return failed(ctx, "sinkhorn sns", 64, s);
     bench_print(stdout, &res, o->json);
     /* The plan of 1024^2 points in 64 dimensions applied to 64 columns */
