@@ -125,10 +125,11 @@ optk_status bench_sinkhorn(optk_context *ctx, const bench_sinkhorn_case *c, int 
                            double roofline_gbps, bench_result *out);
 
 /* Sinkhorn-Newton-Sparse against plain Sinkhorn, time to solution: batch dense problems of
- * n x n (costs in [0, 1), uniform weights) solved to tol at epsilon by each; the plain
+ * n x n (costs in [0, cost_max), uniform weights) solved to tol at epsilon by each; the plain
  * solver's time as the baseline. */
-optk_status bench_sinkhorn_sns(optk_context *ctx, int64_t batch, int64_t n, double epsilon,
-                               double tol, int reps, bench_result *out);
+optk_status bench_sinkhorn_sns(optk_context *ctx, const char *variant, int64_t batch, int64_t n,
+                               float cost_max, double epsilon, double tol, int reps,
+                               bench_result *out);
 
 /* optk_sinkhorn_apply: P v for one problem of n x m points in dim, v with k columns (zero
  * potentials, eps 0.5): 2 n m k FLOPs in the flops field. */

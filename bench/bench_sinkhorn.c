@@ -147,8 +147,9 @@ static optk_status time_to_tol(optk_context *ctx, sinkhorn_args *args, optk_sink
     return bench_time(ctx, run_sinkhorn, args, 1, reps, median_s, min_s);
 }
 
-optk_status bench_sinkhorn_sns(optk_context *ctx, int64_t batch, int64_t n, double epsilon,
-                               double tol, int reps, bench_result *out) {
+optk_status bench_sinkhorn_sns(optk_context *ctx, const char *variant, int64_t batch, int64_t n,
+                               float cost_max, double epsilon, double tol, int reps,
+                               bench_result *out) {
     const size_t B = (size_t)batch, N = (size_t)n;
     const size_t floats = 2 * B * N + B * N * N + 2 * B * N + B; /* a, b, c, f, g, iterations */
     float *mem = NULL;
@@ -157,7 +158,7 @@ optk_status bench_sinkhorn_sns(optk_context *ctx, int64_t batch, int64_t n, doub
     if (s != OPTK_OK) return s;
     float *a = mem, *b = a + B * N, *c = b + B * N, *f = c + B * N * N, *g = f + B * N;
     s = upload_uniform(ctx, a, (int64_t)(2 * B * N), 1.0f / (float)n, 1.0f / (float)n, 1);
-    if (s == OPTK_OK) s = upload_uniform(ctx, c, (int64_t)(B * N * N), 0.0f, 1.0f, 3);
+    if (s == OPTK_OK) s = upload_uniform(ctx, c, (int64_t)(B * N * N), 0.0f, cost_max, 3);
     sinkhorn_args args = {{batch, n, n, a, b, OPTK_COST_DENSE, c, NULL, NULL, 0},
                           optk_sinkhorn_default_options(epsilon),
                           {f, g, NULL, NULL, NULL, NULL, NULL, NULL}};
@@ -169,7 +170,7 @@ optk_status bench_sinkhorn_sns(optk_context *ctx, int64_t batch, int64_t n, doub
         s = time_to_tol(ctx, &args, OPTK_SINKHORN_SNS, reps, &out->median_s, &out->min_s);
     optk_mem_free(ctx, mem);
     if (s != OPTK_OK) return s;
-    bench_describe(out, ctx, "sinkhorn", "sns-to-tol", batch * n * n, (int)batch, reps);
+    bench_describe(out, ctx, "sinkhorn", variant, batch * n * n, (int)batch, reps);
     out->baseline = "plain Sinkhorn to the same tol";
     return OPTK_OK;
 }

@@ -249,20 +249,22 @@ static void pad_and_rebalance(host_problem *h, int64_t row, int64_t col) {
 
 /* The backend against the CPU, bit for bit (on the CPU: two threads against one): padding,
  * both point costs, a problem the warm-up already solves (no Newton step), one whose
- * iteration budget ends the Newton phase, and small eps where line searches fail and plain
- * Sinkhorn steps stand in. */
+ * iteration budget ends the Newton phase inside a burst of Sinkhorn iterations, and a warm-up
+ * far from the solution (eps 0.002 on costs in [0, 2]), where most Newton steps fail at first
+ * and ever longer bursts of Sinkhorn iterations stand in. */
 BACKEND_TEST(sinkhorn_newton, backends_agree_with_the_cpu) {
     optk_context *ctx = test_context(backend);
     optk_context *cpu = test_context(OPTK_BACKEND_CPU);
-    enum { SETS = 5 };
+    enum { SETS = 6 };
     host_problem sets[SETS] = {random_problem(4, 40, 33, OPTK_COST_DENSE, 0, 2.0f, 331),
                                random_problem(3, 30, 45, OPTK_COST_SQEUCLIDEAN, 2, 0.0f, 332),
                                random_problem(2, 64, 64, OPTK_COST_EUCLIDEAN, 5, 0.0f, 333),
                                random_problem(2, 25, 25, OPTK_COST_DENSE, 0, 1.0f, 334),
-                               random_problem(2, 70, 50, OPTK_COST_DENSE, 0, 1.0f, 335)};
+                               random_problem(2, 70, 50, OPTK_COST_DENSE, 0, 1.0f, 335),
+                               random_problem(2, 40, 50, OPTK_COST_DENSE, 0, 2.0f, 336)};
     pad_and_rebalance(&sets[0], 3, 40); /* a padded row in problem 0, a column in problem 1 */
-    const double eps[SETS] = {0.01, 0.005, 0.01, 0.5, 0.002};
-    const int max_iter[SETS] = {2000, 2000, 2000, 2000, 24};
+    const double eps[SETS] = {0.01, 0.005, 0.01, 0.5, 0.002, 0.002};
+    const int max_iter[SETS] = {2000, 2000, 2000, 2000, 24, 3000};
     for (int k = 0; k < SETS; ++k) {
         optk_sinkhorn_options o = sns_options(eps[k]);
         o.max_iter = max_iter[k];

@@ -15,8 +15,12 @@
  *  3. conjugate gradients on H d = grad (grad = a - r, b - c; H damped by
  *     OPTK_SNS_DAMPING max_i r_i / eps against its null space (1, -1));
  *  4. a backtracking (Armijo) line search on L from step 1, halving; where no step length
- *     down to OPTK_SNS_MIN_STEP improves L enough, one plain Sinkhorn iteration in double
- *     (g, then f) from where the step started.
+ *     down to OPTK_SNS_MIN_STEP improves L enough, plain Sinkhorn iterations in double (g,
+ *     then f) from where the step started: 1 after a step that follows a success, twice as
+ *     many after each further failure, at most OPTK_SNS_MAX_BURST (far from the solution,
+ *     where Newton's steps overshoot, the phase becomes Sinkhorn with a Newton try between
+ *     ever longer bursts instead of a full Newton try per Sinkhorn iteration).
+ * A Newton step and a Sinkhorn iteration count one iteration each.
  *
  * Order of the sums (a CUDA warp's, optk_sum_lanes): element k of a sum over k goes to lane
  * k % OPTK_SINKHORN_LANES in index order and the lanes meet in the shuffle tree. Sums over a
@@ -39,6 +43,7 @@
 #define OPTK_SNS_ROW_MASS 0.999     /* a row keeps its largest entries holding this of its mass */
 #define OPTK_SNS_ARMIJO 1e-4        /* accept L(x + t d) >= L(x) + this t grad.d */
 #define OPTK_SNS_MIN_STEP 1e-4      /* the smallest step length tried */
+#define OPTK_SNS_MAX_BURST 64       /* Sinkhorn iterations after a failed step, at most */
 #define OPTK_SNS_MAX_ENTRIES 0x1p27 /* n m: indices fit int32, workspace bounded */
 
 /* One problem's workspace (optk_sns_space_at): the vectors of length n + m hold the rows'
@@ -119,6 +124,16 @@ OPTK_HD double optk_sns_damping(double max_r, double eps) {
  * sum >= 1 (the maximum's own term). */
 OPTK_HD double optk_sns_potential(float weight, double max, double sum, double eps) {
     return eps * optk_log_f64((double)weight) - max - eps * optk_log_f64(sum > 1.0 ? sum : 1.0);
+}
+
+/* Sinkhorn iterations after a failed Newton step: `fallback`, within the budget left. */
+OPTK_HD int optk_sns_burst(int fallback, int budget_left) {
+    return fallback < budget_left ? fallback : budget_left;
+}
+
+/* The fallback after one more failure: doubled, at most OPTK_SNS_MAX_BURST. */
+OPTK_HD int optk_sns_next_fallback(int fallback) {
+    return 2 * fallback < OPTK_SNS_MAX_BURST ? 2 * fallback : OPTK_SNS_MAX_BURST;
 }
 
 /* The term of entry (i, j) of the objective <P, f + g>: 0 where P is 0 (f or g may be -Inf). */

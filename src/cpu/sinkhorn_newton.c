@@ -168,14 +168,15 @@ OPTK_CPU_HOT_LOOP static void sinkhorn_step(const problem *q) {
     }
 }
 
-/* Newton steps until the error is <= tol or `budget` steps; returns the steps, leaves the
- * plan at the final x, its error in *error and its mass in *mass. */
+/* Newton steps until the error is <= tol or `budget` iterations (a Newton step or a Sinkhorn
+ * iteration each); returns the iterations, leaves the plan at the final x, its error in *error
+ * and its mass in *mass. */
 static int newton(const problem *q, double tol, int budget, double *error, double *mass) {
     const optk_sns_space *w = &q->w;
     double dual = plan_and_dual(q, mass);
-    *error = marginal_error(q);
-    int steps = 0;
-    for (; steps<budget && * error> tol; ++steps) {
+    double err = marginal_error(q);
+    int steps = 0, fallback = 1;
+    while (steps < budget && err > tol) {
         for (int64_t k = 0; k < q->len; ++k) {
             const float wk = weight_at(q, k);
             w->grad[k] = wk > 0.0f ? (double)wk - w->marginal[k] : 0.0;
@@ -193,14 +194,20 @@ static int newton(const problem *q, double tol, int budget, double *error, doubl
             accepted = isfinite(next) && next >= dual + OPTK_SNS_ARMIJO * t * slope;
             if (accepted) dual = next;
         }
-        if (!accepted) { /* back to where the step started, then one Sinkhorn iteration */
+        if (accepted) {
+            steps += 1, fallback = 1;
+        } else { /* back to where the step started, then a burst of Sinkhorn iterations */
             for (int64_t k = 0; k < q->len; ++k)
                 w->x[k] = w->trial[k];
-            sinkhorn_step(q);
+            const int burst = optk_sns_burst(fallback, budget - steps);
+            for (int k = 0; k < burst; ++k)
+                sinkhorn_step(q);
+            steps += burst, fallback = optk_sns_next_fallback(fallback);
             dual = plan_and_dual(q, mass);
         }
-        *error = marginal_error(q);
+        err = marginal_error(q);
     }
+    *error = err;
     return steps;
 }
 

@@ -269,12 +269,12 @@ struct Problem {
         }
     }
 
-    /* Newton steps until the error is <= tol or `budget` steps (the CPU's newton()). */
+    /* Newton steps until the error is <= tol or `budget` iterations (the CPU's newton()). */
     __device__ int newton(double tol, int budget, double *error, double *mass) const {
         double dual = plan_and_dual(mass);
-        *error = marginal_error();
-        int steps = 0;
-        for (; steps<budget && * error> tol; ++steps) {
+        double err = marginal_error();
+        int steps = 0, fallback = 1;
+        while (steps < budget && err > tol) {
             for (int64_t k = threadIdx.x; k < len; k += kBlock) {
                 const float wk = weight_at(k);
                 w.grad[k] = wk > 0.0f ? (double)wk - w.marginal[k] : 0.0;
@@ -292,14 +292,20 @@ struct Problem {
                 accepted = isfinite(next) && next >= dual + OPTK_SNS_ARMIJO * t * slope;
                 if (accepted) dual = next;
             }
-            if (!accepted) {
+            if (accepted) {
+                steps += 1, fallback = 1;
+            } else {
                 for (int64_t k = threadIdx.x; k < len; k += kBlock)
                     w.x[k] = w.trial[k];
-                sinkhorn_step();
+                const int burst = optk_sns_burst(fallback, budget - steps);
+                for (int k = 0; k < burst; ++k)
+                    sinkhorn_step();
+                steps += burst, fallback = optk_sns_next_fallback(fallback);
                 dual = plan_and_dual(mass);
             }
-            *error = marginal_error();
+            err = marginal_error();
         }
+        *error = err;
         return steps;
     }
 };
