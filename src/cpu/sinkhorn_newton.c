@@ -126,7 +126,7 @@ OPTK_CPU_HOT_LOOP static void conjugate_gradients(const problem *q) {
     for (int64_t k = 0; k < q->len; ++k)
         w->d[k] = 0.0, w->res[k] = w->grad[k], w->dir[k] = w->grad[k];
     double rr = dot(q, w->res, w->res);
-    const double stop = OPTK_SNS_CG_TOL * rr;
+    const double stop = optk_sns_cg_stop(rr);
     for (int it = 0; it < OPTK_SNS_CG_ITERATIONS && rr > stop; ++it) {
         hessian_times(q, delta, w->dir, w->hd);
         const double curvature = dot(q, w->dir, w->hd);

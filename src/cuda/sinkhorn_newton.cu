@@ -223,7 +223,7 @@ struct Problem {
         for (int64_t k = threadIdx.x; k < len; k += kBlock)
             w.d[k] = 0.0, w.res[k] = w.grad[k], w.dir[k] = w.grad[k];
         double rr = dot(w.res, w.res);
-        const double stop = OPTK_SNS_CG_TOL * rr;
+        const double stop = optk_sns_cg_stop(rr);
         for (int it = 0; it < OPTK_SNS_CG_ITERATIONS && rr > stop; ++it) {
             hessian_times(delta, w.dir, w.hd);
             const double curvature = dot(w.dir, w.hd);

@@ -138,10 +138,41 @@ static bool demo_optimizers(optk_context *ctx) {
 
 /* ---- 2. A batch of optimal-transport problems ---------------------------------------------- */
 
+/* What one solve of the demo's batch gave. */
+typedef struct ot_summary {
+    int converged, most;
+    double mean_its, mean_cost, worst, ms;
+} ot_summary;
+
+enum { OT_B = 64, OT_N = 96, OT_M = 80, OT_D = 3 };
+
+/* Solves p with o, outputs in out (backend memory), and sums up. */
+static bool solve_batch(optk_context *ctx, const optk_ot_problem *p, const optk_sinkhorn_options *o,
+                        const optk_sinkhorn_outputs *out, ot_summary *sum) {
+    static float cost[OT_B], err[OT_B];
+    static int32_t its[OT_B], ok[OT_B];
+    const double t0 = now();
+    TRY(optk_sinkhorn(ctx, p, o, out));
+    TRY(optk_context_synchronize(ctx));
+    const double seconds = now() - t0;
+    TRY(optk_mem_download(ctx, cost, out->cost, sizeof cost));
+    TRY(optk_mem_download(ctx, err, out->error, sizeof err));
+    TRY(optk_mem_download(ctx, its, out->iterations, sizeof its));
+    TRY(optk_mem_download(ctx, ok, out->converged, sizeof ok));
+    *sum = (ot_summary){0, 0, 0.0, 0.0, 0.0, seconds * 1e3};
+    for (int k = 0; k < OT_B; ++k) {
+        sum->converged += ok[k];
+        sum->mean_cost += cost[k] / OT_B;
+        sum->mean_its += (double)its[k] / OT_B;
+        sum->most = its[k] > sum->most ? its[k] : sum->most;
+        sum->worst = err[k] > sum->worst ? err[k] : sum->worst;
+    }
+    return true;
+}
+
 static bool demo_sinkhorn(optk_context *ctx) {
-    enum { B = 64, N = 96, M = 80, D = 3 };
-    static float x[B * N * D], y[B * M * D], a[B * N], b[B * M], cost[B], err[B];
-    static int32_t its[B], ok[B];
+    enum { B = OT_B, N = OT_N, M = OT_M, D = OT_D };
+    static float x[B * N * D], y[B * M * D], a[B * N], b[B * M];
     uint64_t s = 11;
     for (int k = 0; k < B * N * D; ++k) /* a uniform cube against a shifted Gaussian-ish blob */
         x[k] = cli_uniform(&s, -1.0f, 1.0f);
@@ -176,30 +207,30 @@ static bool demo_sinkhorn(optk_context *ctx) {
     o.tol = 1e-4;
     const optk_sinkhorn_outputs out = {
         .f = f, .g = g, .iterations = dits, .error = derr, .converged = dok, .cost = dcost};
-    const double t0 = now();
-    TRY(optk_sinkhorn(ctx, &p, &o, &out));
-    TRY(optk_context_synchronize(ctx));
-    const double seconds = now() - t0;
-    TRY(optk_mem_download(ctx, cost, dcost, sizeof cost));
-    TRY(optk_mem_download(ctx, err, derr, sizeof err));
-    TRY(optk_mem_download(ctx, its, dits, sizeof its));
-    TRY(optk_mem_download(ctx, ok, dok, sizeof ok));
+    ot_summary scaled, plain, sns;
+    bool ok = solve_batch(ctx, &p, &o, &out, &scaled);
+    /* The same batch to a tight tol at a small eps, without and with Newton steps. */
+    o = optk_sinkhorn_default_options(0.002);
+    o.max_iter = 5000;
+    o.tol = 1e-6;
+    ok = ok && solve_batch(ctx, &p, &o, &out, &plain);
+    o.solver = OPTK_SINKHORN_SNS;
+    ok = ok && solve_batch(ctx, &p, &o, &out, &sns);
     optk_mem_free(ctx, mem);
-    int converged = 0, most = 0;
-    double mean_cost = 0.0, mean_its = 0.0, worst = 0.0;
-    for (int k = 0; k < B; ++k) {
-        converged += ok[k];
-        mean_cost += cost[k] / B;
-        mean_its += (double)its[k] / B;
-        most = its[k] > most ? its[k] : most;
-        worst = err[k] > worst ? err[k] : worst;
-    }
+    if (!ok) return false;
     printf("2. Sinkhorn: %d problems of %d x %d points in 3-D, eps 0.01 (scaled from 1)\n", B, N,
            M);
     printf("   converged %d/%d, iterations mean %.0f max %d, worst marginal error %.1e, "
            "mean <P, C> %.4f, %.1f ms for the batch\n",
-           converged, B, mean_its, most, worst, mean_cost, seconds * 1e3);
-    return converged == B;
+           scaled.converged, B, scaled.mean_its, scaled.most, scaled.worst, scaled.mean_cost,
+           scaled.ms);
+    printf("   eps 0.002 to tol 1e-6, at most %d iterations: plain Sinkhorn converged %d/%d "
+           "(%.0f iterations on average, %.1f ms),\n",
+           o.max_iter, plain.converged, B, plain.mean_its, plain.ms);
+    printf("   Sinkhorn-Newton-Sparse %d/%d (%.0f iterations on average, 20 of them Sinkhorn, "
+           "%.1f ms)\n",
+           sns.converged, B, sns.mean_its, sns.ms);
+    return scaled.converged == B && sns.converged == B;
 }
 
 /* ---- 3. EGGROLL on a linear map ------------------------------------------------------------- */
