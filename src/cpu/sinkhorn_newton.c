@@ -186,8 +186,12 @@ static int newton(const problem *q, double tol, int budget, double *error, doubl
         const double slope = dot(q, w->grad, w->d);
         for (int64_t k = 0; k < q->len; ++k)
             w->trial[k] = w->x[k];
+        double max_d = 0.0;
+        for (int64_t k = 0; k < q->len; ++k)
+            max_d = fabs(w->d[k]) > max_d ? fabs(w->d[k]) : max_d;
+        const double t0 = optk_sns_first_step(max_d, q->eps);
         bool accepted = false;
-        for (double t = 1.0; t > OPTK_SNS_MIN_STEP && slope > 0.0 && !accepted; t *= 0.5) {
+        for (double t = t0; t > OPTK_SNS_MIN_STEP * t0 && slope > 0.0 && !accepted; t *= 0.5) {
             for (int64_t k = 0; k < q->len; ++k)
                 w->x[k] = w->trial[k] + t * w->d[k];
             const double next = plan_and_dual(q, mass);

@@ -56,6 +56,20 @@ struct Problem {
         return *slot;
     }
 
+    /* The largest of term(k) >= 0 over k < count (0 if none): exact in any order. */
+    template <class Term> __device__ double lane_max(int64_t count, Term term) const {
+        __syncthreads();
+        if (threadIdx.x < 32) {
+            double top = 0.0;
+            for (int64_t k = threadIdx.x; k < count; k += 32)
+                top = term(k) > top ? term(k) : top;
+            top = warp_max(top);
+            if (threadIdx.x == 0) *slot = top;
+        }
+        __syncthreads();
+        return *slot;
+    }
+
     /* The plan at x, its marginals, L(x) (returned) and the plan's mass. */
     __device__ double plan_and_dual(double *mass) const {
         const int warp = (int)threadIdx.x / 32, lane = (int)threadIdx.x % 32;
@@ -210,16 +224,8 @@ struct Problem {
 
     /* Conjugate gradients for (H + delta I) d = grad from d = 0. */
     __device__ void conjugate_gradients() const {
-        __syncthreads();
-        if (threadIdx.x < 32) {
-            double top = 0.0;
-            for (int64_t i = threadIdx.x; i < n; i += 32)
-                top = w.marginal[i] > top ? w.marginal[i] : top;
-            top = warp_max(top);
-            if (threadIdx.x == 0) *slot = top;
-        }
-        __syncthreads();
-        const double delta = optk_sns_damping(*slot, eps);
+        const double delta =
+            optk_sns_damping(lane_max(n, [&](int64_t i) { return w.marginal[i]; }), eps);
         for (int64_t k = threadIdx.x; k < len; k += kBlock)
             w.d[k] = 0.0, w.res[k] = w.grad[k], w.dir[k] = w.grad[k];
         double rr = dot(w.res, w.res);
@@ -284,8 +290,10 @@ struct Problem {
             const double slope = dot(w.grad, w.d);
             for (int64_t k = threadIdx.x; k < len; k += kBlock)
                 w.trial[k] = w.x[k];
+            const double t0 =
+                optk_sns_first_step(lane_max(len, [&](int64_t k) { return fabs(w.d[k]); }), eps);
             bool accepted = false;
-            for (double t = 1.0; t > OPTK_SNS_MIN_STEP && slope > 0.0 && !accepted; t *= 0.5) {
+            for (double t = t0; t > OPTK_SNS_MIN_STEP * t0 && slope > 0.0 && !accepted; t *= 0.5) {
                 for (int64_t k = threadIdx.x; k < len; k += kBlock)
                     w.x[k] = w.trial[k] + t * w.d[k];
                 const double next = plan_and_dual(mass);
