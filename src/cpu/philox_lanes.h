@@ -132,4 +132,16 @@ static inline void optk_philox_lanes(uint64_t seed, uint64_t sub, uint64_t block
     optk_philox_lanes_plain(seed, sub, block0, out);
 }
 
+/* The 64 words of blocks block0 .. block0 + 15 in element order (word w of block l is
+ * element 4 l + w), for loops that take a word per element: an interleave of constant shape,
+ * which vectorises into shuffles where reading words[e % 4][e / 4] in place would gather. */
+static inline void optk_philox_words(uint64_t seed, uint64_t sub, uint64_t block0,
+                                     uint32_t out[4 * OPTK_PHILOX_LANES]) {
+    uint32_t words[4][OPTK_PHILOX_LANES];
+    optk_philox_lanes(seed, sub, block0, words);
+    for (int l = 0; l < OPTK_PHILOX_LANES; ++l)
+        for (int w = 0; w < 4; ++w)
+            out[4 * l + w] = words[w][l];
+}
+
 #endif /* OPTK_CPU_PHILOX_LANES_H */

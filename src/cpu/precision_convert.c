@@ -39,16 +39,10 @@ OPTK_CPU_HOT_LOOP void optk_cpu_narrow_stochastic(const float *restrict p, int64
         out[i] = optk_f32_to_bf16_sr(p[i], optk_philox_u32(seed, stream, (uint64_t)(first + i)));
     }
     for (; i + GROUP <= n; i += GROUP) {
-        uint32_t words[4][OPTK_PHILOX_LANES], ordered[GROUP];
-        optk_philox_lanes(seed, stream, (uint64_t)(first + i) >> 2, words);
-        /* Into element order first (word w of block l: element 4 l + w), an interleave of
-         * constant shape that vectorises into shuffles; read in place, words[e % 4][e / 4]
-         * was a gather and kept the rounding loop scalar. */
-        for (int l = 0; l < OPTK_PHILOX_LANES; ++l)
-            for (int w = 0; w < 4; ++w)
-                ordered[4 * l + w] = words[w][l];
+        uint32_t words[GROUP]; /* in element order: the rounding loop vectorises */
+        optk_philox_words(seed, stream, (uint64_t)(first + i) >> 2, words);
         for (int e = 0; e < GROUP; ++e)
-            out[i + e] = optk_f32_to_bf16_sr(p[i + e], ordered[e]);
+            out[i + e] = optk_f32_to_bf16_sr(p[i + e], words[e]);
     }
     for (; i + 4 <= n; i += 4) { /* one Philox block serves four elements */
         uint32_t words[4];
