@@ -44,13 +44,15 @@ typedef enum optk_sinkhorn_solver {
      * wherever that is safe: a block whose scalings leave the float range is run again in
      * the log domain. */
     OPTK_SINKHORN_PLAIN = 0,
-    /* Sinkhorn-Newton-Sparse (Tang et al., 2024), balanced problems: sns_warmup Sinkhorn
-     * iterations, then Newton steps on the concave dual with the Hessian's plan block
-     * sparsified to each row's largest entries holding 99.9% of its mass (at least 2) and
-     * each column's largest, solved by
-     * conjugate gradients, with a backtracking line search; a Sinkhorn iteration wherever a
-     * Newton step fails. Each Newton step counts as one iteration. The Newton phase runs on
-     * the host in double for both backends (the warm-up on the backend). */
+    /* Sinkhorn-Newton-Sparse (Tang et al., 2024), balanced problems with n m <= 2^27:
+     * sns_warmup Sinkhorn iterations, then Newton steps on the concave dual with the Hessian's
+     * plan block sparsified to each row's largest entries holding 99.9% of its mass (at least
+     * 2) and each column's largest, solved inexactly by conjugate gradients, with a
+     * backtracking line search whose first step moves no potential more than 10 eps; where a
+     * Newton step fails, Sinkhorn iterations (1, doubling with each further failure, at most
+     * 64). A Newton step and a Sinkhorn iteration count one iteration each; the error is the
+     * L1 violation of both marginals. Everything runs on the backend, the Newton phase in
+     * double (one CPU thread or one CUDA block per problem), with the same bits on both. */
     OPTK_SINKHORN_SNS = 1,
     /* OPTK_SINKHORN_PLAIN without its kernel-domain fast path: every iteration in the log
      * domain (for comparisons; same answers up to rounding). */
