@@ -1,6 +1,7 @@
 /* test_sinkhorn_newton.c — the Newton phase of Sinkhorn-Newton-Sparse on every backend
  * (POT's answer and the iteration count are in test_sinkhorn.c): the CPU's row threshold is
- * CUDA's bisection; a batch gives each problem's answer alone; zero-weight padding changes
+ * CUDA's bisection; the step rules (bursts, first step, CG's stop); a batch gives each
+ * problem's answer alone; zero-weight padding changes
  * the plan only by rounding and keeps the objective finite; point clouds give the bits of
  * their materialised cost; the CPU's thread count changes nothing; CUDA gives the CPU's bits;
  * problems too large are refused with nothing written. */
@@ -84,6 +85,23 @@ Test(sinkhorn_newton, cpu_row_threshold_is_the_bisection) {
     }
     cr_log_info("%d rows, %d thresholds strictly inside their row's range", rows, interior);
     cr_assert(interior >= rows / 8, "too few rows exercise the search: %d of %d", interior, rows);
+}
+
+/* The step rules: the fallback bursts double to their cap and stop at the budget; the first
+ * step length caps a potential's move at MAX_MOVE eps; CG's stop follows the forcing term. */
+Test(sinkhorn_newton, step_rules) {
+    int fallback = 1;
+    const int want[] = {1, 2, 4, 8, 16, 32, 64, 64};
+    for (int k = 0; k < 8; ++k) {
+        cr_assert_eq(optk_sns_burst(fallback, 1000), want[k], "failure %d", k);
+        fallback = optk_sns_next_fallback(fallback);
+    }
+    cr_assert_eq(optk_sns_burst(64, 5), 5, "the budget ends a burst");
+    const double eps = 0.01;
+    cr_assert_eq(optk_sns_first_step(0.05, eps), 1.0, "a step within 10 eps is taken whole");
+    cr_assert_eq(optk_sns_first_step(1.0, eps), 0.1, "a potential moves 10 eps at most");
+    cr_assert_eq(optk_sns_cg_stop(1e-12), sqrt(1e-12) * 1e-12, "eta^2 = |grad| near the solution");
+    cr_assert_eq(optk_sns_cg_stop(4.0), (0.1 * 0.1) * 4.0, "eta = 0.1 far from it");
 }
 
 /* ---- Solves -------------------------------------------------------------------------------- */
