@@ -1,10 +1,10 @@
 /* test_sinkhorn_newton.c — the Newton phase of Sinkhorn-Newton-Sparse on every backend
  * (POT's answer and the iteration count are in test_sinkhorn.c): the CPU's row threshold is
  * CUDA's bisection; the step rules (bursts, first step, CG's stop); a batch gives each
- * problem's answer alone; zero-weight padding changes
- * the plan only by rounding and keeps the objective finite; point clouds give the bits of
- * their materialised cost; the CPU's thread count changes nothing; CUDA gives the CPU's bits;
- * problems too large are refused with nothing written. */
+ * problem's answer alone; zero-weight padding changes the plan only by rounding and keeps the
+ * objective finite; point clouds give the bits of their materialised cost; the CPU's thread
+ * count changes nothing; CUDA gives the CPU's bits; problems too large are refused with
+ * nothing written. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "harness.h"
 #include "sinkhorn_fixture.h"
