@@ -21,20 +21,8 @@ import sys
 
 import torch
 
+from optkern_structs import OPTK_BACKEND_CPU, OPTK_BACKEND_CUDA, AdamWOptions, ParamTensor
 from torch_timing import median_time
-
-OPTK_BACKEND_CPU, OPTK_BACKEND_CUDA = 1, 2
-
-
-class ParamTensor(ctypes.Structure):
-    _fields_ = [("numel", ctypes.c_int64), ("param", ctypes.c_void_p), ("grad", ctypes.c_void_p),
-                ("state", ctypes.c_void_p * 4), ("master", ctypes.c_void_p)]
-
-
-class AdamWOptions(ctypes.Structure):
-    _fields_ = [("lr", ctypes.c_double), ("beta1", ctypes.c_double), ("beta2", ctypes.c_double),
-                ("eps", ctypes.c_double), ("weight_decay", ctypes.c_double),
-                ("amsgrad", ctypes.c_bool), ("maximize", ctypes.c_bool)]
 
 
 def gpt2_124m_shapes():
@@ -79,8 +67,6 @@ class Optkern:
             if status != 0:
                 raise RuntimeError(self.lib.optk_context_last_error(self.ctx).decode())
         return step
-
-
 
 
 def copy_bandwidth(device, reps):

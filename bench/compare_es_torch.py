@@ -21,22 +21,10 @@ import json
 
 import torch
 
+from optkern_structs import OPTK_BACKEND_CPU, OPTK_BACKEND_CUDA, Key, Layer
 from torch_timing import median_time
 
-OPTK_BACKEND_CPU, OPTK_BACKEND_CUDA = 1, 2
 P = ctypes.c_void_p
-
-
-class Key(ctypes.Structure):
-    _fields_ = [("seed", ctypes.c_uint64), ("generation", ctypes.c_uint64),
-                ("layer", ctypes.c_uint32)]
-
-
-class Layer(ctypes.Structure):
-    _fields_ = [("m", ctypes.c_int64), ("n", ctypes.c_int64), ("rank", ctypes.c_int),
-                ("sigma", ctypes.c_double), ("W", P), ("bias", P)]
-
-
 
 
 def main():

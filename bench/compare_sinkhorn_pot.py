@@ -28,8 +28,9 @@ import warnings
 import numpy as np
 import ot
 
-from sinkhorn_ctypes import (OPTK_COST_DENSE, OPTK_SINKHORN_LOG_DOMAIN, OPTK_SINKHORN_PLAIN,
-                             Optkern, Options, Outputs, Problem)
+from optkern_structs import (OPTK_COST_DENSE, OPTK_SINKHORN_LOG_DOMAIN, OPTK_SINKHORN_PLAIN,
+                             Options, Outputs, Problem)
+from sinkhorn_ctypes import Optkern
 
 
 def median_seconds(run, warmup, reps):

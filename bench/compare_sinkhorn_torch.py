@@ -21,8 +21,8 @@ import json
 
 import torch
 
-from sinkhorn_ctypes import (OPTK_COST_DENSE, OPTK_COST_SQEUCLIDEAN, Options, Outputs, Problem,
-                             Optkern as OptkernContext)
+from optkern_structs import OPTK_COST_DENSE, OPTK_COST_SQEUCLIDEAN, Options, Outputs, Problem
+from sinkhorn_ctypes import Optkern as OptkernContext
 from torch_timing import median_time
 
 
