@@ -179,6 +179,62 @@ BACKEND_TEST(sinkhorn, marginals_are_within_tol_at_convergence) {
     optk_context_free(ctx);
 }
 
+/* Problems first .. first + count - 1 of h (dense) as a batch of their own. */
+static host_problem some_of(const host_problem *h, int64_t first, int64_t count) {
+    host_problem q = *h;
+    q.batch = count;
+    q.a = h->a + first * h->n, q.b = h->b + first * h->m, q.c = h->c + first * h->n * h->m;
+    return q;
+}
+
+/* Non-finite costs, every solver: a +Inf cost forbids its pair (its plan entry is exactly 0,
+ * the problem converges, <P, C> and the objective stay finite); a NaN cost makes its problem's
+ * error NaN and converged 0, and the other problems of the batch get the bits they get
+ * without it. */
+BACKEND_TEST(sinkhorn, non_finite_costs) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(3, 20, 24, OPTK_COST_DENSE, 0, 1.0f, 91);
+    const int64_t n = h.n, m = h.m;
+    h.c[3 * m + 5] = INFINITY;           /* problem 0 */
+    h.c[(n + 7) * m + 2] = NAN;          /* problem 1 */
+    h.c[(2 * n + 4) * m + 9] = INFINITY; /* problem 2 */
+    const host_problem first = some_of(&h, 0, 1), last = some_of(&h, 2, 1);
+    const optk_sinkhorn_solver solvers[] = {OPTK_SINKHORN_PLAIN, OPTK_SINKHORN_LOG_DOMAIN,
+                                            OPTK_SINKHORN_SNS};
+    for (int k = 0; k < 3; ++k) {
+        optk_sinkhorn_options o = optk_sinkhorn_default_options(0.05);
+        o.tol = 1e-6;
+        o.max_iter = 400;
+        o.solver = solvers[k];
+        host_result all, r0, r2;
+        cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &all), OPTK_OK, "%s",
+                     optk_context_last_error(ctx));
+        cr_assert_eq(solve(ctx, &first, &o, NULL, NULL, &r0), OPTK_OK);
+        cr_assert_eq(solve(ctx, &last, &o, NULL, NULL, &r2), OPTK_OK);
+        cr_assert(all.converged[0] && all.converged[2], "solver %d: the +Inf problems converge", k);
+        cr_assert_eq(all.plan[3 * m + 5], 0.0f, "solver %d: a forbidden pair carries nothing", k);
+        cr_assert_eq(all.plan[(2 * n + 4) * m + 9], 0.0f, "solver %d", k);
+        for (int p = 0; p < 3; p += 2)
+            cr_assert(isfinite(all.cost[p]) && isfinite(all.objective[p]),
+                      "solver %d, problem %d: cost %g, objective %g", k, p, (double)all.cost[p],
+                      (double)all.objective[p]);
+        cr_assert(!all.converged[1] && isnan(all.error[1]), "solver %d: NaN cost: error %g", k,
+                  (double)all.error[1]);
+        const host_result *alone[] = {&r0, &r2};
+        for (int t = 0; t < 2; ++t) {
+            const int64_t p = 2 * (int64_t)t;
+            const host_result part = {all.f + p * n,      all.g + p * m,    all.plan + p * n * m,
+                                      all.error + p,      all.cost + p,     all.objective + p,
+                                      all.iterations + p, all.converged + p};
+            assert_same_bits(t == 0 ? &first : &last, &part, alone[t],
+                             "a problem beside a NaN one vs alone");
+        }
+        result_free(&all), result_free(&r0), result_free(&r2);
+    }
+    free_problem(&h);
+    optk_context_free(ctx);
+}
+
 /* Costs in [0, 2]: eps = 1e-4 puts C / eps near 2e4, far past exp's range in fp32. */
 BACKEND_TEST(sinkhorn, tiny_epsilon_stays_finite) {
     optk_context *ctx = test_context(backend);

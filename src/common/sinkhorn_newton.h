@@ -168,4 +168,9 @@ OPTK_HD double optk_sns_fg_term(double p, double f, double g) {
     return p > 0.0 ? p * (f + g) : 0.0;
 }
 
+/* The term of entry (i, j) of <P, C>: 0 where P is 0 (C may be +Inf: a forbidden pair). */
+OPTK_HD double optk_sns_cost_term(double p, float c) {
+    return p > 0.0 ? p * (double)c : 0.0;
+}
+
 #endif /* OPTK_COMMON_SINKHORN_NEWTON_H */

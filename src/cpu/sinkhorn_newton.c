@@ -249,7 +249,7 @@ static void solve_problem(const optk_sinkhorn_job *job, const void *warm, int64_
         for (int64_t j = 0; j < m; ++j) {
             const double pij = w->plan[i * m + j];
             if (o->plan) o->plan[(p * n + i) * m + j] = (float)pij;
-            lanes_add(&row_cost, j, pij * (double)w->cost[i * m + j]);
+            lanes_add(&row_cost, j, optk_sns_cost_term(pij, w->cost[i * m + j]));
             lanes_add(&row_fg, j, optk_sns_fg_term(pij, w->x[i], w->x[n + j]));
         }
         lanes_add(&cost, i, lanes_total(&row_cost));

@@ -353,7 +353,7 @@ __global__ void __launch_bounds__(kBlock)
         for (int64_t j = lane; j < m; j += 32) {
             const double pij = w.plan[i * m + j];
             if (o.plan) o.plan[(p * n + i) * m + j] = (float)pij;
-            cost += pij * (double)w.cost[i * m + j];
+            cost += optk_sns_cost_term(pij, w.cost[i * m + j]);
             fg += optk_sns_fg_term(pij, w.x[i], w.x[n + j]);
         }
         cost = warp_sum(cost);
