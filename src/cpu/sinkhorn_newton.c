@@ -66,7 +66,17 @@ static double row_threshold(const problem *q, int64_t i, int64_t keep) {
     return optk_cpu_sns_threshold(q->w.plan + i * q->m, q->m, q->w.marginal[i], keep, q->scratch);
 }
 
-/* The sparsified plan block as kept columns per row and kept rows per column. */
+/* Row i's kept entries as a byte per column (branch-free: it vectorises). */
+OPTK_CPU_HOT_LOOP static void keep_mask(const double *restrict row, double threshold,
+                                        const double *restrict column_max, int64_t m,
+                                        uint8_t *restrict mask) {
+    for (int64_t j = 0; j < m; ++j)
+        mask[j] = optk_sns_keep(row[j], threshold, column_max[j]);
+}
+
+/* The sparsified plan block as kept columns per row (each row's mask, then its kept columns in
+ * order) and kept rows per column (a counting sort of the rows' lists: O(kept entries), and
+ * each column's rows come out in row order, as CUDA's thread per column lists them). */
 static void sparsify(const problem *q) {
     const int64_t n = q->n, m = q->m, keep = optk_sns_row_keep(n, m);
     const optk_sns_space *w = &q->w;
@@ -79,22 +89,27 @@ static void sparsify(const problem *q) {
         }
     for (int64_t i = 0; i < n; ++i)
         w->threshold[i] = row_threshold(q, i, keep);
+    /* Scratch (the threshold search is done with it): m column cursors, then the mask. */
+    int32_t *cursor = (int32_t *)(void *)q->scratch;
+    uint8_t *mask = (uint8_t *)(void *)(q->scratch + m);
+    for (int64_t j = 0; j < m; ++j)
+        cursor[j] = 0;
     int32_t count = 0;
     for (int64_t i = 0; i < n; ++i) {
         w->row_start[i] = count;
+        keep_mask(w->plan + i * m, w->threshold[i], w->column_max, m, mask);
         for (int64_t j = 0; j < m; ++j)
-            if (optk_sns_keep(w->plan[i * m + j], w->threshold[i], w->column_max[j]))
-                w->row_cols[count++] = (int32_t)j;
+            if (mask[j]) w->row_cols[count++] = (int32_t)j, ++cursor[j];
     }
     w->row_start[n] = count;
-    count = 0;
-    for (int64_t j = 0; j < m; ++j) {
-        w->col_start[j] = count;
-        for (int64_t i = 0; i < n; ++i)
-            if (optk_sns_keep(w->plan[i * m + j], w->threshold[i], w->column_max[j]))
-                w->col_rows[count++] = (int32_t)i;
+    w->col_start[0] = 0;
+    for (int64_t j = 0; j < m; ++j) { /* counts -> starts; the cursors start there */
+        w->col_start[j + 1] = w->col_start[j] + cursor[j];
+        cursor[j] = w->col_start[j];
     }
-    w->col_start[m] = count;
+    for (int64_t i = 0; i < n; ++i)
+        for (int32_t e = w->row_start[i]; e < w->row_start[i + 1]; ++e)
+            w->col_rows[cursor[w->row_cols[e]]++] = (int32_t)i;
 }
 
 /* y = (H + delta I) x, H = (1/eps) [[diag(r), S], [S^T, diag(c)]], S the kept entries. */
