@@ -103,6 +103,37 @@ OPTK_HD double optk_sns_entry(float a, float b, double f, double g, float c, dou
     return a > 0.0f && b > 0.0f ? optk_exp_f64((f + g - (double)c) / eps) : 0.0;
 }
 
+/* Element k of Newton's gradient, weight_k - marginal_k (0 for a zero weight: padding). */
+OPTK_HD double optk_sns_gradient(float weight, double marginal) {
+    return weight > 0.0f ? (double)weight - marginal : 0.0;
+}
+
+/* Element k of <a, f> + <b, g> (0 for a zero weight, whose potential is -Inf). */
+OPTK_HD double optk_sns_linear_term(float weight, double x) {
+    return weight > 0.0f ? (double)weight * x : 0.0;
+}
+
+/* Element k of the error, |marginal_k - weight_k|. */
+OPTK_HD double optk_sns_error_term(double marginal, float weight) {
+    return fabs(marginal - (double)weight);
+}
+
+/* Element k of (H + delta I) x before its kept plan entries: the diagonal's part. */
+OPTK_HD double optk_sns_hessian_diagonal(double marginal, double x, double delta, double eps) {
+    return (marginal * x) / eps + delta * x;
+}
+
+/* A kept plan entry p's part of (H x)_k, x the other side's element. */
+OPTK_HD double optk_sns_hessian_term(double p, double x, double eps) {
+    return p * x / eps;
+}
+
+/* A term of a plain Sinkhorn step's log-sum-exp in double: v (a potential minus a cost) taken
+ * relative to the maximum top. */
+OPTK_HD double optk_sns_lse_term(double v, double top, double eps) {
+    return optk_exp_f64((v - top) / eps);
+}
+
 /* How many entries a row keeps at least: 2 m / n (2 when n >= m), at most m. */
 OPTK_HD int64_t optk_sns_row_keep(int64_t n, int64_t m) {
     const int64_t k = 2 * m / n > 2 ? 2 * m / n : 2;

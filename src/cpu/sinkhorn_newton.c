@@ -46,10 +46,8 @@ OPTK_CPU_HOT_LOOP static double plan_and_dual(const problem *q, double *mass_out
     for (int64_t i = 0; i < n; ++i)
         for (int64_t j = 0; j < m; ++j)
             col[j] += w->plan[i * m + j];
-    for (int64_t k = 0; k < q->len; ++k) {
-        const float wk = weight_at(q, k);
-        terms[k] = wk > 0.0f ? (double)wk * w->x[k] : 0.0;
-    }
+    for (int64_t k = 0; k < q->len; ++k)
+        terms[k] = optk_sns_linear_term(weight_at(q, k), w->x[k]);
     const double mass = lane_sum(r, n);
     if (mass_out) *mass_out = mass;
     return lane_sum(terms, q->len) - q->eps * mass;
@@ -57,7 +55,7 @@ OPTK_CPU_HOT_LOOP static double plan_and_dual(const problem *q, double *mass_out
 
 static double marginal_error(const problem *q) {
     for (int64_t k = 0; k < q->len; ++k)
-        q->scratch[k] = fabs(q->w.marginal[k] - (double)weight_at(q, k));
+        q->scratch[k] = optk_sns_error_term(q->w.marginal[k], weight_at(q, k));
     return lane_sum(q->scratch, q->len);
 }
 
@@ -118,16 +116,16 @@ OPTK_CPU_HOT_LOOP static void hessian_times(const problem *q, double delta, cons
     const int64_t n = q->n, m = q->m;
     const optk_sns_space *w = &q->w;
     for (int64_t k = 0; k < q->len; ++k)
-        y[k] = (w->marginal[k] * x[k]) / q->eps + delta * x[k];
+        y[k] = optk_sns_hessian_diagonal(w->marginal[k], x[k], delta, q->eps);
     for (int64_t i = 0; i < n; ++i)
         for (int32_t e = w->row_start[i]; e < w->row_start[i + 1]; ++e) {
             const int64_t j = w->row_cols[e];
-            y[i] += w->plan[i * m + j] * x[n + j] / q->eps;
+            y[i] += optk_sns_hessian_term(w->plan[i * m + j], x[n + j], q->eps);
         }
     for (int64_t j = 0; j < m; ++j)
         for (int32_t e = w->col_start[j]; e < w->col_start[j + 1]; ++e) {
             const int64_t i = w->col_rows[e];
-            y[n + j] += w->plan[i * m + j] * x[i] / q->eps;
+            y[n + j] += optk_sns_hessian_term(w->plan[i * m + j], x[i], q->eps);
         }
 }
 
@@ -167,7 +165,7 @@ OPTK_CPU_HOT_LOOP static void sinkhorn_step(const problem *q) {
         for (int64_t i = 0; i < n; ++i)
             if (q->a[i] > 0.0f) top = fmax(top, f[i] - (double)c[i * m + j]);
         for (int64_t i = 0; i < n; ++i)
-            if (q->a[i] > 0.0f) sum += optk_exp_f64((f[i] - (double)c[i * m + j] - top) / q->eps);
+            if (q->a[i] > 0.0f) sum += optk_sns_lse_term(f[i] - (double)c[i * m + j], top, q->eps);
         g[j] = optk_sns_potential(q->b[j], top, sum, q->eps);
     }
     for (int64_t i = 0; i < n; ++i) {
@@ -178,7 +176,7 @@ OPTK_CPU_HOT_LOOP static void sinkhorn_step(const problem *q) {
         lanes l = lanes_empty();
         for (int64_t j = 0; j < m; ++j)
             if (q->b[j] > 0.0f)
-                lanes_add(&l, j, optk_exp_f64((g[j] - (double)c[i * m + j] - top) / q->eps));
+                lanes_add(&l, j, optk_sns_lse_term(g[j] - (double)c[i * m + j], top, q->eps));
         f[i] = optk_sns_potential(q->a[i], top, lanes_total(&l), q->eps);
     }
 }
@@ -192,10 +190,8 @@ static int newton(const problem *q, double tol, int budget, double *error, doubl
     double err = marginal_error(q);
     int steps = 0, fallback = 1;
     while (steps < budget && err > tol) {
-        for (int64_t k = 0; k < q->len; ++k) {
-            const float wk = weight_at(q, k);
-            w->grad[k] = wk > 0.0f ? (double)wk - w->marginal[k] : 0.0;
-        }
+        for (int64_t k = 0; k < q->len; ++k)
+            w->grad[k] = optk_sns_gradient(weight_at(q, k), w->marginal[k]);
         sparsify(q);
         conjugate_gradients(q);
         const double slope = dot(q, w->grad, w->d);

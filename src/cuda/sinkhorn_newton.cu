@@ -94,15 +94,14 @@ struct Problem {
         }
         const double total = lane_sum(n, [&](int64_t i) { return w.marginal[i]; });
         *mass = total;
-        const double linear = lane_sum(len, [&](int64_t k) {
-            const float wk = weight_at(k);
-            return wk > 0.0f ? (double)wk * w.x[k] : 0.0;
-        });
+        const double linear =
+            lane_sum(len, [&](int64_t k) { return optk_sns_linear_term(weight_at(k), w.x[k]); });
         return linear - eps * total;
     }
 
     __device__ double marginal_error() const {
-        return lane_sum(len, [&](int64_t k) { return fabs(w.marginal[k] - (double)weight_at(k)); });
+        return lane_sum(
+            len, [&](int64_t k) { return optk_sns_error_term(w.marginal[k], weight_at(k)); });
     }
 
     /* Row i's threshold (a warp): a bisection on t's bits, as the CPU's. */
@@ -201,17 +200,17 @@ struct Problem {
     __device__ void hessian_times(double delta, const double *x, double *y) const {
         __syncthreads();
         for (int64_t k = threadIdx.x; k < len; k += kBlock) {
-            double v = (w.marginal[k] * x[k]) / eps + delta * x[k];
+            double v = optk_sns_hessian_diagonal(w.marginal[k], x[k], delta, eps);
             if (k < n) {
                 for (int32_t e = w.row_start[k]; e < w.row_start[k + 1]; ++e) {
                     const int64_t j = w.row_cols[e];
-                    v += w.plan[k * m + j] * x[n + j] / eps;
+                    v += optk_sns_hessian_term(w.plan[k * m + j], x[n + j], eps);
                 }
             } else {
                 const int64_t j = k - n;
                 for (int32_t e = w.col_start[j]; e < w.col_start[j + 1]; ++e) {
                     const int64_t i = w.col_rows[e];
-                    v += w.plan[i * m + j] * x[i] / eps;
+                    v += optk_sns_hessian_term(w.plan[i * m + j], x[i], eps);
                 }
             }
             y[k] = v;
@@ -257,7 +256,7 @@ struct Problem {
             for (int64_t i = 0; i < n; ++i)
                 if (a[i] > 0.0f) top = fmax(top, f[i] - (double)c[i * m + j]);
             for (int64_t i = 0; i < n; ++i)
-                if (a[i] > 0.0f) sum += optk_exp_f64((f[i] - (double)c[i * m + j] - top) / eps);
+                if (a[i] > 0.0f) sum += optk_sns_lse_term(f[i] - (double)c[i * m + j], top, eps);
             g[j] = optk_sns_potential(b[j], top, sum, eps);
         }
         __syncthreads();
@@ -269,7 +268,7 @@ struct Problem {
             top = warp_max(top);
             double s = 0.0;
             for (int64_t j = lane; j < m; j += 32)
-                if (b[j] > 0.0f) s += optk_exp_f64((g[j] - (double)c[i * m + j] - top) / eps);
+                if (b[j] > 0.0f) s += optk_sns_lse_term(g[j] - (double)c[i * m + j], top, eps);
             s = warp_sum(s);
             if (lane == 0) f[i] = optk_sns_potential(a[i], top, s, eps);
         }
@@ -281,10 +280,8 @@ struct Problem {
         double err = marginal_error();
         int steps = 0, fallback = 1;
         while (steps < budget && err > tol) {
-            for (int64_t k = threadIdx.x; k < len; k += kBlock) {
-                const float wk = weight_at(k);
-                w.grad[k] = wk > 0.0f ? (double)wk - w.marginal[k] : 0.0;
-            }
+            for (int64_t k = threadIdx.x; k < len; k += kBlock)
+                w.grad[k] = optk_sns_gradient(weight_at(k), w.marginal[k]);
             sparsify();
             conjugate_gradients();
             const double slope = dot(w.grad, w.d);
