@@ -86,6 +86,24 @@ void free_problem(host_problem *h) {
     free(h->a), free(h->b), free(h->c), free(h->x), free(h->y);
 }
 
+host_problem problems_of(const host_problem *h, int64_t first, int64_t count) {
+    host_problem q = *h;
+    const int64_t n = h->n, m = h->m, d = h->dim;
+    q.batch = count;
+    q.a = h->a + first * n, q.b = h->b + first * m;
+    q.c = h->c ? h->c + first * n * m : NULL;
+    q.x = h->x ? h->x + first * n * d : NULL, q.y = h->y ? h->y + first * m * d : NULL;
+    return q;
+}
+
+host_result result_of(const host_problem *h, const host_result *r, int64_t p) {
+    const int64_t n = h->n, m = h->m;
+    const host_result part = {r->f + p * n,      r->g + p * m,    r->plan + p * n * m,
+                              r->error + p,      r->cost + p,     r->objective + p,
+                              r->iterations + p, r->converged + p};
+    return part;
+}
+
 /* mine (a backend's, in some placement) is ref (the CPU's) bit for bit. */
 void assert_same_bits(const host_problem *h, const host_result *mine, const host_result *ref,
                       const char *what) {

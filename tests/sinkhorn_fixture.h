@@ -33,6 +33,12 @@ host_problem random_problem(int64_t batch, int64_t n, int64_t m, optk_ot_cost co
 
 void free_problem(host_problem *h);
 
+/* Problems first .. first + count - 1 of h as a batch of their own (a view: h's buffers). */
+host_problem problems_of(const host_problem *h, int64_t first, int64_t count);
+
+/* Problem p's part of a batch's result r (a view: r's buffers). */
+host_result result_of(const host_problem *h, const host_result *r, int64_t p);
+
 /* mine (a backend's) is ref (the CPU's) bit for bit: potentials, plans, statistics. */
 void assert_same_bits(const host_problem *h, const host_result *mine, const host_result *ref,
                       const char *what);

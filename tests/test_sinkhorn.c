@@ -179,14 +179,6 @@ BACKEND_TEST(sinkhorn, marginals_are_within_tol_at_convergence) {
     optk_context_free(ctx);
 }
 
-/* Problems first .. first + count - 1 of h (dense) as a batch of their own. */
-static host_problem some_of(const host_problem *h, int64_t first, int64_t count) {
-    host_problem q = *h;
-    q.batch = count;
-    q.a = h->a + first * h->n, q.b = h->b + first * h->m, q.c = h->c + first * h->n * h->m;
-    return q;
-}
-
 /* Non-finite costs, every solver: a +Inf cost forbids its pair (its plan entry is exactly 0,
  * the problem converges, <P, C> and the objective stay finite); a NaN cost makes its problem's
  * error NaN and converged 0, and the other problems of the batch get the bits they get
@@ -198,7 +190,7 @@ BACKEND_TEST(sinkhorn, non_finite_costs) {
     h.c[3 * m + 5] = INFINITY;           /* problem 0 */
     h.c[(n + 7) * m + 2] = NAN;          /* problem 1 */
     h.c[(2 * n + 4) * m + 9] = INFINITY; /* problem 2 */
-    const host_problem first = some_of(&h, 0, 1), last = some_of(&h, 2, 1);
+    const host_problem first = problems_of(&h, 0, 1), last = problems_of(&h, 2, 1);
     const optk_sinkhorn_solver solvers[] = {OPTK_SINKHORN_PLAIN, OPTK_SINKHORN_LOG_DOMAIN,
                                             OPTK_SINKHORN_SNS};
     for (int k = 0; k < 3; ++k) {
@@ -223,9 +215,7 @@ BACKEND_TEST(sinkhorn, non_finite_costs) {
         const host_result *alone[] = {&r0, &r2};
         for (int t = 0; t < 2; ++t) {
             const int64_t p = 2 * (int64_t)t;
-            const host_result part = {all.f + p * n,      all.g + p * m,    all.plan + p * n * m,
-                                      all.error + p,      all.cost + p,     all.objective + p,
-                                      all.iterations + p, all.converged + p};
+            const host_result part = result_of(&h, &all, p);
             assert_same_bits(t == 0 ? &first : &last, &part, alone[t],
                              "a problem beside a NaN one vs alone");
         }
@@ -397,9 +387,7 @@ BACKEND_TEST(sinkhorn, each_problem_converges_on_its_own) {
     cr_assert(all.iterations[0] != all.iterations[4], "iterations %d and %d", all.iterations[0],
               all.iterations[4]);
     for (int64_t p = 0; p < h.batch; ++p) {
-        host_problem one = {
-            1,    h.n, h.m, 0, OPTK_COST_DENSE, h.a + p * h.n, h.b + p * h.m, h.c + p * h.n * h.m,
-            NULL, NULL};
+        const host_problem one = problems_of(&h, p, 1);
         host_result r;
         cr_assert_eq(solve(ctx, &one, &o, NULL, NULL, &r), OPTK_OK);
         cr_assert_eq(r.iterations[0], all.iterations[p]);

@@ -114,17 +114,6 @@ static optk_sinkhorn_options sns_options(double eps) {
     return o;
 }
 
-/* Problem p of h as a batch of one. */
-static host_problem one_of(const host_problem *h, int64_t p) {
-    host_problem q = *h;
-    const int64_t n = h->n, m = h->m, d = h->dim;
-    q.batch = 1;
-    q.a = h->a + p * n, q.b = h->b + p * m;
-    q.c = h->c ? h->c + p * n * m : NULL;
-    q.x = h->x ? h->x + p * n * d : NULL, q.y = h->y ? h->y + p * m * d : NULL;
-    return q;
-}
-
 /* Each problem of a batch alone gives the batch's bits: problems do not interact. */
 BACKEND_TEST(sinkhorn_newton, a_batch_is_its_problems_alone) {
     optk_context *ctx = test_context(backend);
@@ -133,15 +122,13 @@ BACKEND_TEST(sinkhorn_newton, a_batch_is_its_problems_alone) {
     host_result all;
     cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &all), OPTK_OK, "%s", optk_context_last_error(ctx));
     for (int64_t p = 0; p < h.batch; ++p) {
-        const host_problem q = one_of(&h, p);
+        const host_problem q = problems_of(&h, p, 1);
         host_result alone;
         cr_assert_eq(solve(ctx, &q, &o, NULL, NULL, &alone), OPTK_OK);
         cr_assert_eq(alone.converged[0], 1, "problem %lld: error %g", (long long)p,
                      (double)alone.error[0]);
         cr_assert_gt(alone.iterations[0], 20, "the Newton phase ran");
-        host_result part = {all.f + p * h.n,    all.g + p * h.m,  all.plan + p * h.n * h.m,
-                            all.error + p,      all.cost + p,     all.objective + p,
-                            all.iterations + p, all.converged + p};
+        const host_result part = result_of(&h, &all, p);
         assert_same_bits(&q, &alone, &part, "alone vs in the batch");
         result_free(&alone);
     }
