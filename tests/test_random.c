@@ -53,6 +53,16 @@ static void check_lanes(const char *which, uint64_t seed, uint64_t sub, uint64_t
     }
 }
 
+/* The same for the element-order form (word w of block l at 4 l + w): its transposes. */
+static void check_words(const char *which, uint64_t seed, uint64_t sub, uint64_t start,
+                        const uint32_t words[4 * OPTK_PHILOX_LANES]) {
+    uint32_t lanes[4][OPTK_PHILOX_LANES];
+    for (int l = 0; l < OPTK_PHILOX_LANES; ++l)
+        for (int w = 0; w < 4; ++w)
+            lanes[w][l] = words[4 * l + w];
+    check_lanes(which, seed, sub, start, lanes);
+}
+
 Test(philox, sixteen_lanes_match_the_shared_rounds) {
     static const uint64_t starts[] = {0, 5, 0xfffffff4ull, 0x1fffffffaull, UINT64_MAX - 15};
     static const uint64_t seeds[] = {0, 20261122, 0xfedcba9876543210ull};
@@ -64,15 +74,23 @@ Test(philox, sixteen_lanes_match_the_shared_rounds) {
             check_lanes("dispatched", seeds[k], sub, starts[b], lanes);
             optk_philox_lanes_plain(seeds[k], sub, starts[b], lanes);
             check_lanes("plain", seeds[k], sub, starts[b], lanes);
+            uint32_t words[4 * OPTK_PHILOX_LANES];
+            optk_philox_words(seeds[k], sub, starts[b], words);
+            check_words("words, dispatched", seeds[k], sub, starts[b], words);
 #ifdef OPTK_HAVE_PHILOX_AVX2
             if (__builtin_cpu_supports("avx512f")) {
                 optk_philox_lanes_avx512(seeds[k], sub, starts[b], lanes);
                 check_lanes("avx512", seeds[k], sub, starts[b], lanes);
+                optk_philox_words_avx512(seeds[k], sub, starts[b], words);
+                check_words("words, avx512", seeds[k], sub, starts[b], words);
             }
             if (__builtin_cpu_supports("avx2")) {
                 optk_philox_lanes_avx2(seeds[k], sub, starts[b], lanes, 0);
                 optk_philox_lanes_avx2(seeds[k], sub, starts[b] + 8, lanes, 1);
                 check_lanes("avx2", seeds[k], sub, starts[b], lanes);
+                optk_philox_words_avx2(seeds[k], sub, starts[b], words);
+                optk_philox_words_avx2(seeds[k], sub, starts[b] + 8, words + 32);
+                check_words("words, avx2", seeds[k], sub, starts[b], words);
             }
 #endif
         }

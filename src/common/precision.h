@@ -4,7 +4,9 @@
  *
  * Stochastic rounding adds 16 random bits below bf16's last place and truncates: the result
  * is one of the two neighbouring bf16 values, the upper one with probability equal to the
- * distance from the lower one in units of the gap, so E[round(x)] = x. NaN stays NaN (quiet);
+ * distance from the lower one in units of the gap, so E[round(x)] = x. Element e of a tensor
+ * takes half e % 2 (the low 16 bits first) of word e / 2 of its Philox stream, so that one
+ * Philox block serves eight elements (optk_sr_word, optk_sr_bits). NaN stays NaN (quiet);
  * +-Inf stays +-Inf; a finite value may round up to Inf only if it is within one bf16 gap of
  * the largest finite bf16, as with nearest rounding.
  */
@@ -24,6 +26,16 @@ OPTK_HD uint16_t optk_f32_to_bf16_rne(float x) {
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u); /* quiet NaN */
     const uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
     return (uint16_t)((u + rounding) >> 16);
+}
+
+/* The index of the Philox word that holds element `element`'s 16 random bits. */
+OPTK_HD uint64_t optk_sr_word(uint64_t element) {
+    return element >> 1;
+}
+
+/* Element `element`'s random bits (in the low 16) out of its word optk_sr_word(element). */
+OPTK_HD uint32_t optk_sr_bits(uint32_t word, uint64_t element) {
+    return word >> (16u * (uint32_t)(element & 1u));
 }
 
 /* random: 32 random bits; the low 16 are used. */

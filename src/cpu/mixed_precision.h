@@ -36,8 +36,8 @@ void optk_cpu_widen(const void *src, int64_t first, int64_t n, optk_dtype dtype,
 /* out[0..n) = p rounded to nearest even in dtype (bf16 or fp16). */
 void optk_cpu_narrow(const float *p, int64_t n, optk_dtype dtype, uint16_t *out);
 
-/* out[0..n) = p rounded stochastically to bf16; element first + i of the tensor takes word
- * first + i of the Philox stream (seed, stream). */
+/* out[0..n) = p rounded stochastically to bf16; element first + i of the tensor takes its 16
+ * bits from word (first + i) / 2 of the Philox stream (seed, stream), see optk_sr_bits. */
 void optk_cpu_narrow_stochastic(const float *p, int64_t first, int64_t n, uint64_t seed,
                                 uint64_t stream, uint16_t *out);
 

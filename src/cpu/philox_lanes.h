@@ -40,10 +40,9 @@ __attribute__((target("avx2"))) static inline __m256i optk_mulhi_avx2(__m256i c,
     return _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xaa);
 }
 
-/* Blocks block0 .. block0 + 7 into lanes 8 half .. 8 half + 7 of out. */
+/* Blocks block0 .. block0 + 7: word w of block l in lane l of c[w]. */
 __attribute__((target("avx2"))) static inline void
-optk_philox_lanes_avx2(uint64_t seed, uint64_t sub, uint64_t block0,
-                       uint32_t out[4][OPTK_PHILOX_LANES], int half) {
+optk_philox_rounds_avx2(uint64_t seed, uint64_t sub, uint64_t block0, __m256i c[4]) {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     /* The 64-bit block index of each lane, low and high words (a carry past 2^32 within the
      * eight is possible: the low words wrap and the high words of those lanes take it). */
@@ -69,10 +68,37 @@ optk_philox_lanes_avx2(uint64_t seed, uint64_t sub, uint64_t block0,
         k0 += OPTK_PHILOX_W0;
         k1 += OPTK_PHILOX_W1;
     }
-    _mm256_storeu_si256((__m256i *)(out[0] + 8 * half), c0);
-    _mm256_storeu_si256((__m256i *)(out[1] + 8 * half), c1);
-    _mm256_storeu_si256((__m256i *)(out[2] + 8 * half), c2);
-    _mm256_storeu_si256((__m256i *)(out[3] + 8 * half), c3);
+    c[0] = c0;
+    c[1] = c1;
+    c[2] = c2;
+    c[3] = c3;
+}
+
+/* Blocks block0 .. block0 + 7 into lanes 8 half .. 8 half + 7 of out. */
+__attribute__((target("avx2"))) static inline void
+optk_philox_lanes_avx2(uint64_t seed, uint64_t sub, uint64_t block0,
+                       uint32_t out[4][OPTK_PHILOX_LANES], int half) {
+    __m256i c[4];
+    optk_philox_rounds_avx2(seed, sub, block0, c);
+    for (int w = 0; w < 4; ++w)
+        _mm256_storeu_si256((__m256i *)(out[w] + 8 * half), c[w]);
+}
+
+/* The 32 words of blocks block0 .. block0 + 7 in element order: the 4 x 8 transpose in
+ * registers (within each 128-bit half first, then across the halves). */
+__attribute__((target("avx2"))) static inline void
+optk_philox_words_avx2(uint64_t seed, uint64_t sub, uint64_t block0, uint32_t out[32]) {
+    __m256i c[4];
+    optk_philox_rounds_avx2(seed, sub, block0, c);
+    const __m256i t0 = _mm256_unpacklo_epi32(c[0], c[1]), t1 = _mm256_unpackhi_epi32(c[0], c[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(c[2], c[3]), t3 = _mm256_unpackhi_epi32(c[2], c[3]);
+    /* u_k holds blocks k and 4 + k, one per 128-bit half. */
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(u0, u1, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 8), _mm256_permute2x128_si256(u2, u3, 0x20));
+    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(u0, u1, 0x31));
+    _mm256_storeu_si256((__m256i *)(out + 24), _mm256_permute2x128_si256(u2, u3, 0x31));
 }
 
 /* The same rounds on all sixteen blocks: hi and lo words of c * m per lane. */
@@ -83,8 +109,7 @@ __attribute__((target("avx512f"))) static inline __m512i optk_mulhi_avx512(__m51
 }
 
 __attribute__((target("avx512f"))) static inline void
-optk_philox_lanes_avx512(uint64_t seed, uint64_t sub, uint64_t block0,
-                         uint32_t out[4][OPTK_PHILOX_LANES]) {
+optk_philox_rounds_avx512(uint64_t seed, uint64_t sub, uint64_t block0, __m512i c[4]) {
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i low0 = _mm512_set1_epi32((int)(uint32_t)block0);
     const __m512i low = _mm512_add_epi32(low0, lane);
@@ -108,10 +133,41 @@ optk_philox_lanes_avx512(uint64_t seed, uint64_t sub, uint64_t block0,
         k0 += OPTK_PHILOX_W0;
         k1 += OPTK_PHILOX_W1;
     }
-    _mm512_storeu_si512(out[0], c0);
-    _mm512_storeu_si512(out[1], c1);
-    _mm512_storeu_si512(out[2], c2);
-    _mm512_storeu_si512(out[3], c3);
+    c[0] = c0;
+    c[1] = c1;
+    c[2] = c2;
+    c[3] = c3;
+}
+
+__attribute__((target("avx512f"))) static inline void
+optk_philox_lanes_avx512(uint64_t seed, uint64_t sub, uint64_t block0,
+                         uint32_t out[4][OPTK_PHILOX_LANES]) {
+    __m512i c[4];
+    optk_philox_rounds_avx512(seed, sub, block0, c);
+    for (int w = 0; w < 4; ++w)
+        _mm512_storeu_si512(out[w], c[w]);
+}
+
+/* The 64 words of the sixteen blocks in element order: a 4 x 16 transpose in registers —
+ * within each 128-bit quarter, then quarters across registers, twice. */
+__attribute__((target("avx512f"))) static inline void
+optk_philox_words_avx512(uint64_t seed, uint64_t sub, uint64_t block0, uint32_t out[64]) {
+    __m512i c[4];
+    optk_philox_rounds_avx512(seed, sub, block0, c);
+    const __m512i t0 = _mm512_unpacklo_epi32(c[0], c[1]), t1 = _mm512_unpackhi_epi32(c[0], c[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(c[2], c[3]), t3 = _mm512_unpackhi_epi32(c[2], c[3]);
+    /* u_k holds blocks k, 4 + k, 8 + k and 12 + k, one per quarter. */
+    const __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);
+    const __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);
+    const int even = _MM_SHUFFLE(2, 0, 2, 0), odd = _MM_SHUFFLE(3, 1, 3, 1);
+    const __m512i v0 = _mm512_shuffle_i32x4(u0, u1, even); /* blocks 0, 8, 1, 9 */
+    const __m512i v1 = _mm512_shuffle_i32x4(u2, u3, even); /* 2, 10, 3, 11 */
+    const __m512i v2 = _mm512_shuffle_i32x4(u0, u1, odd);  /* 4, 12, 5, 13 */
+    const __m512i v3 = _mm512_shuffle_i32x4(u2, u3, odd);  /* 6, 14, 7, 15 */
+    _mm512_storeu_si512(out, _mm512_shuffle_i32x4(v0, v1, even));
+    _mm512_storeu_si512(out + 16, _mm512_shuffle_i32x4(v2, v3, even));
+    _mm512_storeu_si512(out + 32, _mm512_shuffle_i32x4(v0, v1, odd));
+    _mm512_storeu_si512(out + 48, _mm512_shuffle_i32x4(v2, v3, odd));
 }
 #endif
 
@@ -133,12 +189,24 @@ static inline void optk_philox_lanes(uint64_t seed, uint64_t sub, uint64_t block
 }
 
 /* The 64 words of blocks block0 .. block0 + 15 in element order (word w of block l is
- * element 4 l + w), for loops that take a word per element: an interleave of constant shape,
- * which vectorises into shuffles where reading words[e % 4][e / 4] in place would gather. */
+ * element 4 l + w), for loops that take a word per element and so vectorise where reading
+ * words[e % 4][e / 4] in place would gather. The transpose is written in shuffles: GCC's
+ * code for the plain loop below took as long as the Philox rounds themselves. */
 static inline void optk_philox_words(uint64_t seed, uint64_t sub, uint64_t block0,
                                      uint32_t out[4 * OPTK_PHILOX_LANES]) {
+#ifdef OPTK_HAVE_PHILOX_AVX2
+    if (__builtin_cpu_supports("avx512f")) {
+        optk_philox_words_avx512(seed, sub, block0, out);
+        return;
+    }
+    if (__builtin_cpu_supports("avx2")) {
+        optk_philox_words_avx2(seed, sub, block0, out);
+        optk_philox_words_avx2(seed, sub, block0 + 8, out + 32);
+        return;
+    }
+#endif
     uint32_t words[4][OPTK_PHILOX_LANES];
-    optk_philox_lanes(seed, sub, block0, words);
+    optk_philox_lanes_plain(seed, sub, block0, words);
     for (int l = 0; l < OPTK_PHILOX_LANES; ++l)
         for (int w = 0; w < 4; ++w)
             out[4 * l + w] = words[w][l];

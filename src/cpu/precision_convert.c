@@ -28,29 +28,37 @@ OPTK_CPU_HOT_LOOP void optk_cpu_narrow(const float *restrict p, int64_t n, optk_
     }
 }
 
-/* The parameter rounded stochastically: element e of the tensor takes word e of the stream;
- * sixteen Philox blocks (64 elements) at a time where the chunk allows. */
+/* The parameter rounded stochastically: element e of the tensor takes 16 bits of word e / 2 of
+ * the stream (optk_sr_bits); sixteen Philox blocks (128 elements) at a time where the chunk
+ * allows. */
+static inline uint16_t sr_alone(float p, uint64_t seed, uint64_t stream, uint64_t e) {
+    return optk_f32_to_bf16_sr(p, optk_sr_bits(optk_philox_u32(seed, stream, optk_sr_word(e)), e));
+}
+
 OPTK_CPU_HOT_LOOP void optk_cpu_narrow_stochastic(const float *restrict p, int64_t first, int64_t n,
                                                   uint64_t seed, uint64_t stream,
                                                   uint16_t *restrict out) {
-    enum { GROUP = 4 * OPTK_PHILOX_LANES };
+    enum { PER_BLOCK = 8, GROUP = PER_BLOCK * OPTK_PHILOX_LANES };
     int64_t i = 0;
-    for (; i < n && ((first + i) & 3) != 0; ++i) {
-        out[i] = optk_f32_to_bf16_sr(p[i], optk_philox_u32(seed, stream, (uint64_t)(first + i)));
-    }
+    for (; i < n && (first + i) % PER_BLOCK != 0; ++i)
+        out[i] = sr_alone(p[i], seed, stream, (uint64_t)(first + i));
     for (; i + GROUP <= n; i += GROUP) {
-        uint32_t words[GROUP]; /* in element order: the rounding loop vectorises */
-        optk_philox_words(seed, stream, (uint64_t)(first + i) >> 2, words);
+        uint32_t words[GROUP / 2];
+        optk_philox_words(seed, stream, (uint64_t)(first + i) / PER_BLOCK, words);
+        uint16_t bits[GROUP]; /* in element order, so that the rounding loop vectorises */
+        for (int w = 0; w < GROUP / 2; ++w) {
+            bits[2 * w] = (uint16_t)optk_sr_bits(words[w], 0);
+            bits[2 * w + 1] = (uint16_t)optk_sr_bits(words[w], 1);
+        }
         for (int e = 0; e < GROUP; ++e)
-            out[i + e] = optk_f32_to_bf16_sr(p[i + e], words[e]);
+            out[i + e] = optk_f32_to_bf16_sr(p[i + e], bits[e]);
     }
-    for (; i + 4 <= n; i += 4) { /* one Philox block serves four elements */
+    for (; i + PER_BLOCK <= n; i += PER_BLOCK) { /* one Philox block serves eight elements */
         uint32_t words[4];
-        optk_philox_block(seed, stream, (uint64_t)(first + i) >> 2, words);
-        for (int w = 0; w < 4; ++w)
-            out[i + w] = optk_f32_to_bf16_sr(p[i + w], words[w]);
+        optk_philox_block(seed, stream, (uint64_t)(first + i) / PER_BLOCK, words);
+        for (int e = 0; e < PER_BLOCK; ++e)
+            out[i + e] = optk_f32_to_bf16_sr(p[i + e], optk_sr_bits(words[e / 2], (uint64_t)e));
     }
-    for (; i < n; ++i) {
-        out[i] = optk_f32_to_bf16_sr(p[i], optk_philox_u32(seed, stream, (uint64_t)(first + i)));
-    }
+    for (; i < n; ++i)
+        out[i] = sr_alone(p[i], seed, stream, (uint64_t)(first + i));
 }

@@ -1,8 +1,9 @@
 /* mixed_precision.cuh — how the CUDA kernels load and store a parameter and load a gradient
  * of any dtype; the same rules as the CPU's src/cpu/mixed_precision.h. Stochastic rounding
  * takes its random bits from cuRAND's device API: curand_init(seed, sr_stream * 2^20 +
- * tensor, element) then curand, which is element `element` of that Philox stream — the value
- * the CPU computes with src/common/philox.h. */
+ * tensor, element / 2) then curand, which is word element / 2 of that Philox stream — the
+ * value the CPU computes with src/common/philox.h — of which an element takes one half
+ * (optk_sr_bits). */
 #ifndef OPTK_CUDA_MIXED_PRECISION_CUH
 #define OPTK_CUDA_MIXED_PRECISION_CUH
 
@@ -53,8 +54,8 @@ __device__ __forceinline__ void store_param(void *param, float *master, int64_t 
     } else if (m.precision == OPTK_PRECISION_STOCHASTIC) {
         curandStatePhilox4_32_10_t state;
         curand_init(m.seed, (m.sr_stream << 20) + (unsigned long long)(m.tensor_base + tensor),
-                    (unsigned long long)element, &state);
-        half[i] = optk_f32_to_bf16_sr(p, curand(&state));
+                    optk_sr_word((uint64_t)element), &state);
+        half[i] = optk_f32_to_bf16_sr(p, optk_sr_bits(curand(&state), (uint64_t)element));
     } else {
         static_cast<float *>(param)[i] = p;
     }
