@@ -99,7 +99,10 @@ typedef struct host_hvp {
     const float *h;
     int fail_after; /* calls before it reports failure; < 0: never */
     int calls;
+    bool spoil; /* coordinate SPOILED_NAN NaN in every H z, SPOILED_INF +Inf in one */
 } host_hvp;
+
+enum { SPOILED_NAN = 7, SPOILED_INF = 30 };
 
 static int host_hvp_fn(void *user, const float *z, float *hz, int64_t n, int k) {
     host_hvp *u = user;
@@ -117,6 +120,11 @@ static int host_hvp_fn(void *user, const float *z, float *hz, int64_t n, int k) 
                 acc += (double)u->h[r * n + c] * zh[j * n + c];
             hh[j * n + r] = (float)acc;
         }
+    }
+    if (u->spoil) {
+        for (int j = 0; j < k; ++j)
+            hh[j * n + SPOILED_NAN] = NAN;
+        if (u->calls++ == 1) hh[SPOILED_INF] = INFINITY; /* the second call's first probe */
     }
     int rc = optk_mem_upload(u->ctx, hz, hh, (size_t)(n * k) * 4) == OPTK_OK ? 0 : 1;
     free(zh);
@@ -148,6 +156,40 @@ BACKEND_TEST(hessian_diag, callback_source_equals_dense_and_failures_write_nothi
               "%s", optk_context_last_error(ctx));
     for (int i = 0; i < N; ++i) {
         cr_assert(isnan(failed.diag[i]) && isnan(failed.variance[i]), "output %d was written", i);
+    }
+    optk_context_free(ctx);
+}
+
+/* A NaN or Inf in H z stays in its coordinate: a NaN gives that coordinate's estimate and
+ * variance NaN, an Inf in one probe an infinite estimate and a NaN variance (Inf - Inf), and
+ * every other coordinate gets the bits it gets from a clean H z. */
+BACKEND_TEST(hessian_diag, a_non_finite_hz_spoils_only_its_coordinate) {
+    optk_context *ctx = test_context(backend);
+    static float h[N * N];
+    make_h(h, 8, false);
+    const optk_probe_kind kinds[2] = {OPTK_PROBE_RADEMACHER, OPTK_PROBE_GAUSSIAN};
+    for (int q = 0; q < 2; ++q) {
+        const optk_diag_options o = {.kind = kinds[q], .seed = 4, .probes = 24, .chunk = 8};
+        host_hvp clean = {.ctx = ctx, .h = h, .fail_after = -1};
+        host_hvp spoiled = {.ctx = ctx, .h = h, .fail_after = -1, .spoil = true};
+        const optk_hvp_source a = {.callback = host_hvp_fn, .user = &clean};
+        const optk_hvp_source b = {.callback = host_hvp_fn, .user = &spoiled};
+        estimate want, got;
+        cr_assert_eq(run(ctx, h, &a, &o, &want), OPTK_OK, "%s", optk_context_last_error(ctx));
+        cr_assert_eq(run(ctx, h, &b, &o, &got), OPTK_OK, "%s", optk_context_last_error(ctx));
+        cr_assert_eq(spoiled.calls, 3, "three chunks of 8 probes");
+        cr_assert(isnan(got.diag[SPOILED_NAN]) && isnan(got.variance[SPOILED_NAN]),
+                  "the NaN coordinate: %g, %g", (double)got.diag[SPOILED_NAN],
+                  (double)got.variance[SPOILED_NAN]);
+        cr_assert(isinf(got.diag[SPOILED_INF]) && isnan(got.variance[SPOILED_INF]),
+                  "the Inf coordinate: %g, %g", (double)got.diag[SPOILED_INF],
+                  (double)got.variance[SPOILED_INF]);
+        for (int i = 0; i < N; ++i) {
+            if (i == SPOILED_NAN || i == SPOILED_INF) continue;
+            test_assert_bits_equal(&got.diag[i], &want.diag[i], 1, 4, "a clean coordinate");
+            test_assert_bits_equal(&got.variance[i], &want.variance[i], 1, 4,
+                                   "a clean coordinate's variance");
+        }
     }
     optk_context_free(ctx);
 }

@@ -62,7 +62,9 @@ typedef struct optk_diag_options {
  *  sample variance over j of the single-probe estimates z_ij (H z_j)_i — the error bar
  *  (Rademacher probes: sum_{j != i} H_ij^2; Gaussian: 2 H_ii^2 + sum_{j != i} H_ij^2).
  *  Sums are kept in double in a fixed order. diag and variance (n floats, backend memory) are
- *  written only when every probe succeeded. */
+ *  written only when every probe succeeded. A NaN in H z makes its coordinate's diag and
+ *  variance NaN, an Inf its diag infinite and its variance NaN; other coordinates are
+ *  unaffected. */
 optk_status optk_hessian_diag(optk_context *ctx, const optk_hvp_source *hvp, int64_t n,
                               const optk_diag_options *options, float *diag, float *variance);
 

@@ -31,7 +31,8 @@ OPTK_HD void optk_diag_estimate(double sum, double sum_sq, double zz, int k, boo
     *diag = (float)(bekas ? sum / zz : mean);
     if (variance) {
         const double v = k > 1 ? (sum_sq - (double)k * mean * mean) / (double)(k - 1) : 0.0;
-        *variance = (float)(v > 0.0 ? v : 0.0); /* rounding can make an exact 0 negative */
+        /* Rounding can make an exact 0 negative; a NaN (a non-finite H z) stays NaN. */
+        *variance = (float)(v < 0.0 ? 0.0 : v);
     }
 }
 
