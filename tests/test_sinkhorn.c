@@ -210,8 +210,10 @@ BACKEND_TEST(sinkhorn, non_finite_costs) {
             cr_assert(isfinite(all.cost[p]) && isfinite(all.objective[p]),
                       "solver %d, problem %d: cost %g, objective %g", k, p, (double)all.cost[p],
                       (double)all.objective[p]);
-        cr_assert(!all.converged[1] && isnan(all.error[1]), "solver %d: NaN cost: error %g", k,
-                  (double)all.error[1]);
+        cr_assert(!all.converged[1] && isnan(all.error[1]) && isnan(all.cost[1]) &&
+                      isnan(all.objective[1]),
+                  "solver %d: NaN cost: error %g, cost %g, objective %g", k, (double)all.error[1],
+                  (double)all.cost[1], (double)all.objective[1]);
         const host_result *alone[] = {&r0, &r2};
         for (int t = 0; t < 2; ++t) {
             const int64_t p = 2 * (int64_t)t;

@@ -33,7 +33,8 @@ typedef struct optk_ot_problem {
     const float *a, *b;
     optk_ot_cost cost;
     /* OPTK_COST_DENSE: batch x n x m. +Inf forbids a pair (its plan entry is 0); a NaN makes
-     * its problem's error NaN and converged 0 (the others are solved as without it). */
+     * its problem's error, cost and objective NaN and converged 0 (the others are solved as
+     * without it). */
     const float *c;
     const float *x, *y; /* points: batch x n x dim and batch x m x dim, finite */
     int64_t dim;

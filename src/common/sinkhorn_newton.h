@@ -194,14 +194,16 @@ OPTK_HD int optk_sns_next_fallback(int fallback) {
     return 2 * fallback < OPTK_SNS_MAX_BURST ? 2 * fallback : OPTK_SNS_MAX_BURST;
 }
 
-/* The term of entry (i, j) of the objective <P, f + g>: 0 where P is 0 (f or g may be -Inf). */
+/* The term of entry (i, j) of the objective <P, f + g>: 0 where P is 0 (f or g may be -Inf);
+ * a NaN entry (a NaN cost) stays NaN. */
 OPTK_HD double optk_sns_fg_term(double p, double f, double g) {
-    return p > 0.0 ? p * (f + g) : 0.0;
+    return p != 0.0 ? p * (f + g) : 0.0;
 }
 
-/* The term of entry (i, j) of <P, C>: 0 where P is 0 (C may be +Inf: a forbidden pair). */
+/* The term of entry (i, j) of <P, C>: 0 where P is 0 (C may be +Inf: a forbidden pair); a NaN
+ * entry stays NaN, as in the other solvers' cost. */
 OPTK_HD double optk_sns_cost_term(double p, float c) {
-    return p > 0.0 ? p * (double)c : 0.0;
+    return p != 0.0 ? p * (double)c : 0.0;
 }
 
 #endif /* OPTK_COMMON_SINKHORN_NEWTON_H */
