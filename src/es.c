@@ -194,6 +194,11 @@ optk_status optk_es_shape(optk_context *ctx, optk_es_shaping kind, const float *
     for (int64_t i = 0; i < members && s == OPTK_OK; ++i) {
         if (isnan(host[i])) {
             s = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: R[%lld] is NaN", op, (long long)i);
+        } else if (isinf(host[i]) && kind != OPTK_ES_CENTERED_RANKS) {
+            /* A rank is defined for +-Inf (a failed rollout ranks last); a mean is not. */
+            s = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                          "%s: R[%lld] is infinite, which only centred ranks take", op,
+                          (long long)i);
         }
     }
     if (s == OPTK_OK && kind == OPTK_ES_CENTERED_RANKS) {

@@ -316,10 +316,26 @@ BACKEND_TEST(es, fitness_shaping) {
     cr_assert_eq(optk_mem_upload(ctx, df, poison, sizeof poison), OPTK_OK);
     cr_assert_eq(optk_es_shape(ctx, OPTK_ES_RAW, dR, 6, df), OPTK_ERR_INVALID_ARGUMENT);
     cr_assert(strstr(optk_context_last_error(ctx), "R[2] is NaN"));
+    /* Infinite fitness: ranked by centred ranks, refused where a mean or the value is used. */
+    const float infinite[6] = {1, -INFINITY, 3, INFINITY, 5, 6};
+    cr_assert_eq(optk_mem_upload(ctx, dR, infinite, sizeof infinite), OPTK_OK);
+    for (int kind = OPTK_ES_ZSCORE; kind <= OPTK_ES_RAW; ++kind) {
+        cr_assert_eq(optk_es_shape(ctx, (optk_es_shaping)kind, dR, 6, df),
+                     OPTK_ERR_INVALID_ARGUMENT);
+        cr_assert(strstr(optk_context_last_error(ctx), "R[1] is infinite"), "%s",
+                  optk_context_last_error(ctx));
+    }
     cr_assert_eq(optk_es_shape(ctx, (optk_es_shaping)5, dR, 6, df), OPTK_ERR_INVALID_ARGUMENT);
     cr_assert_eq(optk_es_shape(ctx, OPTK_ES_RAW, dR, 1, df), OPTK_ERR_INVALID_ARGUMENT);
     f = to_host(ctx, df, 6);
     test_assert_bits_equal(f, poison, 6, 4, "f after refused calls");
+    free(f);
+    cr_assert_eq(optk_es_shape(ctx, OPTK_ES_CENTERED_RANKS, dR, 6, df), OPTK_OK);
+    f = to_host(ctx, df, 6);
+    const float ranks[6] = {-0.3f, -0.5f, -0.1f, 0.5f, 0.1f, 0.3f};
+    for (int i = 0; i < 6; ++i)
+        cr_assert(fabsf(f[i] - ranks[i]) < 1e-7f, "rank of %g: %g", (double)infinite[i],
+                  (double)f[i]);
     free(f);
     optk_mem_free(ctx, dR), optk_mem_free(ctx, df);
     optk_context_free(ctx);

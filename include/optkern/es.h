@@ -59,7 +59,8 @@ typedef enum optk_es_shaping {
 } optk_es_shaping;
 
 /** Shaped fitness f (N) from raw fitness R (N), backend memory (computed on the host in
- *  double: the same bits on every backend). NaN fitness is refused. */
+ *  double: the same bits on every backend). NaN fitness is refused; +-Inf (e.g. -Inf for a
+ *  failed rollout) is ranked by centred ranks and refused by the other kinds. */
 optk_status optk_es_shape(optk_context *ctx, optk_es_shaping kind, const float *R, int64_t members,
                           float *f);
 
