@@ -1,6 +1,7 @@
 /* optimizer.c — the stateful optimizer object: options, step counter, Schedule-Free scalars
  * and mode; argument checks, then one element-rule launch per step. */
 #include "optim_check.h"
+#include "optimizer_object.h"
 
 #include <float.h>
 #include <limits.h>
@@ -9,22 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct optk_optimizer {
-    optk_context *ctx;
-    optk_optim_options opt;
-    int64_t steps;
-    /* Schedule-Free's scalars per group index (upstream keeps them per param_group). */
-    optk_schedule_free_state *schedule_free;
-    int groups_seen;
-    bool eval_mode;
-    /* Capturable steps: the scratch they keep in backend memory (NULL until the first). */
-    optk_capture_area *area;
-    double *partials; /* the norm's partial sums, partials_len of them */
-    int64_t partials_len;
-};
-
-/* Room for the Schedule-Free scalars of ngroups groups; new groups start as upstream's. */
-static optk_status reserve_groups(optk_optimizer *o, int ngroups) {
+optk_status optk_optimizer_reserve_groups(optk_optimizer *o, int ngroups) {
     if (ngroups <= o->groups_seen) return OPTK_OK;
     optk_schedule_free_state *grown = realloc(o->schedule_free, (size_t)ngroups * sizeof *grown);
     if (!grown) return optk_fail(o->ctx, OPTK_ERR_OUT_OF_MEMORY, "optimizer: out of host memory");
@@ -48,7 +34,7 @@ static void set_precision(optk_element_launch *l, const optk_optim_options *o, u
     l->tensor_base = tensor_base;
 }
 
-static bool is_schedule_free(const optk_optim_options *o) {
+bool optk_is_schedule_free(const optk_optim_options *o) {
     return o->rule == OPTK_RULE_SCHEDULE_FREE_ADAMW || o->rule == OPTK_RULE_SCHEDULE_FREE_SGD;
 }
 
@@ -64,7 +50,7 @@ optk_status optk_optimizer_create(optk_context *ctx, const optk_optim_options *o
     if (!o) return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
     o->ctx = ctx;
     o->opt = *opt;
-    if ((s = reserve_groups(o, 1)) != OPTK_OK) {
+    if ((s = optk_optimizer_reserve_groups(o, 1)) != OPTK_OK) {
         free(o);
         return s;
     }
@@ -110,7 +96,7 @@ optk_status optk_optimizer_init_state(optk_optimizer *optimizer, const optk_para
         const optk_param_tensor *x = &tensors[t];
         const size_t bytes = (size_t)x->numel * sizeof(float);
         for (int j = 0; j < nstate && s == OPTK_OK; ++j) {
-            const bool copy = j == 0 && is_schedule_free(o);
+            const bool copy = j == 0 && optk_is_schedule_free(o);
             const bool fill =
                 j == 0 && o->rule == OPTK_RULE_ADAGRAD && o->initial_accumulator_value != 0;
             if (copy || fill) {
@@ -245,7 +231,7 @@ static optk_status step_groups(optk_optimizer *optimizer, const char *op,
         if (grad->max_norm > 0.0) clip = (float)fmin(1.0, grad->max_norm / (r.grad_norm + 1e-6));
     }
     free(joined);
-    if (s == OPTK_OK) s = reserve_groups(optimizer, ngroups);
+    if (s == OPTK_OK) s = optk_optimizer_reserve_groups(optimizer, ngroups);
     if (s != OPTK_OK || r.skipped) {
         if (s == OPTK_OK && report) *report = r;
         return s;
@@ -370,7 +356,7 @@ optk_status optk_optimizer_step_capturable(optk_optimizer *optimizer,
                          "%s: at most %d groups in a capturable step, got %d", op,
                          OPTK_CAPTURE_MAX_GROUPS, ngroups);
     }
-    if (is_schedule_free(o) &&
+    if (optk_is_schedule_free(o) &&
         !(optk_is_small_natural(o->r) && optk_is_small_natural(o->weight_lr_power))) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
                          "%s: Schedule-Free's r (%g) and weight_lr_power (%g) must be integers "
@@ -381,7 +367,7 @@ optk_status optk_optimizer_step_capturable(optk_optimizer *optimizer,
     int total = 0;
     optk_param_tensor stack_all[STACK_TENSORS], *joined = NULL;
     s = gather_tensors(optimizer, op, groups, ngroups, stack_all, &all, &total, &joined);
-    if (s == OPTK_OK) s = reserve_groups(optimizer, ngroups);
+    if (s == OPTK_OK) s = optk_optimizer_reserve_groups(optimizer, ngroups);
     if (s == OPTK_OK) s = reserve_capture(optimizer, op, all, total);
 
     optk_capture_params params;
@@ -420,7 +406,7 @@ static optk_status swap(optk_optimizer *optimizer, const optk_param_tensor *tens
     if (!optimizer) return OPTK_ERR_INVALID_ARGUMENT;
     optk_context *ctx = optimizer->ctx;
     const optk_optim_options *o = &optimizer->opt;
-    if (!is_schedule_free(o)) {
+    if (!optk_is_schedule_free(o)) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s has no train/eval modes", op,
                          optk_rule_name(o->rule));
     }

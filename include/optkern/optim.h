@@ -174,6 +174,24 @@ int64_t optk_optimizer_step_count(const optk_optimizer *optimizer);
 /** Changes the learning rate for the following steps (schedules). */
 optk_status optk_optimizer_set_lr(optk_optimizer *optimizer, double lr);
 
+/** Writes the optimizer's own state — what is not in the tensors' buffers: the step counter,
+ *  the learning rate (optk_optimizer_set_lr may have changed it), Schedule-Free's train/eval
+ *  mode and each group's lr_max and weight sum — into buffer as a versioned record with a
+ *  fixed byte order, and its length into *size; with buffer NULL only *size is set. Saving the
+ *  tensors (parameters, master copies, state buffers) is the caller's part. After capturable
+ *  steps the counter and Schedule-Free's scalars are read back from backend memory (a
+ *  synchronising copy). OPTK_ERR_INVALID_ARGUMENT if capacity is below the record's size. */
+optk_status optk_optimizer_save(const optk_optimizer *optimizer, void *buffer, size_t capacity,
+                                size_t *size);
+
+/** Restores what optk_optimizer_save wrote, into an optimizer of the same rule (created with
+ *  the same options, and with the tensors restored too, training continues bit for bit as if
+ *  it had not stopped). Refused with nothing changed for a buffer that is not such a record,
+ *  another rule, values out of range (OPTK_ERR_INVALID_ARGUMENT) or another format version
+ *  (OPTK_ERR_UNSUPPORTED). A capturable step reads its counter from the caller's
+ *  optk_step_scalars: restore that as well. */
+optk_status optk_optimizer_load(optk_optimizer *optimizer, const void *buffer, size_t size);
+
 /** Schedule-Free only: switches the parameters to the evaluation point x (eval) or back to
  *  the training point y (train), in place: p = p + w (z - p) with w = 1 - 1/beta1 (eval) or
  *  1 - beta1 (train). Calling the mode the optimizer is already in does nothing. Bf16
