@@ -168,7 +168,9 @@ optk_status optk_optimizer_init_state(optk_optimizer *optimizer, const optk_para
 optk_status optk_optimizer_step(optk_optimizer *optimizer, const optk_param_tensor *tensors,
                                 int count);
 
-/** Steps taken so far (0 after create). */
+/** Steps taken so far (0 after create; a loaded record's count after optk_optimizer_load).
+ *  Capturable steps count in the caller's optk_step_scalars.step instead, which this does not
+ *  read back. */
 int64_t optk_optimizer_step_count(const optk_optimizer *optimizer);
 
 /** Changes the learning rate for the following steps (schedules). */
