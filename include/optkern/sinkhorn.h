@@ -123,7 +123,9 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *problem,
  *  P_ij = exp((f_i + g_j - C_ij) / epsilon) from potentials f, g (e.g. optk_sinkhorn's; a
  *  -Inf potential makes its row or column 0). Only the problem's sizes and cost are read
  *  (its weights may be NULL). Each output sums in double in index order: the same bits on
- *  every backend. Bad input: OPTK_ERR_INVALID_ARGUMENT, nothing written. */
+ *  every backend. Zero plan entries are skipped, so a NaN in v spoils only the outputs whose
+ *  plan entry on its row is not 0 (a padded point's row of v may hold anything). Bad input:
+ *  OPTK_ERR_INVALID_ARGUMENT, nothing written. */
 optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *problem, double epsilon,
                                 const float *f, const float *g, bool transpose, const float *v,
                                 int64_t k, float *out);
