@@ -234,6 +234,57 @@ BACKEND_TEST(es, fullrank_forward_equals_the_explicit_perturbed_forward) {
     check_forward(backend, 0);
 }
 
+/* Y for X and W (host copies) on the backend. */
+static float *forward_of(optk_context *ctx, const layer_case *c, const float *W, const float *X) {
+    const optk_es_key key = {11, 2, 1};
+    float *dW = to_device(ctx, W, (size_t)(c->m * c->n)),
+          *db = to_device(ctx, c->bias, (size_t)c->m);
+    float *dX = to_device(ctx, X, (size_t)(c->members * c->batch * c->n));
+    float *dY = to_device(ctx, NULL, (size_t)(c->members * c->batch * c->m));
+    const optk_es_layer layer = {c->m, c->n, c->rank, c->sigma, dW, db};
+    cr_assert_eq(optk_es_forward(ctx, &key, &layer, c->members, c->batch, dX, dY), OPTK_OK, "%s",
+                 optk_context_last_error(ctx));
+    float *y = to_host(ctx, dY, (size_t)(c->members * c->batch * c->m));
+    optk_mem_free(ctx, dW), optk_mem_free(ctx, db), optk_mem_free(ctx, dX), optk_mem_free(ctx, dY);
+    return y;
+}
+
+/* A NaN in X spoils its own output row only (every output of that member's batch row); a NaN
+ * in W[o][j] spoils output o of every row; every other output keeps its bits. */
+static void check_forward_nan(optk_backend backend, int rank) {
+    optk_context *ctx = test_context(backend);
+    layer_case c = make_case(rank);
+    float *clean = forward_of(ctx, &c, c.W, c.X);
+    enum { MEMBER = 3, ROW = 1, OUT = 4 };
+    float *x = &c.X[(MEMBER * c.batch + ROW) * c.n + 2];
+    const float kept = *x;
+    *x = NAN;
+    float *bad_x = forward_of(ctx, &c, c.W, c.X);
+    *x = kept;
+    c.W[OUT * c.n + 1] = NAN;
+    float *bad_w = forward_of(ctx, &c, c.W, c.X);
+    for (int64_t r = 0; r < c.members * c.batch; ++r) {
+        for (int64_t o = 0; o < c.m; ++o) {
+            const int64_t k = r * c.m + o;
+            if (r == MEMBER * c.batch + ROW)
+                cr_assert(isnan(bad_x[k]), "rank %d, NaN in X: output %lld", rank, (long long)o);
+            else
+                test_assert_bits_equal(&bad_x[k], &clean[k], 1, 4, "NaN in X: another row");
+            if (o == OUT)
+                cr_assert(isnan(bad_w[k]), "rank %d, NaN in W: row %lld", rank, (long long)r);
+            else
+                test_assert_bits_equal(&bad_w[k], &clean[k], 1, 4, "NaN in W: another output");
+        }
+    }
+    free(clean), free(bad_x), free(bad_w), free(c.W), free(c.bias), free(c.X);
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(es, a_nan_input_spoils_only_its_outputs) {
+    check_forward_nan(backend, 2);
+    check_forward_nan(backend, 0);
+}
+
 static void check_gradient(optk_backend backend, int rank) {
     optk_context *ctx = test_context(backend);
     const optk_es_key key = {21, 9, 4};

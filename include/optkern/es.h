@@ -48,7 +48,8 @@ optk_status optk_es_noise(optk_context *ctx, const optk_es_key *key, int64_t siz
  *  x m. Low rank: E_i = A_i B_i^T / sqrt(r), computed as X W^T (one GEMM over all members'
  *  rows, cuBLAS on CUDA) plus sigma s_i / sqrt(r) (X_i B_i) A_i^T (fused, the factors
  *  generated on the fly). Full rank: E_i generated per pair and multiplied in (the
- *  baseline). */
+ *  baseline). A NaN in X spoils its own row of Y only; a NaN in W[o][j] spoils output o of
+ *  every row; the other outputs keep their bits. */
 optk_status optk_es_forward(optk_context *ctx, const optk_es_key *key, const optk_es_layer *layer,
                             int64_t members, int64_t batch, const float *X, float *Y);
 
