@@ -1,6 +1,7 @@
 /* ot_check.h — the argument checks every optimal-transport call shares (optk_sinkhorn,
- * optk_sinkhorn_apply, optk_ot_cost_fill): the problem's sizes and cost kind, and its buffers'
- * presence, alignment and overlaps. Each fails through optk_fail with the op's name. */
+ * optk_sinkhorn_apply, optk_sinkhorn_divergence, optk_ot_cost_fill): the problem's sizes and
+ * cost kind, its buffers' presence, alignment and overlaps, a solve's options and weights. Each
+ * fails through optk_fail with the op's name. */
 #ifndef OPTK_OT_CHECK_H
 #define OPTK_OT_CHECK_H
 
@@ -21,5 +22,14 @@ optk_status optk_ot_check_spans(optk_context *ctx, const char *op, const optk_ot
 
 /* batch, n, m >= 1 and not too many entries; a known cost kind; dim >= 1 for point clouds. */
 optk_status optk_ot_check_sizes(optk_context *ctx, const char *op, const optk_ot_problem *p);
+
+/* A Sinkhorn solve's options: epsilon, iteration counts, tol, epsilon-scaling, solver,
+ * placement, rho. */
+optk_status optk_ot_check_options(optk_context *ctx, const char *op,
+                                  const optk_sinkhorn_options *o);
+
+/* The weights' values (read on the backend): finite, >= 0, each problem's row a positive sum. */
+optk_status optk_ot_check_weights(optk_context *ctx, const char *op, const char *name,
+                                  const float *w, int64_t rows, int64_t cols);
 
 #endif /* OPTK_OT_CHECK_H */

@@ -17,8 +17,8 @@ optk_sinkhorn_options optk_sinkhorn_default_options(double epsilon) {
     return o;
 }
 
-static optk_status check_options(optk_context *ctx, const char *op,
-                                 const optk_sinkhorn_options *o) {
+optk_status optk_ot_check_options(optk_context *ctx, const char *op,
+                                  const optk_sinkhorn_options *o) {
     if (!(isfinite(o->epsilon) && (float)o->epsilon > 0.0f)) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
                          "%s: epsilon must be finite and > 0 in float, got %g", op, o->epsilon);
@@ -92,8 +92,8 @@ static optk_status check_buffers(optk_context *ctx, const char *op, const optk_o
     return optk_ot_check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
 }
 
-static optk_status check_weights(optk_context *ctx, const char *op, const char *name,
-                                 const float *w, int64_t rows, int64_t cols) {
+optk_status optk_ot_check_weights(optk_context *ctx, const char *op, const char *name,
+                                  const float *w, int64_t rows, int64_t cols) {
     int64_t bad = -1;
     int why = 0;
     optk_status s = ctx->ops->ot_weights_check(ctx, w, rows, cols, &bad, &why);
@@ -113,14 +113,14 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *p,
                          !p ? "problem" : (!o ? "options" : "outputs"));
     }
     optk_status s = optk_ot_check_sizes(ctx, op, p);
-    if (s == OPTK_OK) s = check_options(ctx, op, o);
+    if (s == OPTK_OK) s = optk_ot_check_options(ctx, op, o);
     if (s == OPTK_OK) s = check_buffers(ctx, op, p, out);
     if (s == OPTK_OK && !ctx->ops->sinkhorn) {
         s = optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
                       ctx->ops->name);
     }
-    if (s == OPTK_OK) s = check_weights(ctx, op, "a", p->a, p->batch, p->n);
-    if (s == OPTK_OK) s = check_weights(ctx, op, "b", p->b, p->batch, p->m);
+    if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "a", p->a, p->batch, p->n);
+    if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "b", p->b, p->batch, p->m);
     if (s != OPTK_OK) return s;
 
     optk_sinkhorn_job job;

@@ -130,6 +130,30 @@ optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *proble
                                 const float *f, const float *g, bool transpose, const float *v,
                                 int64_t k, float *out);
 
+/** Where optk_sinkhorn_divergence's results go (backend memory, batch values each; NULL:
+ *  not wanted, but not all three). */
+typedef struct optk_divergence_outputs {
+    /* OT(a, b) - (OT(a, a) + OT(b, b)) / 2 with OT the entropic objective (the outputs'
+     * `objective`): the debiased Sinkhorn divergence of OTT's sinkhorn_divergence and
+     * GeomLoss's SamplesLoss("sinkhorn"); 0 for identical clouds. */
+    float *divergence;
+    /* The same with <P, C> (the outputs' `cost`): POT's empirical_sinkhorn_divergence. */
+    float *linear;
+    int32_t *converged; /* 1 if all three problems converged */
+} optk_divergence_outputs;
+
+/** The Sinkhorn divergence of each problem's two point clouds (squared-Euclidean or
+ *  Euclidean cost; the self-transport problems need C(x, x) and C(y, y), so a dense cost is
+ *  refused): three balanced solves with the options given — x against y, x against itself,
+ *  y against itself, each batched — then the combinations above in double, written as
+ *  floats. Refused with a message and nothing written (OPTK_ERR_INVALID_ARGUMENT) for what
+ *  optk_sinkhorn refuses, a dense cost, rho other than 0 (unbalanced problems need other
+ *  terms; OPTK_ERR_UNSUPPORTED), warm_start, and outputs that are all NULL, misaligned or
+ *  overlap each other or an input. Waits for the backend once, to combine the three. */
+optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *problem,
+                                     const optk_sinkhorn_options *options,
+                                     const optk_divergence_outputs *outputs);
+
 /** How optk_ot_cost_fill computes |x_i - y_j|^2. */
 typedef enum optk_cost_method {
     /* The coordinates' differences squared and summed in coordinate order (fmaf), exactly as

@@ -1,0 +1,232 @@
+/* test_sinkhorn_divergence.c — the Sinkhorn divergence on every backend: the combination of
+ * the three solves it stands for, bit for bit; exactly 0 for identical clouds, positive for
+ * distinct ones and shrinking as they meet, symmetric; CUDA equal to the CPU; bad calls
+ * refused with nothing written. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include "sinkhorn_fixture.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct divergence {
+    float divergence[8], linear[8];
+    int32_t converged[8];
+} divergence;
+
+/* Uploads h, runs the divergence, downloads the three outputs (poisoned first). */
+static optk_status run(optk_context *ctx, const host_problem *h, const optk_sinkhorn_options *o,
+                       divergence *d) {
+    const size_t B = (size_t)h->batch, n = (size_t)h->n, m = (size_t)h->m, dim = (size_t)h->dim;
+    test_buffer a = test_buffer_new(ctx, B * n, 4, h->a), b = test_buffer_new(ctx, B * m, 4, h->b);
+    test_buffer x = test_buffer_new(ctx, B * n * dim, 4, h->x),
+                y = test_buffer_new(ctx, B * m * dim, 4, h->y);
+    float poison[8];
+    for (int k = 0; k < 8; ++k)
+        poison[k] = -7.0f;
+    test_buffer dv = test_buffer_new(ctx, B, 4, poison), ln = test_buffer_new(ctx, B, 4, poison),
+                cv = test_buffer_new(ctx, B, 4, poison);
+    const optk_ot_problem p = {h->batch, h->n, h->m,   a.data, b.data,
+                               h->cost,  NULL, x.data, y.data, h->dim};
+    const optk_divergence_outputs out = {dv.data, ln.data, cv.data};
+    const optk_status s = optk_sinkhorn_divergence(ctx, &p, o, &out);
+    test_buffer_read(&dv, d->divergence);
+    test_buffer_read(&ln, d->linear);
+    test_buffer_read(&cv, d->converged);
+    test_buffer *all[] = {&a, &b, &x, &y, &dv, &ln, &cv};
+    for (int k = 0; k < 7; ++k) {
+        test_buffer_check_guards(all[k], "divergence buffers");
+        test_buffer_free(all[k]);
+    }
+    return s;
+}
+
+static optk_sinkhorn_options options(void) {
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.1);
+    o.max_iter = 3000;
+    return o;
+}
+
+/* x against itself, as a problem of its own: n x n with weights a on both sides. */
+static host_problem self_problem(const host_problem *h, bool second) {
+    host_problem s = *h;
+    s.n = s.m = second ? h->m : h->n;
+    s.a = s.b = second ? h->b : h->a;
+    s.x = s.y = second ? h->y : h->x;
+    return s;
+}
+
+/* Options under which x against y converges but the self problems do not (alternating
+ * Sinkhorn is slow on them at small eps): `converged` must say so. */
+static optk_sinkhorn_options tight_options(void) {
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.05);
+    o.tol = 1e-6;
+    o.max_iter = 2000;
+    return o;
+}
+
+BACKEND_TEST(sinkhorn_divergence, is_the_combination_of_its_three_solves) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(3, 20, 14, OPTK_COST_SQEUCLIDEAN, 3, 0.0f, 501);
+    const host_problem aa = self_problem(&h, false), bb = self_problem(&h, true);
+    for (int set = 0; set < 2; ++set) {
+        const optk_sinkhorn_options o = set == 0 ? options() : tight_options();
+        divergence d;
+        cr_assert_eq(run(ctx, &h, &o, &d), OPTK_OK, "%s", optk_context_last_error(ctx));
+        host_result r[3];
+        cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &r[0]), OPTK_OK);
+        cr_assert_eq(solve(ctx, &aa, &o, NULL, NULL, &r[1]), OPTK_OK);
+        cr_assert_eq(solve(ctx, &bb, &o, NULL, NULL, &r[2]), OPTK_OK);
+        int only_ab = 0; /* problems where x against y converged and a self problem did not */
+        for (int64_t p = 0; p < h.batch; ++p) {
+            const float want =
+                (float)((double)r[0].objective[p] -
+                        0.5 * ((double)r[1].objective[p] + (double)r[2].objective[p]));
+            const float want_linear =
+                (float)((double)r[0].cost[p] - 0.5 * ((double)r[1].cost[p] + (double)r[2].cost[p]));
+            test_assert_bits_equal(&d.divergence[p], &want, 1, 4, "the divergence");
+            test_assert_bits_equal(&d.linear[p], &want_linear, 1, 4, "the linear divergence");
+            const int all = r[0].converged[p] && r[1].converged[p] && r[2].converged[p];
+            cr_assert_eq(d.converged[p], all, "set %d problem %lld", set, (long long)p);
+            only_ab += r[0].converged[p] && !all;
+            cr_assert(d.divergence[p] > 0.0f && d.linear[p] > 0.0f, "problem %lld: %g, %g",
+                      (long long)p, (double)d.divergence[p], (double)d.linear[p]);
+            if (set == 0) cr_assert(all, "problem %lld converged", (long long)p);
+        }
+        if (set == 1) cr_assert(only_ab > 0, "the tight options leave a self problem unsolved");
+        for (int k = 0; k < 3; ++k)
+            result_free(&r[k]);
+    }
+    free_problem(&h);
+    optk_context_free(ctx);
+}
+
+/* Identical clouds give exactly 0 (the three solves are one solve); y moved towards x makes
+ * it shrink; swapping the clouds changes it only by rounding. */
+BACKEND_TEST(sinkhorn_divergence, vanishes_on_identical_clouds_and_is_symmetric) {
+    optk_context *ctx = test_context(backend);
+    const optk_sinkhorn_options o = options();
+    for (int k = 0; k < 2; ++k) {
+        const optk_ot_cost cost = k == 0 ? OPTK_COST_SQEUCLIDEAN : OPTK_COST_EUCLIDEAN;
+        host_problem h = random_problem(2, 16, 16, cost, 2, 0.0f, 511 + (uint64_t)k);
+        memcpy(h.b, h.a, (size_t)(h.batch * h.n) * 4);
+        const float *target = h.x;
+        float *y0 = malloc((size_t)(h.batch * h.m * h.dim) * 4);
+        memcpy(y0, h.y, (size_t)(h.batch * h.m * h.dim) * 4);
+        double previous[2] = {INFINITY, INFINITY};
+        const float steps[] = {1.0f, 0.5f, 0.1f, 0.0f};
+        for (int t = 0; t < 4; ++t) { /* y = x + s (y0 - x) */
+            for (int64_t e = 0; e < h.batch * h.m * h.dim; ++e)
+                h.y[e] = target[e] + steps[t] * (y0[e] - target[e]);
+            divergence d;
+            cr_assert_eq(run(ctx, &h, &o, &d), OPTK_OK, "%s", optk_context_last_error(ctx));
+            for (int64_t p = 0; p < h.batch; ++p) {
+                if (steps[t] == 0.0f) {
+                    cr_assert(d.divergence[p] == 0.0f && d.linear[p] == 0.0f,
+                              "identical clouds: %g, %g", (double)d.divergence[p],
+                              (double)d.linear[p]);
+                } else {
+                    cr_assert(d.divergence[p] > 0.0f && d.divergence[p] < previous[p],
+                              "cost %d step %g problem %lld: %g after %g", (int)cost,
+                              (double)steps[t], (long long)p, (double)d.divergence[p], previous[p]);
+                }
+                previous[p] = d.divergence[p];
+            }
+        }
+        /* Symmetry: the clouds swapped. */
+        memcpy(h.y, y0, (size_t)(h.batch * h.m * h.dim) * 4);
+        divergence d, swapped;
+        cr_assert_eq(run(ctx, &h, &o, &d), OPTK_OK);
+        host_problem s = h;
+        s.x = h.y, s.y = h.x, s.a = h.b, s.b = h.a;
+        cr_assert_eq(run(ctx, &s, &o, &swapped), OPTK_OK);
+        for (int64_t p = 0; p < h.batch; ++p) {
+            cr_assert(fabsf(d.divergence[p] - swapped.divergence[p]) <=
+                          1e-5f * fabsf(d.divergence[p]) + 1e-6f,
+                      "symmetric: %g vs %g", (double)d.divergence[p],
+                      (double)swapped.divergence[p]);
+        }
+        free(y0);
+        free_problem(&h);
+    }
+    optk_context_free(ctx);
+}
+
+/* The backend against the CPU, bit for bit (on the CPU: two threads against one). */
+BACKEND_TEST(sinkhorn_divergence, backends_agree_with_the_cpu) {
+    optk_context *ctx = test_context(backend);
+    optk_context *cpu = test_context(OPTK_BACKEND_CPU);
+    host_problem h = random_problem(4, 30, 22, OPTK_COST_EUCLIDEAN, 4, 0.0f, 521);
+    optk_sinkhorn_options o = options();
+    for (int solver = 0; solver < 2; ++solver) {
+        o.solver = solver == 0 ? OPTK_SINKHORN_PLAIN : OPTK_SINKHORN_SNS;
+        divergence ref, mine;
+        setenv("OPTKERN_CPU_THREADS", "1", 1);
+        cr_assert_eq(run(cpu, &h, &o, &ref), OPTK_OK);
+        setenv("OPTKERN_CPU_THREADS", "2", 1);
+        cr_assert_eq(run(ctx, &h, &o, &mine), OPTK_OK, "%s", optk_context_last_error(ctx));
+        unsetenv("OPTKERN_CPU_THREADS");
+        test_assert_bits_equal(mine.divergence, ref.divergence, (size_t)h.batch, 4, "divergence");
+        test_assert_bits_equal(mine.linear, ref.linear, (size_t)h.batch, 4, "linear");
+        test_assert_bits_equal(mine.converged, ref.converged, (size_t)h.batch, 4, "converged");
+    }
+    free_problem(&h);
+    optk_context_free(cpu);
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(sinkhorn_divergence, bad_calls_are_refused_with_nothing_written) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(2, 10, 12, OPTK_COST_SQEUCLIDEAN, 2, 0.0f, 531);
+    optk_sinkhorn_options o = options();
+    divergence d;
+    struct {
+        const char *what, *message;
+        optk_status status;
+    } cases[] = {
+        {"rho", "balanced problems only", OPTK_ERR_UNSUPPORTED},
+        {"warm", "warm_start", OPTK_ERR_INVALID_ARGUMENT},
+        {"tol", "sinkhorn_divergence: tol must be finite", OPTK_ERR_INVALID_ARGUMENT},
+        {"weights", "sinkhorn_divergence: b of problem 1 has a negative",
+         OPTK_ERR_INVALID_ARGUMENT},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
+        optk_sinkhorn_options q = o;
+        if (k == 0) q.rho = 1.0;
+        if (k == 1) q.warm_start = true;
+        if (k == 2) q.tol = NAN;
+        const float kept = h.b[h.m + 3];
+        if (k == 3) h.b[h.m + 3] = -1.0f;
+        cr_assert_eq(run(ctx, &h, &q, &d), cases[k].status, "%s", cases[k].what);
+        h.b[h.m + 3] = kept;
+        cr_assert(strstr(optk_context_last_error(ctx), cases[k].message), "%s: %s", cases[k].what,
+                  optk_context_last_error(ctx));
+        for (int64_t e = 0; e < h.batch; ++e)
+            cr_assert(d.divergence[e] == -7.0f && d.linear[e] == -7.0f && d.converged[e] != 1,
+                      "%s: written", cases[k].what);
+    }
+    /* A dense cost, and outputs all NULL or overlapping an input, through the API. */
+    test_buffer a = test_buffer_new(ctx, 2 * 10, 4, h.a), b = test_buffer_new(ctx, 2 * 12, 4, h.b);
+    test_buffer x = test_buffer_new(ctx, 2 * 10 * 2, 4, h.x),
+                y = test_buffer_new(ctx, 2 * 12 * 2, 4, h.y);
+    test_buffer c = test_buffer_new(ctx, 2 * 10 * 12, 4, NULL),
+                out = test_buffer_new(ctx, 2, 4, NULL);
+    const optk_ot_problem dense = {2,      10,   12,   a.data, b.data, OPTK_COST_DENSE,
+                                   c.data, NULL, NULL, 0};
+    const optk_ot_problem points = {2,    10,     12,     a.data, b.data, OPTK_COST_SQEUCLIDEAN,
+                                    NULL, x.data, y.data, 2};
+    const optk_divergence_outputs some = {out.data, NULL, NULL}, none = {NULL, NULL, NULL};
+    const optk_divergence_outputs onto_x = {x.data, NULL, NULL};
+    cr_assert_eq(optk_sinkhorn_divergence(ctx, &dense, &o, &some), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "needs point clouds"));
+    cr_assert_eq(optk_sinkhorn_divergence(ctx, &points, &o, &none), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "every output is NULL"));
+    cr_assert_eq(optk_sinkhorn_divergence(ctx, &points, &o, &onto_x), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "overlaps"), "%s", optk_context_last_error(ctx));
+    cr_assert_eq(optk_sinkhorn_divergence(ctx, &points, NULL, &some), OPTK_ERR_INVALID_ARGUMENT);
+    test_buffer *all[] = {&a, &b, &x, &y, &c, &out};
+    for (int k = 0; k < 6; ++k)
+        test_buffer_free(all[k]);
+    free_problem(&h);
+    optk_context_free(ctx);
+}
