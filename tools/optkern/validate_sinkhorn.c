@@ -1,8 +1,9 @@
 /* validate_sinkhorn.c — `optkern validate` for batched Sinkhorn: dense costs (a size CUDA
  * solves with its streaming solver), squared-Euclidean points (its on-chip solver),
- * unbalanced marginals, the plan applied without materialising it, and Sinkhorn-Newton-Sparse
- * at eps 0.01 (its warm-up and its Newton phase both on the backend). With a GPU: CUDA
- * against the CPU, bit for bit (every sum has one fixed order). Without one: the CPU
+ * unbalanced marginals, the plan applied without materialising it, Sinkhorn-Newton-Sparse
+ * at eps 0.01 (its warm-up and its Newton phase both on the backend), and the Sinkhorn
+ * divergence of the point clouds (three solves; its reference from three float64 solves). With a
+ * GPU: CUDA against the CPU, bit for bit (every sum has one fixed order). Without one: the CPU
  * against a float64 log-domain Sinkhorn run here to an error of 1e-11 — the plan within
  * 1e-6 + 1e-3 P
  * (the CPU stops at an L1 marginal error of 1e-6), the cost within 1e-5 relative. */
@@ -247,6 +248,92 @@ static reference ref_shape(optk_context *cpu, const shape *sh, uint64_t seed, bo
     return r;
 }
 
+/* ---- The Sinkhorn divergence of points_shape's clouds: [divergence (batch), linear] ---- */
+
+static output run_divergence(optk_context *ctx, uint64_t seed) {
+    const shape *sh = &points_shape;
+    const size_t B = (size_t)sh->batch, count = 2 * B;
+    output o = {malloc(count * sizeof(float)), count};
+    inputs in = make_inputs(sh, seed);
+    float *mem = NULL;
+    optk_status s = optk_mem_alloc(ctx, (in.na + in.nb + in.ndata + count) * 4, (void **)&mem);
+    float *a = mem, *b = a + in.na, *data = b + in.nb, *out = data + in.ndata;
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, a, in.a, in.na * 4);
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, b, in.b, in.nb * 4);
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, data, in.data, in.ndata * 4);
+    const optk_ot_problem p = {
+        sh->batch, sh->n, sh->m, a, b, sh->cost, NULL, data, data + B * (size_t)(sh->n * sh->dim),
+        sh->dim};
+    optk_sinkhorn_options opt = optk_sinkhorn_default_options(sh->eps);
+    opt.tol = 1e-6;
+    opt.max_iter = 20000;
+    const optk_divergence_outputs d = {out, out + B, NULL};
+    if (s == OPTK_OK) s = optk_sinkhorn_divergence(ctx, &p, &opt, &d);
+    if (s == OPTK_OK) s = optk_mem_download(ctx, o.got, out, count * 4);
+    optk_mem_free(ctx, mem);
+    free_inputs(&in);
+    return s == OPTK_OK ? o : validate_failed(ctx, "sinkhorn_divergence", o);
+}
+
+/* Problem p's entropic objective, sum P (f + g) - eps sum P, and <P, C>, in double. */
+static void objective64(const shape *sh, const inputs *in, int64_t p, double *objective,
+                        double *cost) {
+    double *f = malloc((size_t)sh->n * sizeof *f), *g = calloc((size_t)sh->m, sizeof *g);
+    solve64(sh, in, p, f, g);
+    double fg = 0.0, mass = 0.0, pc = 0.0;
+    for (int64_t i = 0; i < sh->n; ++i) {
+        for (int64_t j = 0; j < sh->m; ++j) {
+            const double c = cost_at(sh, in, p, i, j), pij = exp((f[i] + g[j] - c) / sh->eps);
+            fg += pij * (f[i] + g[j]), mass += pij, pc += pij * c;
+        }
+    }
+    *objective = fg - sh->eps * mass, *cost = pc;
+    free(f), free(g);
+}
+
+/* One cloud against itself: its weights on both sides, its points as x and as y. */
+static inputs self_inputs(const shape *sh, const inputs *in, bool second, shape *self) {
+    *self = *sh;
+    self->n = self->m = second ? sh->m : sh->n;
+    const size_t points = (size_t)(sh->batch * self->n * sh->dim);
+    const float *cloud = in->data + (second ? (size_t)(sh->batch * sh->n * sh->dim) : 0);
+    inputs out = {malloc((size_t)(sh->batch * self->n) * 4),
+                  malloc((size_t)(sh->batch * self->n) * 4),
+                  malloc(2 * points * 4),
+                  (size_t)(sh->batch * self->n),
+                  (size_t)(sh->batch * self->n),
+                  2 * points};
+    memcpy(out.a, second ? in->b : in->a, out.na * 4);
+    memcpy(out.b, second ? in->b : in->a, out.nb * 4);
+    memcpy(out.data, cloud, points * 4);
+    memcpy(out.data + points, cloud, points * 4);
+    return out;
+}
+
+static reference ref_divergence(optk_context *cpu, uint64_t seed) {
+    (void)cpu;
+    const shape *sh = &points_shape;
+    const int64_t B = sh->batch;
+    reference r = {calloc((size_t)(2 * B), sizeof(double)), calloc((size_t)(2 * B), sizeof(double)),
+                   (size_t)(2 * B)};
+    inputs in = make_inputs(sh, seed);
+    shape sa, sb;
+    inputs aa = self_inputs(sh, &in, false, &sa), bb = self_inputs(sh, &in, true, &sb);
+    for (int64_t p = 0; p < B; ++p) {
+        double o[3], c[3];
+        objective64(sh, &in, p, &o[0], &c[0]);
+        objective64(&sa, &aa, p, &o[1], &c[1]);
+        objective64(&sb, &bb, p, &o[2], &c[2]);
+        r.want[p] = o[0] - 0.5 * (o[1] + o[2]);
+        r.want[B + p] = c[0] - 0.5 * (c[1] + c[2]);
+        /* A difference of near-equal terms: tolerance from the terms' size. */
+        r.tol[p] = 1e-5 * (fabs(o[0]) + fabs(o[1]) + fabs(o[2])) + 1e-6;
+        r.tol[B + p] = 1e-5 * (fabs(c[0]) + fabs(c[1]) + fabs(c[2])) + 1e-6;
+    }
+    free_inputs(&in), free_inputs(&aa), free_inputs(&bb);
+    return r;
+}
+
 #define SHAPE_OP(name, shape_, apply)                                                              \
     static output run_##name(optk_context *ctx, uint64_t seed) {                                   \
         return run_shape(ctx, &shape_, seed, apply);                                               \
@@ -267,6 +354,7 @@ static const validate_op ops[] = {
     {"sinkhorn_unbalanced", run_unbalanced, ref_unbalanced, 0.0, 0.0},
     {"sinkhorn_apply", run_apply, ref_apply, 0.0, 0.0},
     {"sinkhorn_sns", run_sns, ref_sns, 0.0, 0.0},
+    {"sinkhorn_divergence", run_divergence, ref_divergence, 0.0, 0.0},
 };
 
 int validate_sinkhorn(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only,
