@@ -136,6 +136,12 @@ optk_status bench_sinkhorn_sns(optk_context *ctx, const char *variant, int64_t b
 optk_status bench_sinkhorn_apply(optk_context *ctx, int64_t n, int64_t m, int64_t dim, int64_t k,
                                  int reps, bench_result *out);
 
+/* optk_sinkhorn_divergence of batch pairs of n-point clouds in dim (squared-Euclidean, eps
+ * 0.05), `iterations` per solve (no early stop): its three solves' 3 x 2 x iterations B n n
+ * log-sum-exp terms in the flops field (G terms/s). */
+optk_status bench_sinkhorn_divergence(optk_context *ctx, int64_t batch, int64_t n, int64_t dim,
+                                      int iterations, int reps, bench_result *out);
+
 /* optk_ot_cost_fill of batch problems of n x m points in dim (direct or GEMM method):
  * 2 batch n m dim FLOPs (the GEMM's count) in the flops field. */
 optk_status bench_ot_cost(optk_context *ctx, optk_cost_method method, int64_t batch, int64_t n,

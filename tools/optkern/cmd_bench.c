@@ -47,8 +47,9 @@ static void usage(FILE *f) {
             "Sinkhorn-Newton-Sparse against plain Sinkhorn in time to tol 1e-5 (problems of\n"
             "64 x 64 at eps 0.002: 16 on the CPU, 1024 on CUDA, whose Newton phase runs a block\n"
             "per problem; costs in [0, 1), and in [0, 2): -far, where the warm-up ends far from\n"
-            "the solution), and the plan of 1024 x 1024 points in 64 dimensions applied\n"
-            "to 64 columns (sinkhorn-apply).\n"
+            "the solution), the plan of 1024 x 1024 points in 64 dimensions applied\n"
+            "to 64 columns (sinkhorn-apply), and the Sinkhorn divergence of 64 pairs of\n"
+            "64-point clouds, 100 iterations per solve (G terms/s over its three solves).\n"
             "es: the EGGROLL population forward of a\n"
             "1024 x 1024 layer, batch 16 (N = 256 members on the CPU, 4096 on CUDA): full rank,\n"
             "low rank r = 1 against it, on CUDA also against the plain unperturbed GEMM over the\n"
@@ -251,6 +252,10 @@ static int bench_sinkhorn_ops(optk_context *ctx, const bench_options *o, double 
     /* The plan of 1024^2 points in 64 dimensions applied to 64 columns */
     s = bench_sinkhorn_apply(ctx, 1024, 1024, 64, 64, cuda ? o->reps : 5, &res);
     if (s != OPTK_OK) return failed(ctx, "sinkhorn_apply", 1024, s);
+    bench_print(stdout, &res, o->json);
+    /* The Sinkhorn divergence of 64 pairs of 64-point clouds in 3 dimensions (three solves). */
+    s = bench_sinkhorn_divergence(ctx, 64, 64, 3, 100, cuda ? o->reps : 5, &res);
+    if (s != OPTK_OK) return failed(ctx, "sinkhorn_divergence", 64, s);
     bench_print(stdout, &res, o->json);
     for (int method = 0; method < 2; ++method) {
         /* The cost of the sqeuclid-d64 case's points (and dense-large's size), materialised. */
