@@ -261,7 +261,17 @@ optk_status optk_es_gradient(optk_context *ctx, const optk_es_key *key, const op
     const double base = scale / ((double)members * l->sigma);
     const double factor = l->rank > 0 ? base / sqrt((double)l->rank) : base;
     for (int64_t p = 0; p < pairs && s == OPTK_OK; ++p) {
-        coef[p] = (float)(((double)host_f[2 * p] - (double)host_f[2 * p + 1]) * factor);
+        const double difference = (double)host_f[2 * p] - (double)host_f[2 * p + 1];
+        coef[p] = (float)(difference * factor);
+        /* A weight that is not finite would make every entry of G (or the bias's) NaN or
+         * infinite. */
+        if (!isfinite(coef[p]) || (bias_out && !isfinite((float)(difference * base)))) {
+            s = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                          "%s: pair %lld's weight is not finite in float (f[%lld] = %g, "
+                          "f[%lld] = %g)",
+                          op, (long long)p, (long long)(2 * p), (double)host_f[2 * p],
+                          (long long)(2 * p + 1), (double)host_f[2 * p + 1]);
+        }
     }
     /* Workspace: the coefficients, then one chunk of regenerated noise. */
     const int64_t per_pair = l->rank > 0 ? (m + n) * l->rank : m * n;

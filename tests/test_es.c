@@ -496,6 +496,19 @@ BACKEND_TEST(es, bad_arguments_are_refused_and_nothing_is_written) {
     cr_assert(strstr(optk_context_last_error(ctx), "bias_out needs"));
     cr_assert_eq(optk_es_gradient(ctx, &key, &good, MEMBERS, df, 1.0, false, df, NULL),
                  OPTK_ERR_INVALID_ARGUMENT);
+    /* Fitness that makes a pair's weight NaN or infinite would spoil every entry of G. */
+    const float spoiled[2][MEMBERS] = {{1, 2, NAN, 4}, {1, 2, 3, INFINITY}};
+    for (int k = 0; k < 2; ++k) {
+        cr_assert_eq(optk_mem_upload(ctx, df, spoiled[k], sizeof spoiled[k]), OPTK_OK);
+        cr_assert_eq(optk_es_gradient(ctx, &key, &good, MEMBERS, df, 1.0, true, dY, NULL),
+                     OPTK_ERR_INVALID_ARGUMENT);
+        cr_assert(strstr(optk_context_last_error(ctx), "pair 1's weight is not finite"), "%s",
+                  optk_context_last_error(ctx));
+    }
+    const float huge[MEMBERS] = {1, 2, 3e38f, -3e38f}; /* finite, but the weight overflows */
+    cr_assert_eq(optk_mem_upload(ctx, df, huge, sizeof huge), OPTK_OK);
+    cr_assert_eq(optk_es_gradient(ctx, &key, &good, MEMBERS, df, 1.0, true, dY, NULL),
+                 OPTK_ERR_INVALID_ARGUMENT);
     cr_assert_eq(optk_es_factors(ctx, &key, M, N, 0, 0, 1, dY, NULL), OPTK_ERR_INVALID_ARGUMENT);
     cr_assert_eq(optk_es_factors(ctx, &key, M, N, 1, (1 << 24) - 1, 2, dY, NULL),
                  OPTK_ERR_INVALID_ARGUMENT);

@@ -70,7 +70,9 @@ optk_status optk_es_shape(optk_context *ctx, optk_es_shaping kind, const float *
  *  accumulate = true, out = W for plain ES ascent; scale = -1 to hand a loss gradient to an
  *  optimizer rule. Low rank: the pairs' antithetic differences f_2p - f_2p+1 weight the
  *  factors, and G is one GEMM with inner dimension (N / 2) r, the factors regenerated into
- *  workspace in chunks. bias_out (m, or NULL) gets the bias's the same way. */
+ *  workspace in chunks. bias_out (m, or NULL) gets the bias's the same way. f is read on the
+ *  host: a pair whose weight scale (f_2p - f_2p+1) / (N sigma) is not finite in float (NaN or
+ *  infinite fitness, or an overflow) is refused with a message, nothing written. */
 optk_status optk_es_gradient(optk_context *ctx, const optk_es_key *key, const optk_es_layer *layer,
                              int64_t members, const float *f, double scale, bool accumulate,
                              float *out, float *bias_out);
