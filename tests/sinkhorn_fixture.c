@@ -2,7 +2,9 @@
 #include "sinkhorn_fixture.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void result_free(host_result *r) {
     free(r->f), free(r->g), free(r->plan), free(r->error), free(r->cost), free(r->objective);
@@ -126,4 +128,18 @@ void assert_same_bits(const host_problem *h, const host_result *mine, const host
     test_assert_bits_equal(mine->error, ref->error, (size_t)h->batch, 4, "error");
     for (int64_t p = 0; p < h->batch; ++p)
         cr_assert_eq(mine->iterations[p], ref->iterations[p], "%s: iterations", what);
+}
+
+void fixture_read_floats(const char *after, const char *key, int64_t p, float *out, size_t count) {
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "\n%s %lld ", key, (long long)p);
+    const char *at = strstr(after, prefix);
+    cr_assert_not_null(at, "no line '%s %lld'", key, (long long)p);
+    at += strlen(prefix);
+    for (size_t k = 0; k < count; ++k) {
+        char *end;
+        out[k] = strtof(at, &end);
+        cr_assert(end != at, "%s %lld: value %zu missing", key, (long long)p, k);
+        at = end;
+    }
 }

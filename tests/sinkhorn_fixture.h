@@ -43,4 +43,8 @@ host_result result_of(const host_problem *h, const host_result *r, int64_t p);
 void assert_same_bits(const host_problem *h, const host_result *mine, const host_result *ref,
                       const char *what);
 
+/* Reads `count` floats (hex or decimal) after "<key> <p> " on a line of a reference data
+ * file's text `after` (a case's part of it). */
+void fixture_read_floats(const char *after, const char *key, int64_t p, float *out, size_t count);
+
 #endif /* OPTK_TEST_SINKHORN_FIXTURE_H */

@@ -15,21 +15,6 @@
 
 /* ---- POT's answers ----------------------------------------------------------------------- */
 
-/* Reads `count` hex floats after "<key> <p> " on the line that starts so. */
-static void read_floats(const char *after, const char *key, int64_t p, float *out, size_t count) {
-    char prefix[32];
-    snprintf(prefix, sizeof prefix, "\n%s %lld ", key, (long long)p);
-    const char *at = strstr(after, prefix);
-    cr_assert_not_null(at, "no line '%s %lld'", key, (long long)p);
-    at += strlen(prefix);
-    for (size_t k = 0; k < count; ++k) {
-        char *end;
-        out[k] = strtof(at, &end);
-        cr_assert(end != at, "%s %lld: value %zu missing", key, (long long)p, k);
-        at = end;
-    }
-}
-
 typedef struct pot_case {
     host_problem h;
     double eps, rho;
@@ -62,15 +47,15 @@ static pot_case read_case(const char *text, const char *name) {
         k.h.x = malloc(B * N * D * 4), k.h.y = malloc(B * M * D * 4);
     }
     for (int64_t p = 0; p < batch; ++p) {
-        read_floats(at, "a", p, k.h.a + p * n, N);
-        read_floats(at, "b", p, k.h.b + p * m, M);
-        if (k.h.c) read_floats(at, "c", p, k.h.c + p * n * m, N * M);
-        if (k.h.x) read_floats(at, "x", p, k.h.x + p * n * dim, N * D);
-        if (k.h.y) read_floats(at, "y", p, k.h.y + p * m * dim, M * D);
-        read_floats(at, "f", p, k.f + p * n, N);
-        read_floats(at, "g", p, k.g + p * m, M);
-        read_floats(at, "plan", p, k.plan + p * n * m, N * M);
-        read_floats(at, "cost", p, k.cost + p, 1);
+        fixture_read_floats(at, "a", p, k.h.a + p * n, N);
+        fixture_read_floats(at, "b", p, k.h.b + p * m, M);
+        if (k.h.c) fixture_read_floats(at, "c", p, k.h.c + p * n * m, N * M);
+        if (k.h.x) fixture_read_floats(at, "x", p, k.h.x + p * n * dim, N * D);
+        if (k.h.y) fixture_read_floats(at, "y", p, k.h.y + p * m * dim, M * D);
+        fixture_read_floats(at, "f", p, k.f + p * n, N);
+        fixture_read_floats(at, "g", p, k.g + p * m, M);
+        fixture_read_floats(at, "plan", p, k.plan + p * n * m, N * M);
+        fixture_read_floats(at, "cost", p, k.cost + p, 1);
     }
     return k;
 }

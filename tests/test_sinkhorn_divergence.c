@@ -1,8 +1,10 @@
-/* test_sinkhorn_divergence.c — the Sinkhorn divergence on every backend: the combination of
- * the three solves it stands for, bit for bit; exactly 0 for identical clouds, positive for
+/* test_sinkhorn_divergence.c — the Sinkhorn divergence on every backend: POT's (its linear
+ * version, and the entropic one from POT's plans), the combination of the three solves it
+ * stands for, bit for bit; exactly 0 for identical clouds, positive for
  * distinct ones and shrinking as they meet, symmetric; CUDA equal to the CPU; bad calls
  * refused with nothing written. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
+#include "reference_data.h"
 #include "sinkhorn_fixture.h"
 
 #include <math.h>
@@ -99,6 +101,69 @@ BACKEND_TEST(sinkhorn_divergence, is_the_combination_of_its_three_solves) {
     }
     free_problem(&h);
     optk_context_free(ctx);
+}
+
+/* Against tests/data/sinkhorn_divergence_pot.txt (tests/reference/
+ * sinkhorn_divergence_pot_reference.py, POT 0.8.2 in float64): `linear` is POT's
+ * empirical_sinkhorn_divergence before its clamp at 0, `divergence` the same combination of
+ * entropic objectives from POT's plans. */
+static void check_against_pot(optk_backend backend, const char *name) {
+    optk_context *ctx = test_context(backend);
+    char *text = ref_read_data_file("sinkhorn_divergence_pot.txt");
+    char header[64];
+    snprintf(header, sizeof header, "\ncase %s ", name);
+    const char *at = strstr(text, header);
+    cr_assert_not_null(at, "no case %s", name);
+    char metric[32];
+    long long batch, n, m, dim;
+    double eps;
+    cr_assert_eq(sscanf(at + strlen(header), "%31s %lld %lld %lld %lld %lf", metric, &batch, &n, &m,
+                        &dim, &eps),
+                 6);
+    host_problem h = {batch,
+                      n,
+                      m,
+                      dim,
+                      strcmp(metric, "sqeuclidean") == 0 ? OPTK_COST_SQEUCLIDEAN
+                                                         : OPTK_COST_EUCLIDEAN,
+                      malloc((size_t)(batch * n) * 4),
+                      malloc((size_t)(batch * m) * 4),
+                      NULL,
+                      malloc((size_t)(batch * n * dim) * 4),
+                      malloc((size_t)(batch * m * dim) * 4)};
+    float linear[8], entropic[8];
+    for (int64_t p = 0; p < batch; ++p) {
+        fixture_read_floats(at, "a", p, h.a + p * n, (size_t)n);
+        fixture_read_floats(at, "b", p, h.b + p * m, (size_t)m);
+        fixture_read_floats(at, "x", p, h.x + p * n * dim, (size_t)(n * dim));
+        fixture_read_floats(at, "y", p, h.y + p * m * dim, (size_t)(m * dim));
+        fixture_read_floats(at, "linear", p, &linear[p], 1);
+        fixture_read_floats(at, "entropic", p, &entropic[p], 1);
+    }
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(eps);
+    o.max_iter = 20000;
+    divergence d;
+    cr_assert_eq(run(ctx, &h, &o, &d), OPTK_OK, "%s", optk_context_last_error(ctx));
+    double worst = 0.0;
+    for (int64_t p = 0; p < batch; ++p) {
+        cr_assert(d.converged[p], "%s problem %lld converged", name, (long long)p);
+        worst = fmax(worst, fabs(d.linear[p] - linear[p]));
+        worst = fmax(worst, fabs(d.divergence[p] - entropic[p]));
+    }
+    cr_log_info("%s on %s: within %.3g of POT's divergences", name, optk_backend_name(backend),
+                worst);
+    cr_assert(worst <= 2e-5, "%s: %g from POT's divergences", name, worst);
+    free_problem(&h);
+    free(text);
+    optk_context_free(ctx);
+}
+
+BACKEND_TEST(sinkhorn_divergence, sqeuclidean_matches_pot) {
+    check_against_pot(backend, "sqeuclidean");
+}
+
+BACKEND_TEST(sinkhorn_divergence, euclidean_matches_pot) {
+    check_against_pot(backend, "euclidean");
 }
 
 /* Identical clouds give exactly 0 (the three solves are one solve); y moved towards x makes

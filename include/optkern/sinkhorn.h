@@ -137,7 +137,8 @@ typedef struct optk_divergence_outputs {
      * `objective`): the debiased Sinkhorn divergence of OTT's sinkhorn_divergence and
      * GeomLoss's SamplesLoss("sinkhorn"); 0 for identical clouds. */
     float *divergence;
-    /* The same with <P, C> (the outputs' `cost`): POT's empirical_sinkhorn_divergence. */
+    /* The same with <P, C> (the outputs' `cost`): POT's empirical_sinkhorn_divergence before
+     * its clamp at 0. */
     float *linear;
     int32_t *converged; /* 1 if all three problems converged */
 } optk_divergence_outputs;
