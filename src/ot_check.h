@@ -32,4 +32,9 @@ optk_status optk_ot_check_options(optk_context *ctx, const char *op,
 optk_status optk_ot_check_weights(optk_context *ctx, const char *op, const char *name,
                                   const float *w, int64_t rows, int64_t cols);
 
+/* optk_sinkhorn once its arguments have passed every check above (sizes, options, buffers,
+ * weights, the backend's support): the job handed to the backend. */
+optk_status optk_sinkhorn_checked(optk_context *ctx, const optk_ot_problem *p,
+                                  const optk_sinkhorn_options *o, const optk_sinkhorn_outputs *out);
+
 #endif /* OPTK_OT_CHECK_H */

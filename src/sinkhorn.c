@@ -121,8 +121,12 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *p,
     }
     if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "a", p->a, p->batch, p->n);
     if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "b", p->b, p->batch, p->m);
-    if (s != OPTK_OK) return s;
+    return s == OPTK_OK ? optk_sinkhorn_checked(ctx, p, o, out) : s;
+}
 
+optk_status optk_sinkhorn_checked(optk_context *ctx, const optk_ot_problem *p,
+                                  const optk_sinkhorn_options *o,
+                                  const optk_sinkhorn_outputs *out) {
     optk_sinkhorn_job job;
     memset(&job, 0, sizeof job);
     const bool dense = p->cost == OPTK_COST_DENSE;

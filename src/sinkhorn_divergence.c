@@ -1,7 +1,8 @@
 /* sinkhorn_divergence.c — the debiased Sinkhorn divergence of two point clouds, from three
  * batched solves (x against y, x against x, y against y) on the backend, combined on the host
  * in double: OT(a, b) - (OT(a, a) + OT(b, b)) / 2 for the entropic objective and for <P, C>.
- * Nothing is written to the caller's outputs until all three solves have succeeded. */
+ * The call's arguments are checked once (the self problems reuse its weights and points);
+ * nothing is written to the caller's outputs until all three solves have succeeded. */
 #include "internal.h"
 #include "ot_check.h"
 
@@ -15,9 +16,20 @@ typedef struct solves {
     int32_t *converged;      /* 3 x batch */
 } solves;
 
+/* The three problems: x against y (the call's), x against x, y against y. */
+static void problems_of(const optk_ot_problem *p, optk_ot_problem out[3]) {
+    out[0] = *p;
+    out[1] = (optk_ot_problem){p->batch, p->n, p->n, p->a, p->a, p->cost, NULL, p->x, p->x, p->dim};
+    out[2] = (optk_ot_problem){p->batch, p->m, p->m, p->b, p->b, p->cost, NULL, p->y, p->y, p->dim};
+}
+
 static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_problem *p,
                               const optk_sinkhorn_options *o, const optk_divergence_outputs *out) {
-    optk_status s = optk_ot_check_sizes(ctx, op, p);
+    optk_ot_problem problems[3];
+    problems_of(p, problems);
+    optk_status s = OPTK_OK;
+    for (int k = 0; k < 3 && s == OPTK_OK; ++k) /* the self problems are n x n and m x m */
+        s = optk_ot_check_sizes(ctx, op, &problems[k]);
     if (s == OPTK_OK) s = optk_ot_check_options(ctx, op, o);
     if (s != OPTK_OK) return s;
     if (p->cost == OPTK_COST_DENSE) {
@@ -51,6 +63,10 @@ static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_p
         {"converged", (uintptr_t)out->converged, B * 4, true, false},
     };
     s = optk_ot_check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
+    if (s == OPTK_OK && !ctx->ops->sinkhorn) {
+        s = optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
+                      ctx->ops->name);
+    }
     if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "a", p->a, p->batch, p->n);
     if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "b", p->b, p->batch, p->m);
     return s;
@@ -120,18 +136,15 @@ optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *p
     if (s != OPTK_OK) return s;
     const solves w = solves_at(space, p->batch, p->n, p->m);
     const int64_t B = p->batch;
-    const optk_ot_problem problems[3] = {
-        *p,
-        {B, p->n, p->n, p->a, p->a, p->cost, NULL, p->x, p->x, p->dim},
-        {B, p->m, p->m, p->b, p->b, p->cost, NULL, p->y, p->y, p->dim},
-    };
+    optk_ot_problem problems[3];
+    problems_of(p, problems);
     for (int k = 0; k < 3 && s == OPTK_OK; ++k) {
         const optk_sinkhorn_outputs solve_out = {.f = w.f[k],
                                                  .g = w.g[k],
                                                  .converged = w.converged + k * B,
                                                  .cost = w.cost + k * B,
                                                  .objective = w.objective + k * B};
-        s = optk_sinkhorn(ctx, &problems[k], o, &solve_out);
+        s = optk_sinkhorn_checked(ctx, &problems[k], o, &solve_out); /* checked above */
     }
     if (s == OPTK_OK) s = combine(ctx, op, B, &w, out);
     optk_mem_free(ctx, space);

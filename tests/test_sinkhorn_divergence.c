@@ -289,6 +289,12 @@ BACKEND_TEST(sinkhorn_divergence, bad_calls_are_refused_with_nothing_written) {
     cr_assert_eq(optk_sinkhorn_divergence(ctx, &points, &o, &onto_x), OPTK_ERR_INVALID_ARGUMENT);
     cr_assert(strstr(optk_context_last_error(ctx), "overlaps"), "%s", optk_context_last_error(ctx));
     cr_assert_eq(optk_sinkhorn_divergence(ctx, &points, NULL, &some), OPTK_ERR_INVALID_ARGUMENT);
+    /* x against y fits, x against itself (2^30 x 2^30) does not: refused before any read. */
+    const optk_ot_problem lopsided = {
+        1, (int64_t)1 << 30, 1, a.data, b.data, OPTK_COST_SQEUCLIDEAN, NULL, x.data, y.data, 1};
+    cr_assert_eq(optk_sinkhorn_divergence(ctx, &lopsided, &o, &some), OPTK_ERR_INVALID_ARGUMENT);
+    cr_assert(strstr(optk_context_last_error(ctx), "is too large"), "%s",
+              optk_context_last_error(ctx));
     test_buffer *all[] = {&a, &b, &x, &y, &c, &out};
     for (int k = 0; k < 6; ++k)
         test_buffer_free(all[k]);
