@@ -166,8 +166,8 @@ BACKEND_TEST(sinkhorn, marginals_are_within_tol_at_convergence) {
 
 /* Non-finite costs, every solver: a +Inf cost forbids its pair (its plan entry is exactly 0,
  * the problem converges, <P, C> and the objective stay finite); a NaN cost makes its problem's
- * error NaN and converged 0, and the other problems of the batch get the bits they get
- * without it. */
+ * error, <P, C> and objective NaN and converged 0, and the other problems of the batch get the
+ * bits they get without it. */
 BACKEND_TEST(sinkhorn, non_finite_costs) {
     optk_context *ctx = test_context(backend);
     host_problem h = random_problem(3, 20, 24, OPTK_COST_DENSE, 0, 1.0f, 91);
