@@ -83,7 +83,10 @@ typedef struct optk_sinkhorn_job {
     double epsilon, epsilon_start, epsilon_decay, tol, rho;
     int max_iter, check_every;
     bool warm_start;
-    bool log_domain_only;              /* no kernel-domain blocks (OPTK_SINKHORN_LOG_DOMAIN) */
+    bool log_domain_only; /* no kernel-domain blocks (OPTK_SINKHORN_LOG_DOMAIN) */
+    /* A self problem (n = m, a = b, C symmetric: points against themselves): the symmetric
+     * update f <- (f + T(f)) / 2, g = f, in the log domain (common/sinkhorn.h). */
+    bool symmetric;
     optk_sinkhorn_placement placement; /* CUDA only */
     optk_sinkhorn_outputs out;
 } optk_sinkhorn_job;

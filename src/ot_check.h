@@ -33,8 +33,10 @@ optk_status optk_ot_check_weights(optk_context *ctx, const char *op, const char 
                                   const float *w, int64_t rows, int64_t cols);
 
 /* optk_sinkhorn once its arguments have passed every check above (sizes, options, buffers,
- * weights, the backend's support): the job handed to the backend. */
+ * weights, the backend's support): the job handed to the backend. symmetric: p is a self
+ * problem (x against x, a = b), solved as OPTK_SINKHORN_SYMMETRIC whatever o->solver says. */
 optk_status optk_sinkhorn_checked(optk_context *ctx, const optk_ot_problem *p,
-                                  const optk_sinkhorn_options *o, const optk_sinkhorn_outputs *out);
+                                  const optk_sinkhorn_options *o, const optk_sinkhorn_outputs *out,
+                                  bool symmetric);
 
 #endif /* OPTK_OT_CHECK_H */

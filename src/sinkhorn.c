@@ -45,7 +45,7 @@ optk_status optk_ot_check_options(optk_context *ctx, const char *op,
         }
     }
     if (o->solver != OPTK_SINKHORN_PLAIN && o->solver != OPTK_SINKHORN_SNS &&
-        o->solver != OPTK_SINKHORN_LOG_DOMAIN) {
+        o->solver != OPTK_SINKHORN_LOG_DOMAIN && o->solver != OPTK_SINKHORN_SYMMETRIC) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: unknown solver %d", op,
                          (int)o->solver);
     }
@@ -114,6 +114,13 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *p,
     }
     optk_status s = optk_ot_check_sizes(ctx, op, p);
     if (s == OPTK_OK) s = optk_ot_check_options(ctx, op, o);
+    if (s == OPTK_OK && o->solver == OPTK_SINKHORN_SYMMETRIC &&
+        !(p->cost != OPTK_COST_DENSE && p->x == p->y && p->a == p->b && p->n == p->m)) {
+        s = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                      "%s: the symmetric solver takes a self problem only: point clouds with y "
+                      "the same pointer as x and b as a",
+                      op);
+    }
     if (s == OPTK_OK) s = check_buffers(ctx, op, p, out);
     if (s == OPTK_OK && !ctx->ops->sinkhorn) {
         s = optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
@@ -121,12 +128,12 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *p,
     }
     if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "a", p->a, p->batch, p->n);
     if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "b", p->b, p->batch, p->m);
-    return s == OPTK_OK ? optk_sinkhorn_checked(ctx, p, o, out) : s;
+    return s == OPTK_OK ? optk_sinkhorn_checked(ctx, p, o, out, false) : s;
 }
 
 optk_status optk_sinkhorn_checked(optk_context *ctx, const optk_ot_problem *p,
-                                  const optk_sinkhorn_options *o,
-                                  const optk_sinkhorn_outputs *out) {
+                                  const optk_sinkhorn_options *o, const optk_sinkhorn_outputs *out,
+                                  bool symmetric) {
     optk_sinkhorn_job job;
     memset(&job, 0, sizeof job);
     const bool dense = p->cost == OPTK_COST_DENSE;
@@ -150,8 +157,9 @@ optk_status optk_sinkhorn_checked(optk_context *ctx, const optk_ot_problem *p,
     job.warm_start = o->warm_start;
     job.log_domain_only = o->solver == OPTK_SINKHORN_LOG_DOMAIN;
     job.placement = o->placement;
+    job.symmetric = symmetric || o->solver == OPTK_SINKHORN_SYMMETRIC;
     job.out = *out;
-    if (o->solver == OPTK_SINKHORN_SNS) {
+    if (o->solver == OPTK_SINKHORN_SNS && !job.symmetric) {
         return optk_sns_solve(ctx, &job, o->sns_warmup > 0 ? o->sns_warmup : 20);
     }
     return ctx->ops->sinkhorn(ctx, &job);

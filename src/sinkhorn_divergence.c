@@ -1,6 +1,8 @@
 /* sinkhorn_divergence.c — the debiased Sinkhorn divergence of two point clouds, from three
  * batched solves (x against y, x against x, y against y) on the backend, combined on the host
  * in double: OT(a, b) - (OT(a, a) + OT(b, b)) / 2 for the entropic objective and for <P, C>.
+ * The self problems take the symmetric update (common/sinkhorn.h), as GeomLoss and OTT do:
+ * alternating updates converge slowly there, where the plan is nearly diagonal.
  * The call's arguments are checked once (the self problems reuse its weights and points);
  * nothing is written to the caller's outputs until all three solves have succeeded. */
 #include "internal.h"
@@ -144,7 +146,7 @@ optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *p
                                                  .converged = w.converged + k * B,
                                                  .cost = w.cost + k * B,
                                                  .objective = w.objective + k * B};
-        s = optk_sinkhorn_checked(ctx, &problems[k], o, &solve_out); /* checked above */
+        s = optk_sinkhorn_checked(ctx, &problems[k], o, &solve_out, k > 0); /* checked above */
     }
     if (s == OPTK_OK) s = combine(ctx, op, B, &w, out);
     optk_mem_free(ctx, space);

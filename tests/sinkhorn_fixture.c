@@ -30,8 +30,18 @@ optk_status solve(optk_context *ctx, const host_problem *h, const optk_sinkhorn_
     test_buffer it = test_buffer_new(ctx, B, 4, NULL), err = test_buffer_new(ctx, B, 4, NULL),
                 conv = test_buffer_new(ctx, B, 4, NULL), cost = test_buffer_new(ctx, B, 4, NULL),
                 obj = test_buffer_new(ctx, B, 4, NULL);
-    const optk_ot_problem p = {h->batch, h->n,   h->m,   a.data, b.data,
-                               h->cost,  c.data, x.data, y.data, h->dim};
+    /* A self problem on the host (the same arrays on both sides) stays one on the backend. */
+    const bool self = !dense && h->x == h->y && h->a == h->b;
+    const optk_ot_problem p = {h->batch,
+                               h->n,
+                               h->m,
+                               a.data,
+                               self ? a.data : b.data,
+                               h->cost,
+                               c.data,
+                               x.data,
+                               self ? x.data : y.data,
+                               h->dim};
     const optk_sinkhorn_outputs out = {f.data,    g.data,    it.data,  err.data,
                                        conv.data, cost.data, obj.data, plan.data};
     const optk_status s = optk_sinkhorn(ctx, &p, o, &out);

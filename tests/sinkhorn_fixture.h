@@ -22,7 +22,8 @@ typedef struct host_result {
 void result_free(host_result *r);
 
 /* Uploads h, solves with o (warm: f0, g0 as starting potentials), downloads everything and
- * checks every buffer's guard zones. */
+ * checks every buffer's guard zones. A self problem (h->y == h->x, h->b == h->a) is passed as
+ * one: y and b the same backend buffers as x and a. */
 optk_status solve(optk_context *ctx, const host_problem *h, const optk_sinkhorn_options *o,
                   const float *f0, const float *g0, host_result *r);
 

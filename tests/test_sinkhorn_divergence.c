@@ -1,8 +1,8 @@
 /* test_sinkhorn_divergence.c — the Sinkhorn divergence on every backend: POT's (its linear
  * version, and the entropic one from POT's plans), the combination of the three solves it
- * stands for, bit for bit; exactly 0 for identical clouds, positive for
- * distinct ones and shrinking as they meet, symmetric; CUDA equal to the CPU; bad calls
- * refused with nothing written. */
+ * stands for (its self problems by the symmetric solver), bit for bit; about 0 for identical
+ * clouds, positive for distinct ones and shrinking as they meet, symmetric; CUDA equal to the
+ * CPU; bad calls refused with nothing written. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "reference_data.h"
 #include "sinkhorn_fixture.h"
@@ -58,28 +58,43 @@ static host_problem self_problem(const host_problem *h, bool second) {
     return s;
 }
 
-/* Options under which x against y converges but the self problems do not (alternating
- * Sinkhorn is slow on them at small eps): `converged` must say so. */
-static optk_sinkhorn_options tight_options(void) {
+/* Options under which the self problems converge (the symmetric update settles in a few
+ * iterations at small eps) and x against y does not. */
+static optk_sinkhorn_options short_options(void) {
     optk_sinkhorn_options o = optk_sinkhorn_default_options(0.05);
-    o.tol = 1e-6;
-    o.max_iter = 2000;
+    o.max_iter = 20;
     return o;
 }
 
+/* Options under which x against y converges and the self problems do not: at large eps the
+ * alternating updates settle in a couple of iterations, the symmetric one halves its error
+ * an iteration. */
+static optk_sinkhorn_options wide_options(void) {
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(20.0);
+    o.max_iter = 4;
+    o.check_every = 1;
+    return o;
+}
+
+/* The divergence is optk_sinkhorn's x against y and its symmetric solves of the self problems,
+ * combined in double; `converged` is 1 exactly where all three converged (options where
+ * only the self problems converge, and where only x against y does, included). */
 BACKEND_TEST(sinkhorn_divergence, is_the_combination_of_its_three_solves) {
     optk_context *ctx = test_context(backend);
     host_problem h = random_problem(3, 20, 14, OPTK_COST_SQEUCLIDEAN, 3, 0.0f, 501);
     const host_problem aa = self_problem(&h, false), bb = self_problem(&h, true);
-    for (int set = 0; set < 2; ++set) {
-        const optk_sinkhorn_options o = set == 0 ? options() : tight_options();
+    for (int set = 0; set < 3; ++set) {
+        const optk_sinkhorn_options o =
+            set == 0 ? options() : (set == 1 ? short_options() : wide_options());
+        optk_sinkhorn_options self = o;
+        self.solver = OPTK_SINKHORN_SYMMETRIC;
         divergence d;
         cr_assert_eq(run(ctx, &h, &o, &d), OPTK_OK, "%s", optk_context_last_error(ctx));
         host_result r[3];
         cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &r[0]), OPTK_OK);
-        cr_assert_eq(solve(ctx, &aa, &o, NULL, NULL, &r[1]), OPTK_OK);
-        cr_assert_eq(solve(ctx, &bb, &o, NULL, NULL, &r[2]), OPTK_OK);
-        int only_ab = 0; /* problems where x against y converged and a self problem did not */
+        cr_assert_eq(solve(ctx, &aa, &self, NULL, NULL, &r[1]), OPTK_OK);
+        cr_assert_eq(solve(ctx, &bb, &self, NULL, NULL, &r[2]), OPTK_OK);
+        int only_self = 0, only_ab = 0;
         for (int64_t p = 0; p < h.batch; ++p) {
             const float want =
                 (float)((double)r[0].objective[p] -
@@ -88,14 +103,19 @@ BACKEND_TEST(sinkhorn_divergence, is_the_combination_of_its_three_solves) {
                 (float)((double)r[0].cost[p] - 0.5 * ((double)r[1].cost[p] + (double)r[2].cost[p]));
             test_assert_bits_equal(&d.divergence[p], &want, 1, 4, "the divergence");
             test_assert_bits_equal(&d.linear[p], &want_linear, 1, 4, "the linear divergence");
-            const int all = r[0].converged[p] && r[1].converged[p] && r[2].converged[p];
-            cr_assert_eq(d.converged[p], all, "set %d problem %lld", set, (long long)p);
-            only_ab += r[0].converged[p] && !all;
-            cr_assert(d.divergence[p] > 0.0f && d.linear[p] > 0.0f, "problem %lld: %g, %g",
-                      (long long)p, (double)d.divergence[p], (double)d.linear[p]);
-            if (set == 0) cr_assert(all, "problem %lld converged", (long long)p);
+            const int selves = r[1].converged[p] && r[2].converged[p];
+            cr_assert_eq(d.converged[p], r[0].converged[p] && selves, "set %d problem %lld", set,
+                         (long long)p);
+            only_self += selves && !r[0].converged[p];
+            only_ab += r[0].converged[p] && !selves;
+            if (set == 0) {
+                cr_assert(d.converged[p], "problem %lld converged", (long long)p);
+                cr_assert(d.divergence[p] > 0.0f && d.linear[p] > 0.0f, "problem %lld: %g, %g",
+                          (long long)p, (double)d.divergence[p], (double)d.linear[p]);
+            }
         }
-        if (set == 1) cr_assert(only_ab > 0, "the tight options leave a self problem unsolved");
+        if (set == 1) cr_assert(only_self > 0, "short options: x against y left unsolved");
+        if (set == 2) cr_assert(only_ab > 0, "wide options: a self problem left unsolved");
         for (int k = 0; k < 3; ++k)
             result_free(&r[k]);
     }
@@ -166,8 +186,9 @@ BACKEND_TEST(sinkhorn_divergence, euclidean_matches_pot) {
     check_against_pot(backend, "euclidean");
 }
 
-/* Identical clouds give exactly 0 (the three solves are one solve); y moved towards x makes
- * it shrink; swapping the clouds changes it only by rounding. */
+/* Identical clouds give 0 up to the solves' tolerance (x against y runs the alternating
+ * updates, the self problems the symmetric one: two roads to one fixed point); y moved
+ * towards x makes it shrink; swapping the clouds changes it only by rounding. */
 BACKEND_TEST(sinkhorn_divergence, vanishes_on_identical_clouds_and_is_symmetric) {
     optk_context *ctx = test_context(backend);
     const optk_sinkhorn_options o = options();
@@ -186,8 +207,8 @@ BACKEND_TEST(sinkhorn_divergence, vanishes_on_identical_clouds_and_is_symmetric)
             divergence d;
             cr_assert_eq(run(ctx, &h, &o, &d), OPTK_OK, "%s", optk_context_last_error(ctx));
             for (int64_t p = 0; p < h.batch; ++p) {
-                if (steps[t] == 0.0f) {
-                    cr_assert(d.divergence[p] == 0.0f && d.linear[p] == 0.0f,
+                if (steps[t] == 0.0f) { /* 1.5e-7 and 1.8e-7 seen */
+                    cr_assert(fabsf(d.divergence[p]) <= 1e-6f && fabsf(d.linear[p]) <= 1e-6f,
                               "identical clouds: %g, %g", (double)d.divergence[p],
                               (double)d.linear[p]);
                 } else {

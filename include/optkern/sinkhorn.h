@@ -59,7 +59,14 @@ typedef enum optk_sinkhorn_solver {
     OPTK_SINKHORN_SNS = 1,
     /* OPTK_SINKHORN_PLAIN without its kernel-domain fast path: every iteration in the log
      * domain (for comparisons; same answers up to rounding). */
-    OPTK_SINKHORN_LOG_DOMAIN = 2
+    OPTK_SINKHORN_LOG_DOMAIN = 2,
+    /* A self problem only — a point cloud against itself (y the same pointer as x, b as a,
+     * m = n): the symmetric update f <- (f + T(f)) / 2, g = f, with T(f) the g update of f
+     * (GeomLoss's and OTT's), one log-sum-exp pass an iteration in the log domain (CUDA:
+     * streaming). Its fixed point is the problem's solution; it settles in a few iterations
+     * where alternating updates crawl (a nearly diagonal plan: eps small against the points'
+     * spacing). optk_sinkhorn_divergence solves its self problems this way. */
+    OPTK_SINKHORN_SYMMETRIC = 3
 } optk_sinkhorn_solver;
 
 /* Where CUDA solves a problem (the CPU has one layout and ignores it). Every placement does the
@@ -113,7 +120,8 @@ typedef struct optk_sinkhorn_outputs {
  *  fixed point in the same units. Deterministic on each backend.
  *  Errors: OPTK_ERR_INVALID_ARGUMENT (with a message, nothing written) for NULL or
  *  misaligned buffers, sizes < 1, unknown cost kinds, out-of-range options, outputs that
- *  overlap each other or an input, and negative, non-finite or all-zero weights. */
+ *  overlap each other or an input, negative, non-finite or all-zero weights, and
+ *  OPTK_SINKHORN_SYMMETRIC for a problem that is not a self problem. */
 optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *problem,
                           const optk_sinkhorn_options *options,
                           const optk_sinkhorn_outputs *outputs);
@@ -135,7 +143,8 @@ optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *proble
 typedef struct optk_divergence_outputs {
     /* OT(a, b) - (OT(a, a) + OT(b, b)) / 2 with OT the entropic objective (the outputs'
      * `objective`): the debiased Sinkhorn divergence of OTT's sinkhorn_divergence and
-     * GeomLoss's SamplesLoss("sinkhorn"); 0 for identical clouds. */
+     * GeomLoss's SamplesLoss("sinkhorn"); about 0 (within the solves' tolerance) for
+     * identical clouds. */
     float *divergence;
     /* The same with <P, C> (the outputs' `cost`): POT's empirical_sinkhorn_divergence before
      * its clamp at 0. */
@@ -145,8 +154,9 @@ typedef struct optk_divergence_outputs {
 
 /** The Sinkhorn divergence of each problem's two point clouds (squared-Euclidean or
  *  Euclidean cost; the self-transport problems need C(x, x) and C(y, y), so a dense cost is
- *  refused): three balanced solves with the options given — x against y, x against itself,
- *  y against itself, each batched — then the combinations above in double, written as
+ *  refused): three balanced solves with the options given — x against y, then x against
+ *  itself and y against itself by OPTK_SINKHORN_SYMMETRIC whatever the solver option, each
+ *  batched — then the combinations above in double, written as
  *  floats. Refused with a message and nothing written (OPTK_ERR_INVALID_ARGUMENT) for what
  *  optk_sinkhorn refuses, a dense cost, rho other than 0 (unbalanced problems need other
  *  terms; OPTK_ERR_UNSUPPORTED), warm_start, and outputs that are all NULL, misaligned or

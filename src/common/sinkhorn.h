@@ -164,6 +164,18 @@ OPTK_HD void optk_plan_apply_row(const optk_ot_view *v, int64_t p, float eps, co
     }
 }
 
+/* ---- The symmetric update of a self problem ---------------------------------------------
+ * x against x with a = b: the cost is symmetric, the solution has g = f, and f is the fixed
+ * point of T(f) = tau (eps log a - eps LSE_i (f_i - C_i.)), the g update of f. T's linear
+ * part is minus the plan normalised by its marginal, close to -I where the plan is nearly
+ * diagonal (small eps against the points' spacing): alternating updates apply T twice, close
+ * to I, and settle slowly; the average f <- (f + T(f)) / 2 is close to 0 there (GeomLoss's
+ * and OTT's symmetric Sinkhorn). g = f throughout; the error is the usual one, against
+ * T(f). One log-sum-exp pass per iteration, in the log domain. */
+OPTK_HD float optk_symmetric_average(float f, float t) {
+    return 0.5f * f + 0.5f * t; /* halves first: no overflow; -Inf (a zero weight) stays */
+}
+
 /* ---- The kernel-domain fast path ---------------------------------------------------------
  * Between two checks a balanced problem may run on scalings instead of potentials: with the
  * kernel absorbed at the block's start, K_ij = exp((f_i + g_j - C_ij) / eps) (the plan entry

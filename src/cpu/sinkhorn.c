@@ -163,6 +163,20 @@ static void log_iterations(const solve *s, int len, float eps, float tau, float 
     }
 }
 
+/* len symmetric iterations of a self problem (common/sinkhorn.h): f <- (f + T(f)) / 2 with
+ * T(f) the g update of f, then g = f. g_ready: g_next holds T(f) already (a check's). */
+static void symmetric_iterations(const solve *s, int len, float eps, float tau, float *g_next,
+                                 bool *g_ready) {
+    for (int k = 0; k < len; ++k) {
+        if (!*g_ready) column_update(s, eps, tau, g_next);
+        for (int64_t j = 0; j < s->job->view.m; ++j) {
+            s->f[j] = optk_symmetric_average(s->f[j], g_next[j]);
+            s->g[j] = s->f[j];
+        }
+        *g_ready = false;
+    }
+}
+
 /* The kernel of the current potentials, K_ij = exp((f_i + g_j - C_ij) / eps), row by row. */
 OPTK_CPU_HOT_LOOP static void absorb_kernel(const solve *s, float eps) {
     const int64_t n = s->job->view.n, m = s->job->view.m;
@@ -246,8 +260,9 @@ static int kernel_iterations(const solve *s, int len, float eps, float tau) {
     return 1;
 }
 
-/* Blocks of iterations between checks: each in the kernel domain where safe (else, or when
- * that fails, in the log domain), then the check when eps has reached its target. */
+/* Blocks of iterations between checks: each symmetric for a self problem, else in the kernel
+ * domain where safe (else, or when that fails, in the log domain), then the check when eps
+ * has reached its target. */
 OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
     const optk_sinkhorn_job *job = s.job;
     const optk_ot_view *v = &job->view;
@@ -272,7 +287,9 @@ OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
         const float eps = optk_sinkhorn_epsilon(job->epsilon, job->epsilon_start,
                                                 job->epsilon_decay, it / job->check_every);
         const float tau = optk_sinkhorn_tau(job->rho, eps);
-        if (s.kernel && kernel_iterations(&s, len, eps, tau)) { /* s.kernel: K has room */
+        if (job->symmetric) {
+            symmetric_iterations(&s, len, eps, tau, g_next, &g_ready);
+        } else if (s.kernel && kernel_iterations(&s, len, eps, tau)) { /* K has room */
             g_ready = false;
         } else {
             log_iterations(&s, len, eps, tau, g_next, &g_ready);
@@ -302,7 +319,8 @@ static int solve_problems(void *arg, int64_t begin, int64_t end, int worker) {
     const optk_sinkhorn_job *job = arg;
     const size_t n = (size_t)job->view.n, m = (size_t)job->view.m;
     /* K gets room (and blocks try the kernel domain) where the job may use it. */
-    const bool kernel = optk_sinkhorn_kernel_block(job->view.n, job->view.m, job->log_domain_only);
+    const bool kernel = !job->symmetric &&
+                        optk_sinkhorn_kernel_block(job->view.n, job->view.m, job->log_domain_only);
     const bool points = job->view.cost != OPTK_COST_DENSE;
     solve s = {.job = job,
                .col_max = malloc(m * sizeof(float)),

@@ -12,6 +12,7 @@
  *    iterations between checks runs in the kernel domain
  *    (common/sinkhorn.h: a thread per column and a warp per row again, the kernel entries
  *    recomputed, so no n x m workspace), the problems it failed for rerun in the log domain;
+ *    a self problem's iterations are the symmetric update instead (a g update and an average);
  *  - on-chip (small problems, sinkhorn_fused.cu): one block per problem — or on sm_90 a
  *    thread-block cluster, where one block's shared memory is too small — runs every
  *    iteration in one launch.
@@ -129,6 +130,19 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t p = blockIdx.x / tiles;
     const int64_t j = (blockIdx.x % tiles) * kThreads + threadIdx.x;
     if (j < m && active[p]) g[p * m + j] = g_next[p * m + j];
+}
+
+/* The symmetric update's average (common/sinkhorn.h) for the running problems:
+ * f <- (f + T(f)) / 2 with T(f) in t, and g = f. */
+__global__ void __launch_bounds__(kThreads)
+    symmetric_kernel(int64_t m, int64_t tiles, const int *active, const float *t, float *f,
+                     float *g) {
+    const int64_t p = blockIdx.x / tiles;
+    const int64_t j = (blockIdx.x % tiles) * kThreads + threadIdx.x;
+    if (j >= m || !active[p]) return;
+    const float next = optk_symmetric_average(f[p * m + j], t[p * m + j]);
+    f[p * m + j] = next;
+    g[p * m + j] = next;
 }
 
 __global__ void start_kernel(int64_t batch, int *active, int *iterations, int *converged,
@@ -295,6 +309,15 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
             g_ready_now = false;
         }
     };
+    /* len symmetric iterations of every running problem (a self problem: n = m). */
+    auto symmetric_block = [&](int len, float eps, bool g_ready_now) {
+        for (int k = 0; k < len; ++k) {
+            if (!g_ready_now) column(s.active, eps, s.g_next, nullptr);
+            symmetric_kernel<<<column_grid, kThreads, 0, stream>>>(v.m, column_tiles, s.active,
+                                                                   s.g_next, f, g);
+            g_ready_now = false;
+        }
+    };
     /* len kernel-domain iterations of every running problem; those that turn out unsafe run
      * the block again in the log domain (the launches return at once when none does). */
     auto kernel_block = [&](int len, float eps, float tau, bool g_ready_now) {
@@ -325,7 +348,9 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
         const float eps = optk_sinkhorn_epsilon(job->epsilon, job->epsilon_start,
                                                 job->epsilon_decay, it / job->check_every);
         const float tau = optk_sinkhorn_tau(job->rho, eps);
-        if (optk_sinkhorn_kernel_block(v.n, v.m, job->log_domain_only))
+        if (job->symmetric)
+            symmetric_block(len, eps, g_ready);
+        else if (optk_sinkhorn_kernel_block(v.n, v.m, job->log_domain_only))
             kernel_block(len, eps, tau, g_ready);
         else
             log_block(s.active, len, eps, tau, g_ready);
@@ -378,7 +403,10 @@ extern "C" optk_status optk_cuda_sinkhorn(optk_context *ctx, const optk_sinkhorn
         return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: batch x n = %lld rows is beyond one grid",
                          op, (long long)(job->batch * job->view.n));
     }
-    const int blocks = job->placement == OPTK_SINKHORN_PLACE_STREAMING ? 0 : fused_blocks(ctx, job);
+    /* The on-chip kernel runs the alternating updates only. */
+    const int blocks = job->placement == OPTK_SINKHORN_PLACE_STREAMING || job->symmetric
+                           ? 0
+                           : fused_blocks(ctx, job);
     if (blocks > 0) return solve_fused(ctx, job, blocks);
     Scratch s;
     st = get_scratch(ctx, job, &s);

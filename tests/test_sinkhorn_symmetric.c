@@ -1,0 +1,200 @@
+/* test_sinkhorn_symmetric.c — OPTK_SINKHORN_SYMMETRIC on every backend: a self problem's
+ * answer as the alternating solver gives it (balanced and unbalanced), with g = f, in a
+ * small fraction of the iterations at small eps; zero-weight padding changes nothing; any
+ * problem that is not a self problem is refused with nothing written; CUDA bit-equal to the
+ * CPU. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include "sinkhorn_fixture.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* Problem p's cloud against itself: the same arrays on both sides. */
+static host_problem self_of(int64_t batch, int64_t n, optk_ot_cost cost, int64_t dim,
+                            uint64_t seed) {
+    host_problem h = random_problem(batch, n, n, cost, dim, 0.0f, seed);
+    free(h.b), free(h.y);
+    h.b = h.a, h.y = h.x;
+    return h;
+}
+
+static void free_self(host_problem *h) {
+    free(h->a), free(h->x);
+}
+
+/* The symmetric solver against the alternating one on the same self problems: objective, cost
+ * and potentials (the alternating pair's f + g over 2, which removes its free constant)
+ * agree, g is f bit for bit, and at small eps the symmetric update needs a small fraction of
+ * the iterations (at most 20 against more than 100 each). */
+BACKEND_TEST(sinkhorn_symmetric, gives_the_alternating_answer_in_few_iterations) {
+    optk_context *ctx = test_context(backend);
+    const struct {
+        optk_ot_cost cost;
+        double eps, rho;
+        uint64_t seed;
+    } sets[] = {{OPTK_COST_SQEUCLIDEAN, 0.02, 0.0, 801},
+                {OPTK_COST_EUCLIDEAN, 0.05, 0.0, 802},
+                {OPTK_COST_SQEUCLIDEAN, 0.02, 1.0, 803}};
+    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; ++k) {
+        host_problem h = self_of(4, 48, sets[k].cost, 3, sets[k].seed);
+        optk_sinkhorn_options o = optk_sinkhorn_default_options(sets[k].eps);
+        o.max_iter = 20000;
+        o.tol = 1e-6;
+        o.check_every = 1;
+        o.rho = sets[k].rho;
+        optk_sinkhorn_options sym = o;
+        sym.solver = OPTK_SINKHORN_SYMMETRIC;
+        host_result alt, mine;
+        cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &alt), OPTK_OK);
+        cr_assert_eq(solve(ctx, &h, &sym, NULL, NULL, &mine), OPTK_OK, "%s",
+                     optk_context_last_error(ctx));
+        test_assert_bits_equal(mine.g, mine.f, (size_t)(h.batch * h.n), 4, "g against f");
+        for (int64_t p = 0; p < h.batch; ++p) {
+            cr_assert(alt.converged[p] && mine.converged[p], "set %zu problem %lld converged", k,
+                      (long long)p);
+            cr_log_info("set %zu problem %lld: %d symmetric iterations, %d alternating", k,
+                        (long long)p, mine.iterations[p], alt.iterations[p]);
+            if (sets[k].rho == 0.0) {
+                cr_assert(mine.iterations[p] <= 20 && alt.iterations[p] > 100,
+                          "set %zu problem %lld: %d symmetric iterations, %d alternating", k,
+                          (long long)p, mine.iterations[p], alt.iterations[p]);
+            }
+            cr_assert(
+                fabsf(mine.objective[p] - alt.objective[p]) <= 1e-6f * fabsf(alt.objective[p]),
+                "objective %g against %g", (double)mine.objective[p], (double)alt.objective[p]);
+            cr_assert(fabsf(mine.cost[p] - alt.cost[p]) <= 1e-4f * fabsf(alt.cost[p]),
+                      "cost %g against %g", (double)mine.cost[p], (double)alt.cost[p]);
+            double worst = 0.0;
+            for (int64_t i = 0; i < h.n; ++i) {
+                const int64_t e = p * h.n + i;
+                worst = fmax(worst, fabs(mine.f[e] - 0.5 * ((double)alt.f[e] + alt.g[e])));
+            }
+            cr_assert(worst <= 1e-4 * sets[k].eps, "set %zu problem %lld: potentials %g apart", k,
+                      (long long)p, worst);
+        }
+        result_free(&alt);
+        result_free(&mine);
+        free_self(&h);
+    }
+    optk_context_free(ctx);
+}
+
+/* Points of weight 0 appended to every cloud: the real points' potentials and the statistics
+ * are the unpadded problem's bit for bit, the plan's sums up to rounding, the padded points'
+ * potentials -Inf. */
+BACKEND_TEST(sinkhorn_symmetric, zero_weight_padding_changes_nothing) {
+    optk_context *ctx = test_context(backend);
+    enum { B = 3, N = 40, PAD = 7, D = 2 };
+    host_problem h = self_of(B, N, OPTK_COST_SQEUCLIDEAN, D, 811);
+    host_problem padded = self_of(B, N + PAD, OPTK_COST_SQEUCLIDEAN, D, 812);
+    for (int64_t p = 0; p < B; ++p) {
+        for (int64_t i = 0; i < N + PAD; ++i) {
+            padded.a[p * (N + PAD) + i] = i < N ? h.a[p * N + i] : 0.0f;
+            for (int64_t d = 0; d < D; ++d) {
+                padded.x[(p * (N + PAD) + i) * D + d] = i < N ? h.x[(p * N + i) * D + d] : 5.0f;
+            }
+        }
+    }
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.03);
+    o.solver = OPTK_SINKHORN_SYMMETRIC;
+    host_result want, got;
+    cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &want), OPTK_OK);
+    cr_assert_eq(solve(ctx, &padded, &o, NULL, NULL, &got), OPTK_OK);
+    for (int64_t p = 0; p < B; ++p) {
+        test_assert_bits_equal(got.f + p * (N + PAD), want.f + p * N, N, 4, "real points' f");
+        for (int64_t i = N; i < N + PAD; ++i) {
+            cr_assert(got.f[p * (N + PAD) + i] == -INFINITY, "padded point %lld: %g", (long long)i,
+                      (double)got.f[p * (N + PAD) + i]);
+        }
+    }
+    test_assert_bits_equal(got.iterations, want.iterations, B, 4, "iterations");
+    test_assert_bits_equal(got.error, want.error, B, 4, "errors");
+    for (int64_t p = 0; p < B; ++p) { /* the plan's sums group the entries by position */
+        cr_assert(fabsf(got.objective[p] - want.objective[p]) <= 1e-6f * fabsf(want.objective[p]));
+        cr_assert(fabsf(got.cost[p] - want.cost[p]) <= 1e-6f * fabsf(want.cost[p]));
+    }
+    result_free(&want);
+    result_free(&got);
+    free_self(&h);
+    free_self(&padded);
+    optk_context_free(ctx);
+}
+
+/* Anything but a point cloud against itself (y the same pointer as x, b as a) is refused,
+ * with a message, before anything is written. */
+BACKEND_TEST(sinkhorn_symmetric, other_problems_are_refused_with_nothing_written) {
+    optk_context *ctx = test_context(backend);
+    enum { B = 2, N = 6, D = 2 };
+    host_problem h = self_of(B, N, OPTK_COST_SQEUCLIDEAN, D, 821);
+    float poison[B * N * N];
+    for (int k = 0; k < B * N * N; ++k)
+        poison[k] = -7.0f;
+    test_buffer a = test_buffer_new(ctx, B * N, 4, h.a), a2 = test_buffer_new(ctx, B * N, 4, h.a);
+    test_buffer x = test_buffer_new(ctx, B * N * D, 4, h.x),
+                x2 = test_buffer_new(ctx, B * N * D, 4, h.x);
+    test_buffer c = test_buffer_new(ctx, B * N * N, 4, poison);
+    test_buffer f = test_buffer_new(ctx, B * N, 4, poison),
+                g = test_buffer_new(ctx, B * N, 4, poison);
+    const optk_ot_problem self = {B,    N,      N,      a.data, a.data, OPTK_COST_SQEUCLIDEAN,
+                                  NULL, x.data, x.data, D};
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.1);
+    o.solver = OPTK_SINKHORN_SYMMETRIC;
+    const optk_sinkhorn_outputs out = {.f = f.data, .g = g.data};
+    optk_ot_problem cases[4] = {self, self, self, self};
+    cases[0].y = x2.data;                                 /* equal values, other buffer */
+    cases[1].b = a2.data;                                 /* the same */
+    cases[2].m = N - 1;                                   /* a smaller y side */
+    cases[3].cost = OPTK_COST_DENSE, cases[3].c = c.data; /* a dense cost */
+    cases[3].x = cases[3].y = NULL, cases[3].dim = 0;
+    for (int k = 0; k < 4; ++k) {
+        cr_assert_eq(optk_sinkhorn(ctx, &cases[k], &o, &out), OPTK_ERR_INVALID_ARGUMENT,
+                     "case %d accepted", k);
+        cr_assert(strstr(optk_context_last_error(ctx), "self problem"), "case %d: \"%s\"", k,
+                  optk_context_last_error(ctx));
+    }
+    float got[B * N];
+    test_buffer_read(&f, got);
+    test_assert_bits_equal(got, poison, B * N, 4, "f after refused calls");
+    test_buffer_read(&g, got);
+    test_assert_bits_equal(got, poison, B * N, 4, "g after refused calls");
+    cr_assert_eq(optk_sinkhorn(ctx, &self, &o, &out), OPTK_OK, "%s", optk_context_last_error(ctx));
+    test_buffer *all[] = {&a, &a2, &x, &x2, &c, &f, &g};
+    for (int k = 0; k < 7; ++k) {
+        test_buffer_check_guards(all[k], "buffer");
+        test_buffer_free(all[k]);
+    }
+    free_self(&h);
+    optk_context_free(ctx);
+}
+
+/* The backend against the CPU, bit for bit (on the CPU: two threads against one), with
+ * epsilon-scaling and padding, in one block's size and past the on-chip limit (CUDA runs
+ * the symmetric update streaming in every placement). */
+BACKEND_TEST(sinkhorn_symmetric, backends_agree_with_the_cpu) {
+    optk_context *ctx = test_context(backend);
+    optk_context *cpu = test_context(OPTK_BACKEND_CPU);
+    host_problem sets[2] = {self_of(5, 33, OPTK_COST_EUCLIDEAN, 3, 831),
+                            self_of(2, 300, OPTK_COST_SQEUCLIDEAN, 4, 832)};
+    sets[0].a[7] = 0.0f; /* a padded point in problem 0 */
+    for (int k = 0; k < 2; ++k) {
+        optk_sinkhorn_options o = optk_sinkhorn_default_options(0.01);
+        o.solver = OPTK_SINKHORN_SYMMETRIC;
+        o.epsilon_start = 1.0;
+        host_result ref, mine;
+        setenv("OPTKERN_CPU_THREADS", "1", 1);
+        cr_assert_eq(solve(cpu, &sets[k], &o, NULL, NULL, &ref), OPTK_OK);
+        setenv("OPTKERN_CPU_THREADS", "2", 1);
+        cr_assert_eq(solve(ctx, &sets[k], &o, NULL, NULL, &mine), OPTK_OK, "%s",
+                     optk_context_last_error(ctx));
+        unsetenv("OPTKERN_CPU_THREADS");
+        char what[64];
+        snprintf(what, sizeof what, "set %d on %s", k, optk_backend_name(backend));
+        assert_same_bits(&sets[k], &mine, &ref, what);
+        result_free(&ref);
+        result_free(&mine);
+    }
+    for (int k = 0; k < 2; ++k)
+        free_self(&sets[k]);
+    optk_context_free(cpu);
+    optk_context_free(ctx);
+}
