@@ -25,16 +25,20 @@ static void free_self(host_problem *h) {
 /* The symmetric solver against the alternating one on the same self problems: objective, cost
  * and potentials (the alternating pair's f + g over 2, which removes its free constant)
  * agree, g is f bit for bit, and at small eps the symmetric update needs a small fraction of
- * the iterations (at most 20 against more than 100 each). */
+ * the iterations (at most 20 against more than 100 each); at a large one, where the average
+ * settles more slowly than alternating updates, the cold start's first step f = T(0) lands
+ * close (11-13 iterations; averaging from 0 took 19 on the first problem: at most 14). */
 BACKEND_TEST(sinkhorn_symmetric, gives_the_alternating_answer_in_few_iterations) {
     optk_context *ctx = test_context(backend);
     const struct {
         optk_ot_cost cost;
         double eps, rho;
         uint64_t seed;
-    } sets[] = {{OPTK_COST_SQEUCLIDEAN, 0.02, 0.0, 801},
-                {OPTK_COST_EUCLIDEAN, 0.05, 0.0, 802},
-                {OPTK_COST_SQEUCLIDEAN, 0.02, 1.0, 803}};
+        int most, alternating_least; /* iterations */
+    } sets[] = {{OPTK_COST_SQEUCLIDEAN, 0.02, 0.0, 801, 20, 101},
+                {OPTK_COST_EUCLIDEAN, 0.05, 0.0, 802, 20, 101},
+                {OPTK_COST_SQEUCLIDEAN, 0.02, 1.0, 803, 20, 101},
+                {OPTK_COST_SQEUCLIDEAN, 20.0, 0.0, 804, 14, 1}};
     for (size_t k = 0; k < sizeof sets / sizeof sets[0]; ++k) {
         host_problem h = self_of(4, 48, sets[k].cost, 3, sets[k].seed);
         optk_sinkhorn_options o = optk_sinkhorn_default_options(sets[k].eps);
@@ -55,7 +59,8 @@ BACKEND_TEST(sinkhorn_symmetric, gives_the_alternating_answer_in_few_iterations)
             cr_log_info("set %zu problem %lld: %d symmetric iterations, %d alternating", k,
                         (long long)p, mine.iterations[p], alt.iterations[p]);
             if (sets[k].rho == 0.0) {
-                cr_assert(mine.iterations[p] <= 20 && alt.iterations[p] > 100,
+                cr_assert(mine.iterations[p] <= sets[k].most &&
+                              alt.iterations[p] >= sets[k].alternating_least,
                           "set %zu problem %lld: %d symmetric iterations, %d alternating", k,
                           (long long)p, mine.iterations[p], alt.iterations[p]);
             }

@@ -170,8 +170,10 @@ OPTK_HD void optk_plan_apply_row(const optk_ot_view *v, int64_t p, float eps, co
  * part is minus the plan normalised by its marginal, close to -I where the plan is nearly
  * diagonal (small eps against the points' spacing): alternating updates apply T twice, close
  * to I, and settle slowly; the average f <- (f + T(f)) / 2 is close to 0 there (GeomLoss's
- * and OTT's symmetric Sinkhorn). g = f throughout; the error is the usual one, against
- * T(f). One log-sum-exp pass per iteration, in the log domain. */
+ * and OTT's symmetric Sinkhorn). A cold start's first iteration is f <- T(0), not the
+ * average with 0 (GeomLoss's start too): where eps dominates the costs T(0) is nearly the
+ * answer. g = f throughout; the error is the usual one, against T(f). One log-sum-exp pass
+ * per iteration, in the log domain. */
 OPTK_HD float optk_symmetric_average(float f, float t) {
     return 0.5f * f + 0.5f * t; /* halves first: no overflow; -Inf (a zero weight) stays */
 }

@@ -164,13 +164,15 @@ static void log_iterations(const solve *s, int len, float eps, float tau, float 
 }
 
 /* len symmetric iterations of a self problem (common/sinkhorn.h): f <- (f + T(f)) / 2 with
- * T(f) the g update of f, then g = f. g_ready: g_next holds T(f) already (a check's). */
+ * T(f) the g update of f, then g = f; cold (a cold start's first block): the first is
+ * f <- T(f). g_ready: g_next holds T(f) already (a check's). */
 static void symmetric_iterations(const solve *s, int len, float eps, float tau, float *g_next,
-                                 bool *g_ready) {
+                                 bool *g_ready, bool cold) {
     for (int k = 0; k < len; ++k) {
         if (!*g_ready) column_update(s, eps, tau, g_next);
+        const bool plain = cold && k == 0;
         for (int64_t j = 0; j < s->job->view.m; ++j) {
-            s->f[j] = optk_symmetric_average(s->f[j], g_next[j]);
+            s->f[j] = plain ? g_next[j] : optk_symmetric_average(s->f[j], g_next[j]);
             s->g[j] = s->f[j];
         }
         *g_ready = false;
@@ -288,7 +290,7 @@ OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
                                                 job->epsilon_decay, it / job->check_every);
         const float tau = optk_sinkhorn_tau(job->rho, eps);
         if (job->symmetric) {
-            symmetric_iterations(&s, len, eps, tau, g_next, &g_ready);
+            symmetric_iterations(&s, len, eps, tau, g_next, &g_ready, it == 0 && !job->warm_start);
         } else if (s.kernel && kernel_iterations(&s, len, eps, tau)) { /* K has room */
             g_ready = false;
         } else {

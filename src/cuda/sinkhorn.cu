@@ -133,14 +133,14 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 /* The symmetric update's average (common/sinkhorn.h) for the running problems:
- * f <- (f + T(f)) / 2 with T(f) in t, and g = f. */
+ * f <- (f + T(f)) / 2 with T(f) in t (plain: f <- T(f), a cold start's first), and g = f. */
 __global__ void __launch_bounds__(kThreads)
     symmetric_kernel(int64_t m, int64_t tiles, const int *active, const float *t, float *f,
-                     float *g) {
+                     float *g, int plain) {
     const int64_t p = blockIdx.x / tiles;
     const int64_t j = (blockIdx.x % tiles) * kThreads + threadIdx.x;
     if (j >= m || !active[p]) return;
-    const float next = optk_symmetric_average(f[p * m + j], t[p * m + j]);
+    const float next = plain ? t[p * m + j] : optk_symmetric_average(f[p * m + j], t[p * m + j]);
     f[p * m + j] = next;
     g[p * m + j] = next;
 }
@@ -309,12 +309,13 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
             g_ready_now = false;
         }
     };
-    /* len symmetric iterations of every running problem (a self problem: n = m). */
-    auto symmetric_block = [&](int len, float eps, bool g_ready_now) {
+    /* len symmetric iterations of every running problem (a self problem: n = m); cold: the
+     * first is f <- T(f), as the CPU's. */
+    auto symmetric_block = [&](int len, float eps, bool g_ready_now, bool cold) {
         for (int k = 0; k < len; ++k) {
             if (!g_ready_now) column(s.active, eps, s.g_next, nullptr);
-            symmetric_kernel<<<column_grid, kThreads, 0, stream>>>(v.m, column_tiles, s.active,
-                                                                   s.g_next, f, g);
+            symmetric_kernel<<<column_grid, kThreads, 0, stream>>>(
+                v.m, column_tiles, s.active, s.g_next, f, g, cold && k == 0 ? 1 : 0);
             g_ready_now = false;
         }
     };
@@ -349,7 +350,7 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
                                                 job->epsilon_decay, it / job->check_every);
         const float tau = optk_sinkhorn_tau(job->rho, eps);
         if (job->symmetric)
-            symmetric_block(len, eps, g_ready);
+            symmetric_block(len, eps, g_ready, it == 0 && !job->warm_start);
         else if (optk_sinkhorn_kernel_block(v.n, v.m, job->log_domain_only))
             kernel_block(len, eps, tau, g_ready);
         else
