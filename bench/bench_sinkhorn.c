@@ -253,7 +253,7 @@ optk_status bench_sinkhorn_divergence(optk_context *ctx, int64_t batch, int64_t 
     if (s == OPTK_OK) s = upload_uniform(ctx, x, (int64_t)(2 * B * N * D), -1.0f, 1.0f, 9);
     divergence_args args = {{batch, n, n, a, b, OPTK_COST_SQEUCLIDEAN, NULL, x, y, dim},
                             optk_sinkhorn_default_options(0.05),
-                            {d, NULL, NULL},
+                            {.divergence = d},
                             f,
                             g};
     args.options.max_iter = 20000;

@@ -149,6 +149,11 @@ typedef struct optk_backend_ops {
     optk_status (*plan_apply)(optk_context *ctx, const optk_ot_view *view, int64_t batch, float eps,
                               const float *f, const float *g, bool transpose, const float *v,
                               int64_t k, float *out);
+    /* out = every x point's plan-weighted cost gradient (y's with transpose), batch x rows x
+     * dim: optk_plan_gradient_row's bits (see optk_sinkhorn_gradient). Point clouds only. */
+    optk_status (*plan_gradient)(optk_context *ctx, const optk_ot_view *view, int64_t batch,
+                                 float eps, const float *f, const float *g, bool transpose,
+                                 float *out);
     /* ES noise: out[c pair_stride + o row_stride + k] = (coef ? coef[c] : 1) times the normal
      * of word offset + o cols + k of pair first + c's stream, for c < count, o < rows,
      * k < cols (coef: count floats, backend memory). */

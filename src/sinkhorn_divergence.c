@@ -1,6 +1,7 @@
 /* sinkhorn_divergence.c — the debiased Sinkhorn divergence of two point clouds, from three
  * batched solves (x against y, x against x, y against y) on the backend, combined on the host
- * in double: OT(a, b) - (OT(a, a) + OT(b, b)) / 2 for the entropic objective and for <P, C>.
+ * in double: OT(a, b) - (OT(a, a) + OT(b, b)) / 2 for the entropic objective and for <P, C>,
+ * and its gradient in the points from the backend's plan-weighted cost gradients.
  * The self problems take the symmetric update (common/sinkhorn.h), as GeomLoss and OTT do:
  * alternating updates converge slowly there, where the plan is nearly diagonal.
  * The call's arguments are checked once (the self problems reuse its weights and points);
@@ -16,6 +17,9 @@ typedef struct solves {
     float *f[3], *g[3];
     float *objective, *cost; /* 3 x batch each: ab, aa, bb */
     int32_t *converged;      /* 3 x batch */
+    /* The plan-weighted cost gradients the point gradients combine (when asked for):
+     * x's under x against y and under x against x, y's under x against y and y against y. */
+    float *grad_ab_x, *grad_aa_x, *grad_ab_y, *grad_bb_y;
 } solves;
 
 /* The three problems: x against y (the call's), x against x, y against y. */
@@ -50,7 +54,7 @@ static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_p
                          "%s: warm_start: there are no potentials to start the three solves from",
                          op);
     }
-    if (!out->divergence && !out->linear && !out->converged) {
+    if (!out->divergence && !out->linear && !out->converged && !out->grad_x && !out->grad_y) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: every output is NULL", op);
     }
     const uintptr_t B = (uintptr_t)p->batch, n = (uintptr_t)p->n, m = (uintptr_t)p->m;
@@ -63,6 +67,8 @@ static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_p
         {"divergence", (uintptr_t)out->divergence, B * 4, true, false},
         {"linear", (uintptr_t)out->linear, B * 4, true, false},
         {"converged", (uintptr_t)out->converged, B * 4, true, false},
+        {"grad_x", (uintptr_t)out->grad_x, B * n * d * 4, true, false},
+        {"grad_y", (uintptr_t)out->grad_y, B * m * d * 4, true, false},
     };
     s = optk_ot_check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
     if (s == OPTK_OK && !ctx->ops->sinkhorn) {
@@ -74,12 +80,15 @@ static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_p
     return s;
 }
 
-/* Carves the three solves' buffers out of one allocation of solves_bytes. */
-static size_t solves_bytes(int64_t batch, int64_t n, int64_t m) {
-    return (size_t)(3 * batch * (n + m) + 9 * batch) * 4;
+/* Carves the three solves' buffers (and, with grads, the gradients') out of one allocation
+ * of solves_bytes. */
+static size_t solves_bytes(const optk_ot_problem *p, bool grads) {
+    const int64_t B = p->batch, n = p->n, m = p->m;
+    return (size_t)(3 * B * (n + m) + 9 * B + (grads ? 2 * B * (n + m) * p->dim : 0)) * 4;
 }
 
-static solves solves_at(void *base, int64_t batch, int64_t n, int64_t m) {
+static solves solves_at(void *base, const optk_ot_problem *p, bool grads) {
+    const int64_t batch = p->batch, n = p->n, m = p->m;
     float *at = base;
     solves w;
     const int64_t rows[3] = {n, n, m}, cols[3] = {m, n, m}; /* ab, aa, bb */
@@ -89,7 +98,14 @@ static solves solves_at(void *base, int64_t batch, int64_t n, int64_t m) {
     }
     w.objective = at, at += 3 * batch;
     w.cost = at, at += 3 * batch;
-    w.converged = (int32_t *)(void *)at;
+    w.converged = (int32_t *)(void *)at, at += 3 * batch;
+    w.grad_ab_x = w.grad_aa_x = w.grad_ab_y = w.grad_bb_y = NULL;
+    if (grads) {
+        w.grad_ab_x = at, at += batch * n * p->dim;
+        w.grad_aa_x = at, at += batch * n * p->dim;
+        w.grad_ab_y = at, at += batch * m * p->dim;
+        w.grad_bb_y = at;
+    }
     return w;
 }
 
@@ -122,6 +138,48 @@ static optk_status combine(optk_context *ctx, const char *op, int64_t batch, con
     return s;
 }
 
+/* The plan-weighted cost gradients of the points the outputs ask for, from the three solves'
+ * potentials: the self problems' x side only (their plans are symmetric). */
+static optk_status gradients(optk_context *ctx, const optk_ot_problem problems[3], float eps,
+                             const solves *w, const optk_divergence_outputs *out) {
+    optk_ot_view views[3];
+    for (int k = 0; k < 3; ++k) {
+        const optk_ot_problem *p = &problems[k];
+        views[k] = (optk_ot_view){p->n, p->m, p->dim, (int)p->cost, NULL, NULL, NULL, p->x, p->y};
+    }
+    const int64_t B = problems[0].batch;
+    optk_status s = OPTK_OK;
+    if (out->grad_x) {
+        s = ctx->ops->plan_gradient(ctx, &views[0], B, eps, w->f[0], w->g[0], false, w->grad_ab_x);
+        if (s == OPTK_OK)
+            s = ctx->ops->plan_gradient(ctx, &views[1], B, eps, w->f[1], w->g[1], false,
+                                        w->grad_aa_x);
+    }
+    if (s == OPTK_OK && out->grad_y) {
+        s = ctx->ops->plan_gradient(ctx, &views[0], B, eps, w->f[0], w->g[0], true, w->grad_ab_y);
+        if (s == OPTK_OK)
+            s = ctx->ops->plan_gradient(ctx, &views[2], B, eps, w->f[2], w->g[2], false,
+                                        w->grad_bb_y);
+    }
+    return s;
+}
+
+/* dst = cross - self (count floats, backend memory), combined on the host in double. */
+static optk_status subtract(optk_context *ctx, const char *op, const float *cross,
+                            const float *self, float *dst, int64_t count) {
+    const size_t bytes = (size_t)count * 4;
+    float *x = malloc(bytes), *y = malloc(bytes);
+    optk_status s =
+        x && y ? OPTK_OK : optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
+    if (s == OPTK_OK) s = optk_mem_download(ctx, x, cross, bytes);
+    if (s == OPTK_OK) s = optk_mem_download(ctx, y, self, bytes);
+    for (int64_t e = 0; e < count && s == OPTK_OK; ++e)
+        x[e] = (float)((double)x[e] - (double)y[e]);
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, dst, x, bytes);
+    free(x), free(y);
+    return s;
+}
+
 optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *p,
                                      const optk_sinkhorn_options *o,
                                      const optk_divergence_outputs *out) {
@@ -133,10 +191,11 @@ optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *p
     }
     optk_status s = check_call(ctx, op, p, o, out);
     if (s != OPTK_OK) return s;
+    const bool grads = out->grad_x || out->grad_y;
     void *space = NULL;
-    s = optk_mem_alloc(ctx, solves_bytes(p->batch, p->n, p->m), &space);
+    s = optk_mem_alloc(ctx, solves_bytes(p, grads), &space);
     if (s != OPTK_OK) return s;
-    const solves w = solves_at(space, p->batch, p->n, p->m);
+    const solves w = solves_at(space, p, grads);
     const int64_t B = p->batch;
     optk_ot_problem problems[3];
     problems_of(p, problems);
@@ -148,7 +207,12 @@ optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *p
                                                  .objective = w.objective + k * B};
         s = optk_sinkhorn_checked(ctx, &problems[k], o, &solve_out, k > 0); /* checked above */
     }
+    if (s == OPTK_OK && grads) s = gradients(ctx, problems, (float)o->epsilon, &w, out);
     if (s == OPTK_OK) s = combine(ctx, op, B, &w, out);
+    if (s == OPTK_OK && out->grad_x)
+        s = subtract(ctx, op, w.grad_ab_x, w.grad_aa_x, out->grad_x, B * p->n * p->dim);
+    if (s == OPTK_OK && out->grad_y)
+        s = subtract(ctx, op, w.grad_ab_y, w.grad_bb_y, out->grad_y, B * p->m * p->dim);
     optk_mem_free(ctx, space);
     return s;
 }

@@ -30,7 +30,8 @@ static optk_status run(optk_context *ctx, const host_problem *h, const optk_sink
                 cv = test_buffer_new(ctx, B, 4, poison);
     const optk_ot_problem p = {h->batch, h->n, h->m,   a.data, b.data,
                                h->cost,  NULL, x.data, y.data, h->dim};
-    const optk_divergence_outputs out = {dv.data, ln.data, cv.data};
+    const optk_divergence_outputs out = {
+        .divergence = dv.data, .linear = ln.data, .converged = cv.data};
     const optk_status s = optk_sinkhorn_divergence(ctx, &p, o, &out);
     test_buffer_read(&dv, d->divergence);
     test_buffer_read(&ln, d->linear);
@@ -301,8 +302,8 @@ BACKEND_TEST(sinkhorn_divergence, bad_calls_are_refused_with_nothing_written) {
                                    c.data, NULL, NULL, 0};
     const optk_ot_problem points = {2,    10,     12,     a.data, b.data, OPTK_COST_SQEUCLIDEAN,
                                     NULL, x.data, y.data, 2};
-    const optk_divergence_outputs some = {out.data, NULL, NULL}, none = {NULL, NULL, NULL};
-    const optk_divergence_outputs onto_x = {x.data, NULL, NULL};
+    const optk_divergence_outputs some = {.divergence = out.data}, none = {.divergence = NULL};
+    const optk_divergence_outputs onto_x = {.divergence = x.data};
     cr_assert_eq(optk_sinkhorn_divergence(ctx, &dense, &o, &some), OPTK_ERR_INVALID_ARGUMENT);
     cr_assert(strstr(optk_context_last_error(ctx), "needs point clouds"));
     cr_assert_eq(optk_sinkhorn_divergence(ctx, &points, &o, &none), OPTK_ERR_INVALID_ARGUMENT);

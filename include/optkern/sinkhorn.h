@@ -138,18 +138,40 @@ optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *proble
                                 const float *f, const float *g, bool transpose, const float *v,
                                 int64_t k, float *out);
 
-/** Where optk_sinkhorn_divergence's results go (backend memory, batch values each; NULL:
- *  not wanted, but not all three). */
+/** The gradient of a solved problem's value with respect to its points, at potentials f, g
+ *  (e.g. optk_sinkhorn's): grad_x_i = sum_j P_ij d/dx_i C(x_i, y_j) and
+ *  grad_y_j = sum_i P_ij d/dy_j C(x_i, y_j) with P_ij = exp((f_i + g_j - C_ij) / epsilon) —
+ *  at the optimum the plan's own dependence on the points drops out (the envelope theorem),
+ *  so this is the derivative of the entropic objective <P, C> - epsilon H(P) of a balanced
+ *  problem (of the whole KL-relaxed objective of an unbalanced one), exact up to the solve's
+ *  tolerance. Squared-Euclidean: d/dx C = 2 (x - y); Euclidean: (x - y) / |x - y|, 0 where
+ *  the points coincide. Point clouds only (a dense cost has no points). grad_x (batch x n x
+ *  dim) or grad_y (batch x m x dim) may be NULL, not both; the weights are not read (NULL
+ *  allowed). Where x and y are the same points (a self problem), the derivative with respect
+ *  to them is grad_x + grad_y. Each output sums in double over the other side in index order,
+ *  zero plan entries skipped: the same bits on every backend. Bad input:
+ *  OPTK_ERR_INVALID_ARGUMENT, nothing written. */
+optk_status optk_sinkhorn_gradient(optk_context *ctx, const optk_ot_problem *problem,
+                                   double epsilon, const float *f, const float *g, float *grad_x,
+                                   float *grad_y);
+
+/** Where optk_sinkhorn_divergence's results go (backend memory; NULL: not wanted, but not
+ *  all of them). */
 typedef struct optk_divergence_outputs {
-    /* OT(a, b) - (OT(a, a) + OT(b, b)) / 2 with OT the entropic objective (the outputs'
-     * `objective`): the debiased Sinkhorn divergence of OTT's sinkhorn_divergence and
+    /* batch: OT(a, b) - (OT(a, a) + OT(b, b)) / 2 with OT the entropic objective (the
+     * outputs' `objective`): the debiased Sinkhorn divergence of OTT's sinkhorn_divergence and
      * GeomLoss's SamplesLoss("sinkhorn"); about 0 (within the solves' tolerance) for
      * identical clouds. */
     float *divergence;
-    /* The same with <P, C> (the outputs' `cost`): POT's empirical_sinkhorn_divergence before
-     * its clamp at 0. */
+    /* batch: the same with <P, C> (the outputs' `cost`): POT's empirical_sinkhorn_divergence
+     * before its clamp at 0. */
     float *linear;
-    int32_t *converged; /* 1 if all three problems converged */
+    int32_t *converged; /* batch: 1 if all three problems converged */
+    /* The divergence's gradient with respect to the points (batch x n x dim, batch x m x dim):
+     * optk_sinkhorn_gradient's for x against y less the self problem's, d/dx_i S =
+     * sum_j P^xy_ij d/dx_i C(x_i, y_j) - sum_k P^xx_ik d/dx_i C(x_i, x_k) (the self term
+     * counts x on both of its sides), and likewise for y. */
+    float *grad_x, *grad_y;
 } optk_divergence_outputs;
 
 /** The Sinkhorn divergence of each problem's two point clouds (squared-Euclidean or

@@ -164,6 +164,38 @@ OPTK_HD void optk_plan_apply_row(const optk_ot_view *v, int64_t p, float eps, co
     }
 }
 
+/* The cost's gradient in its first point: d/dz C(z, w) = scale (z - w) with scale 2 for the
+ * squared-Euclidean cost (1) and 1 / |z - w| for the Euclidean one (2), whose value c is the
+ * entry's cost — 0 where the points coincide (0 is in the subdifferential there). Both costs
+ * are symmetric, so the gradient in the second point is the same with the points swapped. */
+OPTK_HD double optk_cost_gradient_scale(float c, int cost) {
+    if (cost == 1) return 2.0;
+    return c > 0.0f ? 1.0 / (double)c : 0.0;
+}
+
+/* Row r (a point z of x; with transpose a point of y) of problem p's plan-weighted cost
+ * gradient, coordinates k0 .. k0 + count - 1: acc[k] = sum_s P_rs scale_rs (z_k - w_sk) over
+ * the other side's points w_s in index order, in double, zero plan entries skipped. */
+OPTK_HD void optk_plan_gradient_row(const optk_ot_view *v, int64_t p, float eps, const float *f,
+                                    const float *g, int transpose, int64_t r, double *acc,
+                                    int64_t k0, int64_t count) {
+    const int64_t others = transpose ? v->n : v->m;
+    const float *z = transpose ? v->y + (p * v->m + r) * v->dim : v->x + (p * v->n + r) * v->dim;
+    const float *w0 = transpose ? v->x + p * v->n * v->dim : v->y + p * v->m * v->dim;
+    for (int64_t c = 0; c < count; ++c)
+        acc[c] = 0.0;
+    for (int64_t s = 0; s < others; ++s) {
+        const int64_t i = transpose ? s : r, j = transpose ? r : s;
+        const float cost = optk_ot_cost_at(v, p, i, j);
+        const float pij = optk_plan_entry(f[p * v->n + i], g[p * v->m + j], cost, eps);
+        if (pij == 0.0f) continue;
+        const double weight = (double)pij * optk_cost_gradient_scale(cost, v->cost);
+        const float *w = w0 + s * v->dim;
+        for (int64_t c = 0; c < count; ++c)
+            acc[c] += weight * ((double)z[k0 + c] - (double)w[k0 + c]);
+    }
+}
+
 /* ---- The symmetric update of a self problem ---------------------------------------------
  * x against x with a = b: the cost is symmetric, the solution has g = f, and f is the fixed
  * point of T(f) = tau (eps log a - eps LSE_i (f_i - C_i.)), the g update of f. T's linear

@@ -156,6 +156,7 @@ const optk_backend_ops optk_cpu_backend = {
     .sinkhorn_newton = optk_cpu_sinkhorn_newton,
     .ot_cost_fill = optk_cpu_ot_cost_fill,
     .plan_apply = optk_cpu_plan_apply,
+    .plan_gradient = optk_cpu_plan_gradient,
     .es_fill = optk_cpu_es_fill,
     .gemm = optk_cpu_gemm,
     .es_lowrank_add = optk_cpu_es_lowrank_add,

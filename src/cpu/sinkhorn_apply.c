@@ -1,4 +1,5 @@
-/* sinkhorn_apply.c — P V and P^T V on the CPU without forming P. Per output row the plan's row
+/* sinkhorn_apply.c — P V and P^T V on the CPU without forming P, and the plan-weighted cost
+ * gradient of every point (optk_plan_gradient_row's sum). Per output row the plan's row
  * (or column) is built once: its costs a coordinate at a time from the other side's points
  * transposed (optk_point_cost's bits, see ot_cost.h), its entries by optk_plan_entry — both
  * loops vectorise — and then added into the output in double, the plan's entries in index
@@ -95,21 +96,89 @@ static int apply_rows(void *arg, int64_t r0, int64_t r1, int worker) {
     return ok ? 0 : 1;
 }
 
+/* out[k0 ..] = sum_s P_rs scale_rs (z - w_s) over the coordinates [k0, k0 + count), in
+ * double, s in order, zero entries skipped: optk_plan_gradient_row's arithmetic. w: the other
+ * side's points (others x dim), z the row's point. */
+OPTK_CPU_HOT_LOOP static void add_gradient(const float *restrict prow, const float *restrict cost,
+                                           int64_t others, int kind, const float *restrict z,
+                                           const float *restrict w, int64_t dim, int64_t k0,
+                                           int64_t count, float *restrict out) {
+    double acc[APPLY_CHUNK];
+    for (int64_t c = 0; c < count; ++c)
+        acc[c] = 0.0;
+    for (int64_t s = 0; s < others; ++s) {
+        if (prow[s] == 0.0f) continue;
+        const double weight = (double)prow[s] * optk_cost_gradient_scale(cost[s], kind);
+        const float *restrict ws = w + s * dim + k0;
+        for (int64_t c = 0; c < count; ++c)
+            acc[c] += weight * ((double)z[k0 + c] - (double)ws[c]);
+    }
+    for (int64_t c = 0; c < count; ++c)
+        out[k0 + c] = (float)acc[c];
+}
+
+/* Output rows [r0, r1) of the gradient (row q: problem q / rows, point q % rows). */
+static int gradient_rows(void *arg, int64_t r0, int64_t r1, int worker) {
+    (void)worker;
+    const apply_job *job = arg;
+    const optk_ot_view *v = job->view;
+    const int64_t rows = job->transpose ? v->m : v->n, others = job->transpose ? v->n : v->m;
+    float *cost = malloc((size_t)others * sizeof(float)), *prow = malloc((size_t)others * 4);
+    const int ok = cost && prow;
+    for (int64_t q = r0; q < r1 && ok; ++q) {
+        const int64_t p = q / rows;
+        plan_row(job, p, q % rows, cost, prow); /* cost: the row's point costs */
+        const float *z = (job->transpose ? v->y : v->x) + q * v->dim;
+        const float *w = (job->transpose ? v->x : v->y) + p * others * v->dim;
+        for (int64_t k0 = 0; k0 < v->dim; k0 += APPLY_CHUNK) {
+            const int64_t count = v->dim - k0 < APPLY_CHUNK ? v->dim - k0 : APPLY_CHUNK;
+            add_gradient(prow, cost, others, v->cost, z, w, v->dim, k0, count,
+                         job->out + q * v->dim);
+        }
+    }
+    free(cost);
+    free(prow);
+    return ok ? 0 : 1;
+}
+
+/* The other side's points transposed per problem (into the workspace), for plan_row. */
+static optk_status transposed_points(optk_context *ctx, const optk_ot_view *view, int64_t batch,
+                                     bool transpose, const float **out) {
+    const int64_t others = transpose ? view->n : view->m;
+    float *t = NULL;
+    optk_status s =
+        ctx->ops->workspace(ctx, (size_t)(batch * others * view->dim) * sizeof(float), (void **)&t);
+    if (s != OPTK_OK) return s;
+    const float *points = transpose ? view->x : view->y;
+    for (int64_t p = 0; p < batch; ++p)
+        optk_cpu_transpose_points(points + p * others * view->dim, others, view->dim,
+                                  t + p * view->dim * others);
+    *out = t;
+    return OPTK_OK;
+}
+
+optk_status optk_cpu_plan_gradient(optk_context *ctx, const optk_ot_view *view, int64_t batch,
+                                   float eps, const float *f, const float *g, bool transpose,
+                                   float *out) {
+    apply_job job = {view, eps, f, g, transpose, NULL, view->dim, out, NULL};
+    optk_status s = transposed_points(ctx, view, batch, transpose, &job.points_t);
+    if (s != OPTK_OK) return s;
+    const int64_t rows = transpose ? view->m : view->n, others = transpose ? view->n : view->m;
+    const double work = (double)(batch * rows) * (double)others * (double)(2 * view->dim);
+    const int workers = work >= 1e6 ? optk_cpu_workers(batch * rows) : 1;
+    if (optk_cpu_parallel(batch * rows, workers, gradient_rows, &job) != 0)
+        return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "sinkhorn_gradient: out of host memory");
+    return OPTK_OK;
+}
+
 optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int64_t batch,
                                 float eps, const float *f, const float *g, bool transpose,
                                 const float *v, int64_t k, float *out) {
     apply_job job = {view, eps, f, g, transpose, v, k, out, NULL};
     const int64_t rows = transpose ? view->m : view->n, others = transpose ? view->n : view->m;
     if (view->cost != OPTK_COST_DENSE) { /* the other side's points, transposed */
-        float *t = NULL;
-        optk_status s = ctx->ops->workspace(
-            ctx, (size_t)(batch * others * view->dim) * sizeof(float), (void **)&t);
+        optk_status s = transposed_points(ctx, view, batch, transpose, &job.points_t);
         if (s != OPTK_OK) return s;
-        const float *points = transpose ? view->x : view->y;
-        for (int64_t p = 0; p < batch; ++p)
-            optk_cpu_transpose_points(points + p * others * view->dim, others, view->dim,
-                                      t + p * view->dim * others);
-        job.points_t = t;
     }
     const double work = (double)(batch * rows) * (double)others * (double)(k + view->dim);
     const int workers = work >= 1e6 ? optk_cpu_workers(batch * rows) : 1;

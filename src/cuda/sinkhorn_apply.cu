@@ -1,6 +1,6 @@
-/* sinkhorn_apply.cu — P v without P on CUDA: a thread per (problem, output row, group of
- * kColumns output columns) sums over the other index in order, in double — the CPU's sum,
- * so the same bits. */
+/* sinkhorn_apply.cu — P v without P on CUDA, and the plan-weighted cost gradient of every
+ * point: a thread per (problem, output row, group of kColumns output columns or coordinates)
+ * sums over the other index in order, in double — the CPU's sum, so the same bits. */
 #include "cuda_check.cuh"
 
 #include <climits>
@@ -27,6 +27,35 @@ __global__ void __launch_bounds__(kThreads)
         out[(p * rows + r) * k + c0 + c] = (float)acc[c];
 }
 
+__global__ void __launch_bounds__(kThreads)
+    gradient_kernel(const optk_ot_view v, int64_t work, int64_t groups, float eps, const float *f,
+                    const float *g, int transpose, float *out) {
+    const int64_t t = (int64_t)blockIdx.x * kThreads + threadIdx.x;
+    if (t >= work) return;
+    const int64_t rows = transpose ? v.m : v.n;
+    const int64_t group = t % groups, r = (t / groups) % rows, p = t / groups / rows;
+    const int64_t k0 = group * kColumns;
+    const int64_t count = v.dim - k0 < kColumns ? v.dim - k0 : kColumns;
+    double acc[kColumns];
+    optk_plan_gradient_row(&v, p, eps, f, g, transpose, r, acc, k0, count);
+    for (int64_t c = 0; c < count; ++c)
+        out[(p * rows + r) * v.dim + k0 + c] = (float)acc[c];
+}
+
+/* Threads for batch x rows outputs of `columns` values each, kColumns a thread. */
+optk_status launch_shape(optk_context *ctx, const char *op, int64_t batch, int64_t rows,
+                         int64_t columns, int64_t *groups, int64_t *work, unsigned *blocks) {
+    *groups = (columns + kColumns - 1) / kColumns;
+    *work = batch * rows * *groups;
+    const int64_t count = (*work + kThreads - 1) / kThreads;
+    if (count > INT_MAX) {
+        return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: %lld outputs are beyond one grid", op,
+                         (long long)*work);
+    }
+    *blocks = (unsigned)count;
+    return OPTK_OK;
+}
+
 } // namespace
 
 extern "C" optk_status optk_cuda_plan_apply(optk_context *ctx, const optk_ot_view *view,
@@ -35,15 +64,29 @@ extern "C" optk_status optk_cuda_plan_apply(optk_context *ctx, const optk_ot_vie
                                             int64_t k, float *out) {
     static const char op[] = "sinkhorn_apply";
     optk_status s = enter(ctx, op);
+    int64_t groups = 0, work = 0;
+    unsigned blocks = 0;
+    if (s == OPTK_OK)
+        s = launch_shape(ctx, op, batch, transpose ? view->m : view->n, k, &groups, &work, &blocks);
     if (s != OPTK_OK) return s;
-    const int64_t groups = (k + kColumns - 1) / kColumns;
-    const int64_t work = batch * (transpose ? view->m : view->n) * groups;
-    const int64_t blocks = (work + kThreads - 1) / kThreads;
-    if (blocks > INT_MAX) {
-        return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: %lld outputs are beyond one grid", op,
-                         (long long)work);
+    apply_kernel<<<blocks, kThreads, 0, stream_of(ctx)>>>(*view, work, groups, eps, f, g,
+                                                          transpose ? 1 : 0, v, k, out);
+    return check_launch(ctx, op);
+}
+
+extern "C" optk_status optk_cuda_plan_gradient(optk_context *ctx, const optk_ot_view *view,
+                                               int64_t batch, float eps, const float *f,
+                                               const float *g, bool transpose, float *out) {
+    static const char op[] = "sinkhorn_gradient";
+    optk_status s = enter(ctx, op);
+    int64_t groups = 0, work = 0;
+    unsigned blocks = 0;
+    if (s == OPTK_OK) {
+        s = launch_shape(ctx, op, batch, transpose ? view->m : view->n, view->dim, &groups, &work,
+                         &blocks);
     }
-    apply_kernel<<<(unsigned)blocks, kThreads, 0, stream_of(ctx)>>>(*view, work, groups, eps, f, g,
-                                                                    transpose ? 1 : 0, v, k, out);
+    if (s != OPTK_OK) return s;
+    gradient_kernel<<<blocks, kThreads, 0, stream_of(ctx)>>>(*view, work, groups, eps, f, g,
+                                                             transpose ? 1 : 0, out);
     return check_launch(ctx, op);
 }

@@ -267,7 +267,7 @@ static output run_divergence(optk_context *ctx, uint64_t seed) {
     optk_sinkhorn_options opt = optk_sinkhorn_default_options(sh->eps);
     opt.tol = 1e-6;
     opt.max_iter = 20000;
-    const optk_divergence_outputs d = {out, out + B, NULL};
+    const optk_divergence_outputs d = {.divergence = out, .linear = out + B};
     if (s == OPTK_OK) s = optk_sinkhorn_divergence(ctx, &p, &opt, &d);
     if (s == OPTK_OK) s = optk_mem_download(ctx, o.got, out, count * 4);
     optk_mem_free(ctx, mem);

@@ -1,0 +1,51 @@
+/* sinkhorn_gradient.c — the points' gradient of a solved problem (optk_sinkhorn_gradient):
+ * every argument checked here, then the backend's plan-weighted cost gradient for each side
+ * asked for. */
+#include "internal.h"
+#include "ot_check.h"
+
+#include <math.h>
+
+optk_status optk_sinkhorn_gradient(optk_context *ctx, const optk_ot_problem *p, double epsilon,
+                                   const float *f, const float *g, float *grad_x, float *grad_y) {
+    static const char op[] = "sinkhorn_gradient";
+    if (!ctx) return OPTK_ERR_INVALID_ARGUMENT;
+    if (!p) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: problem is NULL", op);
+    optk_status s = optk_ot_check_sizes(ctx, op, p);
+    if (s != OPTK_OK) return s;
+    if (p->cost == OPTK_COST_DENSE) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: needs point clouds (a dense cost has no points to differentiate)",
+                         op);
+    }
+    if (!(isfinite(epsilon) && (float)epsilon > 0.0f)) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                         "%s: epsilon must be finite and > 0 in float, got %g", op, epsilon);
+    }
+    if (!grad_x && !grad_y) {
+        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: grad_x and grad_y are both NULL", op);
+    }
+    const uintptr_t B = (uintptr_t)p->batch, n = (uintptr_t)p->n, m = (uintptr_t)p->m;
+    const uintptr_t d = (uintptr_t)p->dim;
+    const optk_ot_span spans[] = {
+        /* outputs first: "grad_x overlaps x" */
+        {"grad_x", (uintptr_t)grad_x, B * n * d * 4, true, false},
+        {"grad_y", (uintptr_t)grad_y, B * m * d * 4, true, false},
+        {"x", (uintptr_t)p->x, B * n * d * 4, false, true},
+        {"y", (uintptr_t)p->y, B * m * d * 4, false, true},
+        {"f", (uintptr_t)f, B * n * 4, false, true},
+        {"g", (uintptr_t)g, B * m * 4, false, true},
+    };
+    s = optk_ot_check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
+    if (s != OPTK_OK) return s;
+    if (!ctx->ops->plan_gradient) {
+        return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
+                         ctx->ops->name);
+    }
+    const optk_ot_view view = {p->n, p->m, p->dim, (int)p->cost, NULL, NULL, NULL, p->x, p->y};
+    if (grad_x)
+        s = ctx->ops->plan_gradient(ctx, &view, p->batch, (float)epsilon, f, g, false, grad_x);
+    if (s == OPTK_OK && grad_y)
+        s = ctx->ops->plan_gradient(ctx, &view, p->batch, (float)epsilon, f, g, true, grad_y);
+    return s;
+}
