@@ -136,6 +136,12 @@ optk_status bench_sinkhorn_sns(optk_context *ctx, const char *variant, int64_t b
 optk_status bench_sinkhorn_apply(optk_context *ctx, int64_t n, int64_t m, int64_t dim, int64_t k,
                                  int reps, bench_result *out);
 
+/* optk_sinkhorn_gradient: both sides' point gradients of one problem of n x m points in dim
+ * (zero potentials, eps 0.5): 12 n m dim FLOPs in the flops field (per entry and side the
+ * cost's 3 dim and the gradient's 3 dim). */
+optk_status bench_sinkhorn_gradient(optk_context *ctx, int64_t n, int64_t m, int64_t dim, int reps,
+                                    bench_result *out);
+
 /* optk_sinkhorn_divergence of batch pairs of n-point clouds in dim (squared-Euclidean, eps
  * 0.05) to tol 1e-5, against its three problems solved by alternating updates to the same tol
  * (the baseline: the self problems without the symmetric update). */

@@ -209,6 +209,38 @@ optk_status bench_sinkhorn_apply(optk_context *ctx, int64_t n, int64_t m, int64_
     return OPTK_OK;
 }
 
+typedef struct gradient_args {
+    optk_ot_problem problem;
+    const float *f, *g;
+    float *grad_x, *grad_y;
+} gradient_args;
+
+static optk_status run_gradient(optk_context *ctx, void *arg, int rep) {
+    (void)rep;
+    const gradient_args *a = arg;
+    return optk_sinkhorn_gradient(ctx, &a->problem, 0.5, a->f, a->g, a->grad_x, a->grad_y);
+}
+
+optk_status bench_sinkhorn_gradient(optk_context *ctx, int64_t n, int64_t m, int64_t dim, int reps,
+                                    bench_result *out) {
+    const size_t N = (size_t)n, M = (size_t)m, D = (size_t)dim;
+    float *mem = NULL;
+    memset(out, 0, sizeof *out);
+    optk_status s = optk_mem_alloc(ctx, (2 * (N + M) * D + N + M) * sizeof(float), (void **)&mem);
+    if (s != OPTK_OK) return s;
+    float *x = mem, *y = x + N * D, *f = y + M * D, *g = f + N, *gx = g + M, *gy = gx + N * D;
+    s = upload_uniform(ctx, x, (int64_t)((N + M) * D), -1.0f, 1.0f, 10);
+    if (s == OPTK_OK) s = optk_mem_set(ctx, f, 0, (N + M) * sizeof(float));
+    gradient_args a = {{1, n, m, NULL, NULL, OPTK_COST_SQEUCLIDEAN, NULL, x, y, dim}, f, g, gx, gy};
+    if (s == OPTK_OK) s = bench_time(ctx, run_gradient, &a, 1, reps, &out->median_s, &out->min_s);
+    optk_mem_free(ctx, mem);
+    if (s != OPTK_OK) return s;
+    bench_describe(out, ctx, "sinkhorn-gradient", "points-d64", n * m, 1, reps);
+    /* per entry and side: the cost (3 dim) and the gradient's difference and multiply-add */
+    out->flops = 2.0 * (double)n * (double)m * 6.0 * (double)dim;
+    return OPTK_OK;
+}
+
 typedef struct divergence_args {
     optk_ot_problem problem;
     optk_sinkhorn_options options;

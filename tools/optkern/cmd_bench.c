@@ -48,8 +48,10 @@ static void usage(FILE *f) {
             "64 x 64 at eps 0.002: 16 on the CPU, 1024 on CUDA, whose Newton phase runs a block\n"
             "per problem; costs in [0, 1), and in [0, 2): -far, where the warm-up ends far from\n"
             "the solution), the plan of 1024 x 1024 points in 64 dimensions applied\n"
-            "to 64 columns (sinkhorn-apply), and the Sinkhorn divergence of 64 pairs of\n"
-            "64-point clouds to tol 1e-5 against its three problems by alternating updates.\n"
+            "to 64 columns (sinkhorn-apply), both sides' point gradients of those points\n"
+            "(sinkhorn-gradient, GFLOP/s counted as 12 n m dim), and the Sinkhorn divergence\n"
+            "of 64 pairs of 64-point clouds to tol 1e-5 against its three problems by\n"
+            "alternating updates.\n"
             "es: the EGGROLL population forward of a\n"
             "1024 x 1024 layer, batch 16 (N = 256 members on the CPU, 4096 on CUDA): full rank,\n"
             "low rank r = 1 against it, on CUDA also against the plain unperturbed GEMM over the\n"
@@ -252,6 +254,10 @@ static int bench_sinkhorn_ops(optk_context *ctx, const bench_options *o, double 
     /* The plan of 1024^2 points in 64 dimensions applied to 64 columns */
     s = bench_sinkhorn_apply(ctx, 1024, 1024, 64, 64, cuda ? o->reps : 5, &res);
     if (s != OPTK_OK) return failed(ctx, "sinkhorn_apply", 1024, s);
+    bench_print(stdout, &res, o->json);
+    /* Both sides' point gradients of the same 1024^2 points in 64 dimensions */
+    s = bench_sinkhorn_gradient(ctx, 1024, 1024, 64, cuda ? o->reps : 5, &res);
+    if (s != OPTK_OK) return failed(ctx, "sinkhorn_gradient", 1024, s);
     bench_print(stdout, &res, o->json);
     /* The Sinkhorn divergence of 64 pairs of 64-point clouds in 3 dimensions, to tol. */
     s = bench_sinkhorn_divergence(ctx, 64, 64, 3, cuda ? o->reps : 5, &res);

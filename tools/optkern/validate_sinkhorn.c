@@ -2,7 +2,8 @@
  * solves with its streaming solver), squared-Euclidean points (its on-chip solver),
  * unbalanced marginals, the plan applied without materialising it, Sinkhorn-Newton-Sparse
  * at eps 0.01 (its warm-up and its Newton phase both on the backend), and the Sinkhorn
- * divergence of the point clouds (three solves; its reference from three float64 solves). With a
+ * divergence of the point clouds (three solves; its reference from three float64 solves), and
+ * the points' gradients of the solved point-cloud problems. With a
  * GPU: CUDA against the CPU, bit for bit (every sum has one fixed order). Without one: the CPU
  * against a float64 log-domain Sinkhorn run here to an error of 1e-11 — the plan within
  * 1e-6 + 1e-3 P
@@ -334,6 +335,69 @@ static reference ref_divergence(optk_context *cpu, uint64_t seed) {
     return r;
 }
 
+/* ---- The points' gradients of points_shape's solved problems: [grad_x, grad_y] -------- */
+
+static output run_gradient(optk_context *ctx, uint64_t seed) {
+    const shape *sh = &points_shape;
+    const size_t B = (size_t)sh->batch, n = (size_t)sh->n, m = (size_t)sh->m;
+    const size_t d = (size_t)sh->dim, count = B * (n + m) * d;
+    output o = {malloc(count * sizeof(float)), count};
+    inputs in = make_inputs(sh, seed);
+    float *mem = NULL;
+    optk_status s =
+        optk_mem_alloc(ctx, (in.na + in.nb + in.ndata + B * (n + m) + count) * 4, (void **)&mem);
+    float *a = mem, *b = a + in.na, *data = b + in.nb, *f = data + in.ndata, *g = f + B * n;
+    float *out = g + B * m;
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, a, in.a, in.na * 4);
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, b, in.b, in.nb * 4);
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, data, in.data, in.ndata * 4);
+    const optk_ot_problem p = {sh->batch,        sh->n,  sh->m, a, b, sh->cost, NULL, data,
+                               data + B * n * d, sh->dim};
+    optk_sinkhorn_options opt = optk_sinkhorn_default_options(sh->eps);
+    opt.tol = 1e-6;
+    opt.max_iter = 20000;
+    const optk_sinkhorn_outputs so = {.f = f, .g = g};
+    if (s == OPTK_OK) s = optk_sinkhorn(ctx, &p, &opt, &so);
+    if (s == OPTK_OK) s = optk_sinkhorn_gradient(ctx, &p, sh->eps, f, g, out, out + B * n * d);
+    if (s == OPTK_OK) s = optk_mem_download(ctx, o.got, out, count * 4);
+    optk_mem_free(ctx, mem);
+    free_inputs(&in);
+    return s == OPTK_OK ? o : validate_failed(ctx, "sinkhorn_gradient", o);
+}
+
+/* sum_j P_ij 2 (x_i - y_j) and sum_i P_ij 2 (y_j - x_i) from float64 solves. */
+static reference ref_gradient(optk_context *cpu, uint64_t seed) {
+    (void)cpu;
+    const shape *sh = &points_shape;
+    const int64_t B = sh->batch, n = sh->n, m = sh->m, d = sh->dim;
+    const size_t count = (size_t)(B * (n + m) * d);
+    reference r = {calloc(count, sizeof(double)), calloc(count, sizeof(double)), count};
+    inputs in = make_inputs(sh, seed);
+    double *f = malloc((size_t)n * sizeof *f), *g = calloc((size_t)m, sizeof *g);
+    const float *x = in.data, *y = in.data + B * n * d;
+    double largest = 0.0;
+    for (int64_t p = 0; p < B; ++p) {
+        solve64(sh, &in, p, f, g);
+        for (int64_t i = 0; i < n; ++i) {
+            for (int64_t j = 0; j < m; ++j) {
+                const double pij = exp((f[i] + g[j] - cost_at(sh, &in, p, i, j)) / sh->eps);
+                for (int64_t k = 0; k < d; ++k) {
+                    const double diff = (double)x[(p * n + i) * d + k] - y[(p * m + j) * d + k];
+                    r.want[(p * n + i) * d + k] += 2.0 * pij * diff;
+                    r.want[B * n * d + (p * m + j) * d + k] -= 2.0 * pij * diff;
+                }
+            }
+        }
+    }
+    for (size_t k = 0; k < count; ++k)
+        largest = fmax(largest, fabs(r.want[k]));
+    for (size_t k = 0; k < count; ++k) /* the CPU's solve stops at an L1 error of 1e-6 */
+        r.tol[k] = 1e-4 * largest;
+    free(f), free(g);
+    free_inputs(&in);
+    return r;
+}
+
 #define SHAPE_OP(name, shape_, apply)                                                              \
     static output run_##name(optk_context *ctx, uint64_t seed) {                                   \
         return run_shape(ctx, &shape_, seed, apply);                                               \
@@ -355,6 +419,7 @@ static const validate_op ops[] = {
     {"sinkhorn_apply", run_apply, ref_apply, 0.0, 0.0},
     {"sinkhorn_sns", run_sns, ref_sns, 0.0, 0.0},
     {"sinkhorn_divergence", run_divergence, ref_divergence, 0.0, 0.0},
+    {"sinkhorn_gradient", run_gradient, ref_gradient, 0.0, 0.0},
 };
 
 int validate_sinkhorn(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only,
