@@ -2,8 +2,8 @@
  * the plan-weighted cost gradient (against a float64 sum over the solve's plan, with padding
  * and coincident points) and the derivative of the objective (central differences of
  * re-solved problems, squared-Euclidean and Euclidean); the divergence's gradients are the
- * combination of the three solves' and its derivative; bad calls refused with nothing
- * written; CUDA bit-equal to the CPU. */
+ * combination of the three solves' and its derivative; non-finite points; bad calls refused
+ * with nothing written; CUDA bit-equal to the CPU. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "sinkhorn_fixture.h"
 
@@ -277,6 +277,44 @@ BACKEND_TEST(sinkhorn_gradient, of_the_divergence) {
         test_buffer_check_guards(all[k], "divergence buffers");
         test_buffer_free(all[k]);
     }
+    free_problem(&h);
+    optk_context_free(ctx);
+}
+
+/* Non-finite points, at the potentials of the clean solve: a NaN coordinate of a weighted
+ * point makes its own gradient and every other-side gradient NaN (its plan entries are NaN)
+ * and leaves the other same-side gradients' bits; a padded point (potential -Inf) adds
+ * nothing, whatever its coordinates, and gets 0. */
+BACKEND_TEST(sinkhorn_gradient, non_finite_points) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(1, 6, 5, OPTK_COST_SQEUCLIDEAN, 2, 0.0f, 941);
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.1);
+    host_result r;
+    cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &r), OPTK_OK);
+    float clean_x[12], clean_y[10], gx[12], gy[10];
+    cr_assert_eq(gradient_of(ctx, &h, o.epsilon, r.f, r.g, clean_x, clean_y), OPTK_OK);
+    h.x[3 * 2 + 1] = NAN; /* point 3 of x */
+    cr_assert_eq(gradient_of(ctx, &h, o.epsilon, r.f, r.g, gx, gy), OPTK_OK);
+    for (int i = 0; i < 6; ++i) {
+        for (int k = 0; k < 2; ++k) {
+            if (i == 3)
+                cr_assert(isnan(gx[i * 2 + k]), "the NaN point's own gradient: %g",
+                          (double)gx[i * 2 + k]);
+            else
+                test_assert_bits_equal(&gx[i * 2 + k], &clean_x[i * 2 + k], 1, 4, "other x");
+        }
+    }
+    for (int e = 0; e < 10; ++e)
+        cr_assert(isnan(gy[e]), "y gradient %d: %g", e, (double)gy[e]);
+    /* The same point padded: potential -Inf, its plan row 0. */
+    r.f[3] = -INFINITY;
+    h.x[3 * 2] = INFINITY;
+    cr_assert_eq(gradient_of(ctx, &h, o.epsilon, r.f, r.g, gx, gy), OPTK_OK);
+    cr_assert(gx[6] == 0.0f && gx[7] == 0.0f, "the padded point's gradient: %g, %g", (double)gx[6],
+              (double)gx[7]);
+    for (int e = 0; e < 10; ++e)
+        cr_assert(isfinite(gy[e]), "y gradient %d: %g", e, (double)gy[e]);
+    result_free(&r);
     free_problem(&h);
     optk_context_free(ctx);
 }

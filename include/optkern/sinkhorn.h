@@ -149,7 +149,9 @@ optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *proble
  *  dim) or grad_y (batch x m x dim) may be NULL, not both; the weights are not read (NULL
  *  allowed). Where x and y are the same points (a self problem), the derivative with respect
  *  to them is grad_x + grad_y. Each output sums in double over the other side in index order,
- *  zero plan entries skipped: the same bits on every backend. Bad input:
+ *  zero plan entries skipped: the same bits on every backend. So a padded point (potential
+ *  -Inf) adds nothing and gets 0 whatever its coordinates, while a NaN coordinate of any
+ *  other point makes its own gradient and every gradient on the other side NaN. Bad input:
  *  OPTK_ERR_INVALID_ARGUMENT, nothing written. */
 optk_status optk_sinkhorn_gradient(optk_context *ctx, const optk_ot_problem *problem,
                                    double epsilon, const float *f, const float *g, float *grad_x,
