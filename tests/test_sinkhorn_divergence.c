@@ -77,18 +77,32 @@ static optk_sinkhorn_options wide_options(void) {
     return o;
 }
 
-/* The divergence is optk_sinkhorn's x against y and its symmetric solves of the self problems,
- * combined in double; `converged` is 1 exactly where all three converged (options where
- * only the self problems converge, and where only x against y does, included). */
+/* Options with epsilon-scaling, which x against y takes and the self problems do not (at an
+ * epsilon large enough that the symmetric update stops short of its exact float fixed point,
+ * so where it started shows in the bits). */
+static optk_sinkhorn_options scaled_options(void) {
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(2.0);
+    o.epsilon_start = 50.0;
+    o.check_every = 3;
+    return o;
+}
+
+/* The divergence is optk_sinkhorn's x against y and its symmetric solves of the self problems
+ * (at the target epsilon: no epsilon-scaling), combined in double; `converged` is 1 exactly
+ * where all three converged (options where only the self problems converge, and where only x
+ * against y does, included). */
 BACKEND_TEST(sinkhorn_divergence, is_the_combination_of_its_three_solves) {
     optk_context *ctx = test_context(backend);
     host_problem h = random_problem(3, 20, 14, OPTK_COST_SQEUCLIDEAN, 3, 0.0f, 501);
     const host_problem aa = self_problem(&h, false), bb = self_problem(&h, true);
-    for (int set = 0; set < 3; ++set) {
-        const optk_sinkhorn_options o =
-            set == 0 ? options() : (set == 1 ? short_options() : wide_options());
+    for (int set = 0; set < 4; ++set) {
+        const optk_sinkhorn_options o = set == 0   ? options()
+                                        : set == 1 ? short_options()
+                                        : set == 2 ? wide_options()
+                                                   : scaled_options();
         optk_sinkhorn_options self = o;
         self.solver = OPTK_SINKHORN_SYMMETRIC;
+        self.epsilon_start = 0.0;
         divergence d;
         cr_assert_eq(run(ctx, &h, &o, &d), OPTK_OK, "%s", optk_context_last_error(ctx));
         host_result r[3];
@@ -109,7 +123,7 @@ BACKEND_TEST(sinkhorn_divergence, is_the_combination_of_its_three_solves) {
                          (long long)p);
             only_self += selves && !r[0].converged[p];
             only_ab += r[0].converged[p] && !selves;
-            if (set == 0) {
+            if (set == 0 || set == 3) {
                 cr_assert(d.converged[p], "problem %lld converged", (long long)p);
                 cr_assert(d.divergence[p] > 0.0f && d.linear[p] > 0.0f, "problem %lld: %g, %g",
                           (long long)p, (double)d.divergence[p], (double)d.linear[p]);

@@ -179,8 +179,9 @@ typedef struct optk_divergence_outputs {
 /** The Sinkhorn divergence of each problem's two point clouds (squared-Euclidean or
  *  Euclidean cost; the self-transport problems need C(x, x) and C(y, y), so a dense cost is
  *  refused): three balanced solves with the options given — x against y, then x against
- *  itself and y against itself by OPTK_SINKHORN_SYMMETRIC whatever the solver option, each
- *  batched — then the combinations above in double, written as
+ *  itself and y against itself by OPTK_SINKHORN_SYMMETRIC whatever the solver option, at the
+ *  target epsilon (no epsilon-scaling: the symmetric update is fastest there), each batched —
+ *  then the combinations above in double, written as
  *  floats. Refused with a message and nothing written (OPTK_ERR_INVALID_ARGUMENT) for what
  *  optk_sinkhorn refuses, a dense cost, rho other than 0 (unbalanced problems need other
  *  terms; OPTK_ERR_UNSUPPORTED), warm_start, and outputs that are all NULL, misaligned or
