@@ -46,7 +46,8 @@ static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_p
     if (o->rho > 0.0 && isfinite(o->rho)) {
         return optk_fail(ctx, OPTK_ERR_UNSUPPORTED,
                          "%s: balanced problems only (rho 0), got rho %g: the unbalanced "
-                         "divergence has further terms",
+                         "divergence (Sejourne et al.) takes the entropy relative to a x b, "
+                         "which optk_sinkhorn's unbalanced problem (POT's) does not",
                          op, o->rho);
     }
     if (o->warm_start) {
