@@ -23,6 +23,11 @@ optk_status optk_ot_check_spans(optk_context *ctx, const char *op, const optk_ot
 /* batch, n, m >= 1 and not too many entries; a known cost kind; dim >= 1 for point clouds. */
 optk_status optk_ot_check_sizes(optk_context *ctx, const char *op, const optk_ot_problem *p);
 
+/* An op on points: p not NULL, its sizes, and a point cost (a dense one refused with the
+ * message "<op>: <dense_why>"). */
+optk_status optk_ot_check_points(optk_context *ctx, const char *op, const optk_ot_problem *p,
+                                 const char *dense_why);
+
 /* A Sinkhorn solve's options: epsilon, iteration counts, tol, epsilon-scaling, solver,
  * placement, rho. */
 optk_status optk_ot_check_options(optk_context *ctx, const char *op,

@@ -9,15 +9,10 @@ optk_status optk_ot_cost_fill(optk_context *ctx, const optk_ot_problem *p, optk_
                               float *c) {
     static const char op[] = "ot_cost_fill";
     if (!ctx) return OPTK_ERR_INVALID_ARGUMENT;
-    if (!p) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: problem is NULL", op);
-    optk_status s = optk_ot_check_sizes(ctx, op, p);
+    optk_status s = optk_ot_check_points(ctx, op, p,
+                                         "the problem's cost is already dense (give points: "
+                                         "OPTK_COST_SQEUCLIDEAN or OPTK_COST_EUCLIDEAN)");
     if (s != OPTK_OK) return s;
-    if (p->cost == OPTK_COST_DENSE) {
-        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
-                         "%s: the problem's cost is already dense (give points: "
-                         "OPTK_COST_SQEUCLIDEAN or OPTK_COST_EUCLIDEAN)",
-                         op);
-    }
     if (method != OPTK_COST_METHOD_DIRECT && method != OPTK_COST_METHOD_GEMM) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: unknown method %d", op, (int)method);
     }

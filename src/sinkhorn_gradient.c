@@ -10,14 +10,9 @@ optk_status optk_sinkhorn_gradient(optk_context *ctx, const optk_ot_problem *p, 
                                    const float *f, const float *g, float *grad_x, float *grad_y) {
     static const char op[] = "sinkhorn_gradient";
     if (!ctx) return OPTK_ERR_INVALID_ARGUMENT;
-    if (!p) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: problem is NULL", op);
-    optk_status s = optk_ot_check_sizes(ctx, op, p);
+    optk_status s = optk_ot_check_points(
+        ctx, op, p, "needs point clouds (a dense cost has no points to differentiate)");
     if (s != OPTK_OK) return s;
-    if (p->cost == OPTK_COST_DENSE) {
-        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
-                         "%s: needs point clouds (a dense cost has no points to differentiate)",
-                         op);
-    }
     if (!(isfinite(epsilon) && (float)epsilon > 0.0f)) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
                          "%s: epsilon must be finite and > 0 in float, got %g", op, epsilon);
