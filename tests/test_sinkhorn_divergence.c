@@ -1,8 +1,8 @@
 /* test_sinkhorn_divergence.c — the Sinkhorn divergence on every backend: POT's (its linear
  * version, and the entropic one from POT's plans), the combination of the three solves it
  * stands for (its self problems by the symmetric solver), bit for bit; about 0 for identical
- * clouds, positive for distinct ones and shrinking as they meet, symmetric; CUDA equal to the
- * CPU; bad calls refused with nothing written. */
+ * clouds, positive for distinct ones and shrinking as they meet, symmetric; a NaN point spoils
+ * only its problem; CUDA equal to the CPU; bad calls refused with nothing written. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "reference_data.h"
 #include "sinkhorn_fixture.h"
@@ -250,6 +250,30 @@ BACKEND_TEST(sinkhorn_divergence, vanishes_on_identical_clouds_and_is_symmetric)
         free(y0);
         free_problem(&h);
     }
+    optk_context_free(ctx);
+}
+
+/* A NaN coordinate in one problem's y (a self problem's point too): that problem's divergence
+ * and linear divergence are NaN and its converged flag 0; every other problem gets the bits
+ * it gets without it. */
+BACKEND_TEST(sinkhorn_divergence, a_nan_point_spoils_only_its_problem) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(3, 12, 9, OPTK_COST_SQEUCLIDEAN, 2, 0.0f, 541);
+    optk_sinkhorn_options o = options();
+    o.max_iter = 200;
+    divergence clean, spoiled;
+    cr_assert_eq(run(ctx, &h, &o, &clean), OPTK_OK);
+    h.y[(1 * 9 + 4) * 2] = NAN; /* problem 1, point 4 of y */
+    cr_assert_eq(run(ctx, &h, &o, &spoiled), OPTK_OK);
+    cr_assert(isnan(spoiled.divergence[1]) && isnan(spoiled.linear[1]) && !spoiled.converged[1],
+              "problem 1: %g, %g, converged %d", (double)spoiled.divergence[1],
+              (double)spoiled.linear[1], spoiled.converged[1]);
+    for (int p = 0; p < 3; p += 2) {
+        test_assert_bits_equal(&spoiled.divergence[p], &clean.divergence[p], 1, 4, "divergence");
+        test_assert_bits_equal(&spoiled.linear[p], &clean.linear[p], 1, 4, "linear");
+        cr_assert(spoiled.converged[p] && clean.converged[p]);
+    }
+    free_problem(&h);
     optk_context_free(ctx);
 }
 
