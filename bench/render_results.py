@@ -51,10 +51,13 @@ def load(paths):
 
 
 def throughput(r):
-    """(value, unit): GB/s for memory-bound ops, GFLOP/s for the others."""
+    """(value, unit): GB/s for memory-bound ops, GFLOP/s for compute-bound ones, and
+    (None, None) for lines timed to a tolerance against a baseline (neither counted)."""
     if r.get("flops", 0) > 0:
         return r["flops"] / r["median_s"] * 1e-9, "GFLOP/s"
-    return r["gbps"], "GB/s"
+    if r.get("gbps", 0) > 0:
+        return r["gbps"], "GB/s"
+    return None, None
 
 
 def table(bench, compare):
@@ -80,8 +83,9 @@ def table(bench, compare):
                 against += "%s%.0f%% of %.3g Gexp/s exp roofline" % (
                     "; " if against else "", 100 * r["exp_roofline_fraction"],
                     r["exp_roofline_gexps"])
-            lines.append("| %s | %d | %.4g ms | %.4g %s | %s |" % (
-                r["variant"], r["numel"], r["median_s"] * 1e3, value, unit, against))
+            rate = "—" if value is None else "%.4g %s" % (value, unit)
+            lines.append("| %s | %d | %.4g ms | %s | %s |" % (
+                r["variant"], r["numel"], r["median_s"] * 1e3, rate, against))
         lines.append("")
     if compare:
         lines += ["### optkern against PyTorch and POT", "",
@@ -111,9 +115,10 @@ def plots(bench, compare, out):
     for op, rows in by_op.items():
         series = collections.OrderedDict()
         for r in rows:
-            series.setdefault(r["variant"], []).append((r["numel"], throughput(r)))
-        if all(len(points) < 2 for points in series.values()):
-            continue  # one size per variant: the table says it all
+            if throughput(r)[0] is not None:
+                series.setdefault(r["variant"], []).append((r["numel"], throughput(r)))
+        if all(len({p[0] for p in points}) < 2 for points in series.values()):
+            continue  # one size per variant (or no rate): the table says it all
         fig, ax = plt.subplots(figsize=(7, 4.5))
         unit = "GB/s"
         for variant, points in series.items():
