@@ -3,9 +3,12 @@
  * in double: OT(a, b) - (OT(a, a) + OT(b, b)) / 2 for the entropic objective and for <P, C>,
  * and its gradient in the points from the backend's plan-weighted cost gradients.
  * The self problems take the symmetric update (common/sinkhorn.h), as GeomLoss and OTT do:
- * alternating updates converge slowly there, where the plan is nearly diagonal.
+ * alternating updates converge slowly there, where the plan is nearly diagonal. KL-relaxed
+ * marginals (rho > 0) give Séjourné et al.'s divergence, through divergence_unbalanced.h.
  * The call's arguments are checked once (the self problems reuse its weights and points);
  * nothing is written to the caller's outputs until all three solves have succeeded. */
+#include "common/sinkhorn.h" /* optk_sinkhorn_tau */
+#include "divergence_unbalanced.h"
 #include "internal.h"
 #include "ot_check.h"
 
@@ -20,6 +23,8 @@ typedef struct solves {
     /* The plan-weighted cost gradients the point gradients combine (when asked for):
      * x's under x against y and under x against x, y's under x against y and y against y. */
     float *grad_ab_x, *grad_aa_x, *grad_ab_y, *grad_bb_y;
+    /* KL-relaxed marginals: the weights the solves take (divergence_unbalanced.h). */
+    float *a_solved, *b_solved;
 } solves;
 
 /* The three problems: x against y (the call's), x against x, y against y. */
@@ -42,13 +47,6 @@ static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_p
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
                          "%s: needs point clouds (a dense cost gives neither C(x, x) nor C(y, y))",
                          op);
-    }
-    if (o->rho > 0.0 && isfinite(o->rho)) {
-        return optk_fail(ctx, OPTK_ERR_UNSUPPORTED,
-                         "%s: balanced problems only (rho 0), got rho %g: the unbalanced "
-                         "divergence (Sejourne et al.) takes the entropy relative to a x b, "
-                         "which optk_sinkhorn's unbalanced problem (POT's) does not",
-                         op, o->rho);
     }
     if (o->warm_start) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
@@ -81,14 +79,16 @@ static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_p
     return s;
 }
 
-/* Carves the three solves' buffers (and, with grads, the gradients') out of one allocation
- * of solves_bytes. */
-static size_t solves_bytes(const optk_ot_problem *p, bool grads) {
+/* Carves the three solves' buffers (with grads the gradients', unbalanced the solved weights)
+ * out of one allocation of solves_bytes. */
+static size_t solves_bytes(const optk_ot_problem *p, bool grads, bool unbalanced) {
     const int64_t B = p->batch, n = p->n, m = p->m;
-    return (size_t)(3 * B * (n + m) + 9 * B + (grads ? 2 * B * (n + m) * p->dim : 0)) * 4;
+    return (size_t)(3 * B * (n + m) + 9 * B + (grads ? 2 * B * (n + m) * p->dim : 0) +
+                    (unbalanced ? B * (n + m) : 0)) *
+           4;
 }
 
-static solves solves_at(void *base, const optk_ot_problem *p, bool grads) {
+static solves solves_at(void *base, const optk_ot_problem *p, bool grads, bool unbalanced) {
     const int64_t batch = p->batch, n = p->n, m = p->m;
     float *at = base;
     solves w;
@@ -105,14 +105,20 @@ static solves solves_at(void *base, const optk_ot_problem *p, bool grads) {
         w.grad_ab_x = at, at += batch * n * p->dim;
         w.grad_aa_x = at, at += batch * n * p->dim;
         w.grad_ab_y = at, at += batch * m * p->dim;
-        w.grad_bb_y = at;
+        w.grad_bb_y = at, at += batch * m * p->dim;
+    }
+    w.a_solved = w.b_solved = NULL;
+    if (unbalanced) {
+        w.a_solved = at, at += batch * n;
+        w.b_solved = at;
     }
     return w;
 }
 
-/* Downloads the three solves' results and writes the combinations. */
+/* Downloads the three solves' results and writes the combinations; `unbalanced` (host, batch
+ * values, or NULL) replaces the objectives' combination as the divergence. */
 static optk_status combine(optk_context *ctx, const char *op, int64_t batch, const solves *w,
-                           const optk_divergence_outputs *out) {
+                           const float *unbalanced, const optk_divergence_outputs *out) {
     const size_t bytes = (size_t)(3 * batch) * 4;
     float *objective = malloc(bytes), *cost = malloc(bytes);
     int32_t *converged = malloc(bytes);
@@ -126,8 +132,9 @@ static optk_status combine(optk_context *ctx, const char *op, int64_t batch, con
     if (s == OPTK_OK) s = optk_mem_download(ctx, converged, w->converged, bytes);
     for (int64_t p = 0; p < batch && s == OPTK_OK; ++p) {
         const int64_t ab = p, aa = batch + p, bb = 2 * batch + p;
-        divergence[p] =
-            (float)((double)objective[ab] - 0.5 * ((double)objective[aa] + (double)objective[bb]));
+        divergence[p] = unbalanced ? unbalanced[p]
+                                   : (float)((double)objective[ab] -
+                                             0.5 * ((double)objective[aa] + (double)objective[bb]));
         linear[p] = (float)((double)cost[ab] - 0.5 * ((double)cost[aa] + (double)cost[bb]));
         all[p] = converged[ab] && converged[aa] && converged[bb];
     }
@@ -193,13 +200,22 @@ optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *p
     optk_status s = check_call(ctx, op, p, o, out);
     if (s != OPTK_OK) return s;
     const bool grads = out->grad_x || out->grad_y;
+    const bool unbalanced = o->rho > 0.0 && isfinite(o->rho);
     void *space = NULL;
-    s = optk_mem_alloc(ctx, solves_bytes(p, grads), &space);
+    s = optk_mem_alloc(ctx, solves_bytes(p, grads, unbalanced), &space);
     if (s != OPTK_OK) return s;
-    const solves w = solves_at(space, p, grads);
+    const solves w = solves_at(space, p, grads, unbalanced);
     const int64_t B = p->batch;
+    optk_ot_problem solved = *p; /* KL-relaxed: its weights to the power 1 / tau */
+    if (unbalanced) {
+        const float tau = optk_sinkhorn_tau(o->rho, (float)o->epsilon);
+        s = optk_unbalanced_weights(ctx, op, "a", p->a, B * p->n, tau, w.a_solved);
+        if (s == OPTK_OK)
+            s = optk_unbalanced_weights(ctx, op, "b", p->b, B * p->m, tau, w.b_solved);
+        solved.a = w.a_solved, solved.b = w.b_solved;
+    }
     optk_ot_problem problems[3];
-    problems_of(p, problems);
+    problems_of(&solved, problems);
     /* The self problems at the target epsilon from the start: the symmetric update is fastest
      * at small epsilon, where scaling would make it start from the slow end. */
     optk_sinkhorn_options self = *o;
@@ -214,7 +230,15 @@ optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *p
                                   k > 0); /* every argument checked above */
     }
     if (s == OPTK_OK && grads) s = gradients(ctx, problems, (float)o->epsilon, &w, out);
-    if (s == OPTK_OK) s = combine(ctx, op, B, &w, out);
+    float *values = unbalanced ? malloc((size_t)B * sizeof(float)) : NULL;
+    if (s == OPTK_OK && unbalanced && !values)
+        s = optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
+    if (s == OPTK_OK && unbalanced) {
+        const optk_divergence_potentials pot = {w.f[0], w.g[0], w.f[1], w.f[2]};
+        s = optk_unbalanced_divergence(ctx, op, p, (double)(float)o->epsilon, o->rho, &pot, values);
+    }
+    if (s == OPTK_OK) s = combine(ctx, op, B, &w, values, out);
+    free(values);
     if (s == OPTK_OK && out->grad_x)
         s = subtract(ctx, op, w.grad_ab_x, w.grad_aa_x, out->grad_x, B * p->n * p->dim);
     if (s == OPTK_OK && out->grad_y)

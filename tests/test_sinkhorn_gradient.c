@@ -264,29 +264,101 @@ BACKEND_TEST(sinkhorn_gradient, the_weights_derivative_is_the_potential) {
     optk_context_free(ctx);
 }
 
-/* The divergence's gradients (with its other outputs NULL) are, bit for bit, x against y's
- * gradient less the self problem's (solved as OPTK_SINKHORN_SYMMETRIC), and the derivative
- * of the divergence (central differences as above). */
+/* A divergence problem on the backend: h's buffers, its gradients and value. */
+typedef struct divergence_case {
+    host_problem h;
+    test_buffer a, b, x, y, gx, gy, div;
+    optk_ot_problem p;
+} divergence_case;
+
+static divergence_case divergence_case_new(optk_context *ctx, host_problem h) {
+    const size_t B = (size_t)h.batch, n = (size_t)h.n, m = (size_t)h.m, d = (size_t)h.dim;
+    divergence_case c = {.h = h,
+                         .a = test_buffer_new(ctx, B * n, 4, h.a),
+                         .b = test_buffer_new(ctx, B * m, 4, h.b),
+                         .x = test_buffer_new(ctx, B * n * d, 4, h.x),
+                         .y = test_buffer_new(ctx, B * m * d, 4, h.y),
+                         .gx = test_buffer_new(ctx, B * n * d, 4, NULL),
+                         .gy = test_buffer_new(ctx, B * m * d, 4, NULL),
+                         .div = test_buffer_new(ctx, B, 4, NULL)};
+    c.p = (optk_ot_problem){h.batch, h.n,  h.m,      c.a.data, c.b.data,
+                            h.cost,  NULL, c.x.data, c.y.data, h.dim};
+    return c;
+}
+
+static void divergence_case_free(divergence_case *c) {
+    test_buffer *all[] = {&c->a, &c->b, &c->x, &c->y, &c->gx, &c->gy, &c->div};
+    for (int k = 0; k < 7; ++k) {
+        test_buffer_check_guards(all[k], "divergence buffers");
+        test_buffer_free(all[k]);
+    }
+    free_problem(&c->h);
+}
+
+/* The divergence's gradients (its other outputs NULL) into got_x, got_y. */
+static void divergence_gradients(optk_context *ctx, divergence_case *c,
+                                 const optk_sinkhorn_options *o, float *got_x, float *got_y) {
+    const optk_divergence_outputs only_grads = {.grad_x = c->gx.data, .grad_y = c->gy.data};
+    cr_assert_eq(optk_sinkhorn_divergence(ctx, &c->p, o, &only_grads), OPTK_OK, "%s",
+                 optk_context_last_error(ctx));
+    test_buffer_read(&c->gx, got_x);
+    test_buffer_read(&c->gy, got_y);
+}
+
+/* Central differences (step 1e-2) of the divergence of the last problem along a few
+ * coordinates of each side, against the gradients got_x, got_y: within 0.2% of their size
+ * (returned: the largest difference over that size). */
+static double divergence_differences(optk_context *ctx, divergence_case *c,
+                                     const optk_sinkhorn_options *o, const float *got_x,
+                                     const float *got_y) {
+    host_problem *h = &c->h;
+    const int64_t p = h->batch - 1;
+    const double size = fmax(max_abs(got_x, (size_t)(h->batch * h->n * h->dim)),
+                             max_abs(got_y, (size_t)(h->batch * h->m * h->dim)));
+    cr_assert(size > 0.01, "a gradient at all: %g", size);
+    const optk_divergence_outputs value = {.divergence = c->div.data};
+    const float step = 1e-2f;
+    double worst = 0.0;
+    for (int side = 0; side < 2; ++side) {
+        float *points = side == 0 ? h->x : h->y;
+        test_buffer *buf = side == 0 ? &c->x : &c->y;
+        for (int64_t point = 0; point < 3; ++point) {
+            const int64_t rows = side == 0 ? h->n : h->m;
+            const int64_t e = (p * rows + point * 3) * h->dim + (point % h->dim);
+            const float kept = points[e];
+            float s[8];
+            double v[2];
+            for (int k = 0; k < 2; ++k) {
+                points[e] = kept + (k == 0 ? step : -step);
+                cr_assert_eq(optk_mem_upload(ctx, buf->data, points, buf->bytes), OPTK_OK);
+                cr_assert_eq(optk_sinkhorn_divergence(ctx, &c->p, o, &value), OPTK_OK);
+                test_buffer_read(&c->div, s);
+                v[k] = s[p];
+            }
+            points[e] = kept;
+            cr_assert_eq(optk_mem_upload(ctx, buf->data, points, buf->bytes), OPTK_OK);
+            const double fd = (v[0] - v[1]) / (2.0 * (double)step);
+            const float g = (side == 0 ? got_x : got_y)[e];
+            worst = fmax(worst, fabs(fd - g) / size);
+            cr_assert(fabs(fd - g) <= 2e-3 * size,
+                      "rho %g side %d entry %lld: gradient %.6g, differences %.6g", o->rho, side,
+                      (long long)e, (double)g, fd);
+        }
+    }
+    return worst;
+}
+
+/* The divergence's gradients are, bit for bit, x against y's gradient less the self problem's
+ * (solved as OPTK_SINKHORN_SYMMETRIC), and the derivative of the divergence. */
 BACKEND_TEST(sinkhorn_gradient, of_the_divergence) {
     optk_context *ctx = test_context(backend);
-    host_problem h = random_problem(2, 10, 8, OPTK_COST_SQEUCLIDEAN, 2, 0.0f, 921);
+    divergence_case c =
+        divergence_case_new(ctx, random_problem(2, 10, 8, OPTK_COST_SQEUCLIDEAN, 2, 0.0f, 921));
+    const host_problem h = c.h;
     optk_sinkhorn_options o = optk_sinkhorn_default_options(0.5);
     o.tol = 1e-6, o.check_every = 1, o.max_iter = 100000;
-    const size_t B = 2, n = 10, m = 8, d = 2;
-    test_buffer a = test_buffer_new(ctx, B * n, 4, h.a), b = test_buffer_new(ctx, B * m, 4, h.b);
-    test_buffer x = test_buffer_new(ctx, B * n * d, 4, h.x),
-                y = test_buffer_new(ctx, B * m * d, 4, h.y);
-    test_buffer gx = test_buffer_new(ctx, B * n * d, 4, NULL),
-                gy = test_buffer_new(ctx, B * m * d, 4, NULL);
-    test_buffer div = test_buffer_new(ctx, B, 4, NULL);
-    const optk_ot_problem p = {2,    10,     8,      a.data, b.data, OPTK_COST_SQEUCLIDEAN,
-                               NULL, x.data, y.data, 2};
-    const optk_divergence_outputs only_grads = {.grad_x = gx.data, .grad_y = gy.data};
-    cr_assert_eq(optk_sinkhorn_divergence(ctx, &p, &o, &only_grads), OPTK_OK, "%s",
-                 optk_context_last_error(ctx));
     float got_x[20 * 2], got_y[16 * 2];
-    test_buffer_read(&gx, got_x);
-    test_buffer_read(&gy, got_y);
+    divergence_gradients(ctx, &c, &o, got_x, got_y);
     /* The combination. */
     host_problem xx = h, yy = h;
     xx.m = xx.n, xx.y = xx.x, xx.b = xx.a;
@@ -309,48 +381,29 @@ BACKEND_TEST(sinkhorn_gradient, of_the_divergence) {
         const float want = (float)((double)ab_y[e] - (double)bb_y[e]);
         test_assert_bits_equal(&got_y[e], &want, 1, 4, "grad_y");
     }
-    /* The derivative: the divergence of problem 1 moved along a few coordinates. */
-    const double size = fmax(max_abs(got_x, 40), max_abs(got_y, 32));
-    cr_assert(size > 0.01, "a gradient at all: %g", size);
-    const optk_divergence_outputs value = {.divergence = div.data};
-    const float step = 1e-2f;
-    double worst = 0.0;
-    for (int side = 0; side < 2; ++side) {
-        for (int64_t point = 0; point < 3; ++point) {
-            const int64_t rows = side == 0 ? 10 : 8;
-            const int64_t e = (rows + point * 3) * 2 + (point % 2); /* problem 1 */
-            float *coord = (side == 0 ? h.x : h.y) + e;
-            test_buffer *buf = side == 0 ? &x : &y;
-            const float kept = *coord;
-            float s[2];
-            double v[2];
-            for (int k = 0; k < 2; ++k) {
-                *coord = kept + (k == 0 ? step : -step);
-                cr_assert_eq(optk_mem_upload(ctx, buf->data, side == 0 ? h.x : h.y, buf->bytes),
-                             OPTK_OK);
-                cr_assert_eq(optk_sinkhorn_divergence(ctx, &p, &o, &value), OPTK_OK);
-                test_buffer_read(&div, s);
-                v[k] = s[1];
-            }
-            *coord = kept;
-            cr_assert_eq(optk_mem_upload(ctx, buf->data, side == 0 ? h.x : h.y, buf->bytes),
-                         OPTK_OK);
-            const double fd = (v[0] - v[1]) / (2.0 * (double)step);
-            const float g = (side == 0 ? got_x : got_y)[e];
-            worst = fmax(worst, fabs(fd - g) / size);
-            cr_assert(fabs(fd - g) <= 2e-3 * size,
-                      "side %d entry %lld: gradient %.6g, differences %.6g", side, (long long)e,
-                      (double)g, fd);
-        }
-    }
-    cr_log_info("the divergence: differences within %.3g of the gradient's size %.3g", worst, size);
+    const double worst = divergence_differences(ctx, &c, &o, got_x, got_y);
+    cr_log_info("the divergence: differences within %.3g of the gradient's size", worst);
     result_free(&rab), result_free(&raa), result_free(&rbb);
-    test_buffer *all[] = {&a, &b, &x, &y, &gx, &gy, &div};
-    for (int k = 0; k < 7; ++k) {
-        test_buffer_check_guards(all[k], "divergence buffers");
-        test_buffer_free(all[k]);
-    }
-    free_problem(&h);
+    divergence_case_free(&c);
+    optk_context_free(ctx);
+}
+
+/* With KL-relaxed marginals (rho 1, clouds of masses 1 and 1.6) too, the gradients are the
+ * derivative of the divergence (central differences as above). */
+BACKEND_TEST(sinkhorn_gradient, of_the_unbalanced_divergence) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(2, 10, 8, OPTK_COST_SQEUCLIDEAN, 2, 0.0f, 922);
+    for (int64_t e = 0; e < h.batch * h.m; ++e)
+        h.b[e] *= 1.6f;
+    divergence_case c = divergence_case_new(ctx, h);
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.5);
+    o.tol = 1e-6, o.check_every = 1, o.max_iter = 100000;
+    o.rho = 1.0;
+    float got_x[20 * 2], got_y[16 * 2];
+    divergence_gradients(ctx, &c, &o, got_x, got_y);
+    const double worst = divergence_differences(ctx, &c, &o, got_x, got_y);
+    cr_log_info("the unbalanced divergence: differences within %.3g of the gradient's size", worst);
+    divergence_case_free(&c);
     optk_context_free(ctx);
 }
 

@@ -161,9 +161,9 @@ optk_status optk_sinkhorn_gradient(optk_context *ctx, const optk_ot_problem *pro
  *  all of them). */
 typedef struct optk_divergence_outputs {
     /* batch: OT(a, b) - (OT(a, a) + OT(b, b)) / 2 with OT the entropic objective (the
-     * outputs' `objective`): the debiased Sinkhorn divergence of OTT's sinkhorn_divergence and
-     * GeomLoss's SamplesLoss("sinkhorn"); about 0 (within the solves' tolerance) for
-     * identical clouds. */
+     * outputs' `objective`; for KL-relaxed marginals see below): the debiased Sinkhorn
+     * divergence of OTT's sinkhorn_divergence and GeomLoss's SamplesLoss("sinkhorn"); about 0
+     * (within the solves' tolerance) for identical clouds. */
     float *divergence;
     /* batch: the same with <P, C> (the outputs' `cost`): POT's empirical_sinkhorn_divergence
      * before its clamp at 0. */
@@ -178,14 +178,21 @@ typedef struct optk_divergence_outputs {
 
 /** The Sinkhorn divergence of each problem's two point clouds (squared-Euclidean or
  *  Euclidean cost; the self-transport problems need C(x, x) and C(y, y), so a dense cost is
- *  refused): three balanced solves with the options given — x against y, then x against
- *  itself and y against itself by OPTK_SINKHORN_SYMMETRIC whatever the solver option, at the
- *  target epsilon (no epsilon-scaling: the symmetric update is fastest there), each batched —
- *  then the combinations above in double, written as
- *  floats. Refused with a message and nothing written (OPTK_ERR_INVALID_ARGUMENT) for what
- *  optk_sinkhorn refuses, a dense cost, rho other than 0 (unbalanced problems need other
- *  terms; OPTK_ERR_UNSUPPORTED), warm_start, and outputs that are all NULL, misaligned or
- *  overlap each other or an input. Waits for the backend once, to combine the three. */
+ *  refused): three solves with the options given — x against y, then x against itself and y
+ *  against itself by OPTK_SINKHORN_SYMMETRIC whatever the solver option, at the target
+ *  epsilon (no epsilon-scaling: the symmetric update is fastest there), each batched — then
+ *  the combinations above in double, written as floats.
+ *  With rho > 0 finite (KL-relaxed marginals; the weights' masses may differ) it is the
+ *  divergence of Séjourné et al., GeomLoss's and OTT's: OT(a, b) - OT(a, a) / 2 - OT(b, b) / 2
+ *  + eps (m(a) - m(b))^2 / 2 with OT(a, b) = min_P <P, C> + eps KL(P | a x b) +
+ *  rho KL(P 1 | a) + rho KL(P^T 1 | b), whose entropy is relative to a x b (optk_sinkhorn's
+ *  unbalanced problem, POT's, has none: its fixed point is this one's for weights
+ *  a^(1 + eps / rho), which the three solves take), its value from the potentials as GeomLoss
+ *  writes it; `linear` stays the <P, C> combination and the gradients keep their form.
+ *  Refused with a message and nothing written (OPTK_ERR_INVALID_ARGUMENT) for what
+ *  optk_sinkhorn refuses, a dense cost, warm_start, and outputs that are all NULL, misaligned
+ *  or overlap each other or an input; OPTK_ERR_UNSUPPORTED where a positive weight to the
+ *  power 1 + eps / rho leaves the normal floats. Waits for the backend to combine the three. */
 optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *problem,
                                      const optk_sinkhorn_options *options,
                                      const optk_divergence_outputs *outputs);
