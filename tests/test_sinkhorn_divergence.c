@@ -138,23 +138,26 @@ BACKEND_TEST(sinkhorn_divergence, is_the_combination_of_its_three_solves) {
     optk_context_free(ctx);
 }
 
-/* Against tests/data/sinkhorn_divergence_pot.txt (tests/reference/
- * sinkhorn_divergence_pot_reference.py, POT 0.8.2 in float64): `linear` is POT's
- * empirical_sinkhorn_divergence before its clamp at 0, `divergence` the same combination of
- * entropic objectives from POT's plans. */
-static void check_against_pot(optk_backend backend, const char *name) {
-    optk_context *ctx = test_context(backend);
-    char *text = ref_read_data_file("sinkhorn_divergence_pot.txt");
+/* A case of a reference data file: after "case <name> ", the metric, batch, n, m and dim, then
+ * `count` numbers into params; then each problem's a, b, x and y. *at: where the case starts. */
+static host_problem read_clouds(const char *text, const char *name, double *params, int count,
+                                const char **at) {
     char header[64];
     snprintf(header, sizeof header, "\ncase %s ", name);
-    const char *at = strstr(text, header);
-    cr_assert_not_null(at, "no case %s", name);
+    *at = strstr(text, header);
+    cr_assert_not_null(*at, "no case %s", name);
     char metric[32];
     long long batch, n, m, dim;
-    double eps;
-    cr_assert_eq(sscanf(at + strlen(header), "%31s %lld %lld %lld %lld %lf", metric, &batch, &n, &m,
-                        &dim, &eps),
-                 6);
+    int used = 0;
+    cr_assert_eq(sscanf(*at + strlen(header), "%31s %lld %lld %lld %lld%n", metric, &batch, &n, &m,
+                        &dim, &used),
+                 5);
+    const char *next = *at + strlen(header) + used;
+    for (int k = 0; k < count; ++k) {
+        char *end = NULL;
+        params[k] = strtod(next, &end);
+        next = end;
+    }
     host_problem h = {batch,
                       n,
                       m,
@@ -166,12 +169,28 @@ static void check_against_pot(optk_backend backend, const char *name) {
                       NULL,
                       malloc((size_t)(batch * n * dim) * 4),
                       malloc((size_t)(batch * m * dim) * 4)};
+    for (int64_t p = 0; p < batch; ++p) {
+        fixture_read_floats(*at, "a", p, h.a + p * n, (size_t)n);
+        fixture_read_floats(*at, "b", p, h.b + p * m, (size_t)m);
+        fixture_read_floats(*at, "x", p, h.x + p * n * dim, (size_t)(n * dim));
+        fixture_read_floats(*at, "y", p, h.y + p * m * dim, (size_t)(m * dim));
+    }
+    return h;
+}
+
+/* Against tests/data/sinkhorn_divergence_pot.txt (tests/reference/
+ * sinkhorn_divergence_pot_reference.py, POT 0.8.2 in float64): `linear` is POT's
+ * empirical_sinkhorn_divergence before its clamp at 0, `divergence` the same combination of
+ * entropic objectives from POT's plans. */
+static void check_against_pot(optk_backend backend, const char *name) {
+    optk_context *ctx = test_context(backend);
+    char *text = ref_read_data_file("sinkhorn_divergence_pot.txt");
+    const char *at = NULL;
+    double eps = 0.0;
+    host_problem h = read_clouds(text, name, &eps, 1, &at);
+    const int64_t batch = h.batch;
     float linear[8], entropic[8];
     for (int64_t p = 0; p < batch; ++p) {
-        fixture_read_floats(at, "a", p, h.a + p * n, (size_t)n);
-        fixture_read_floats(at, "b", p, h.b + p * m, (size_t)m);
-        fixture_read_floats(at, "x", p, h.x + p * n * dim, (size_t)(n * dim));
-        fixture_read_floats(at, "y", p, h.y + p * m * dim, (size_t)(m * dim));
         fixture_read_floats(at, "linear", p, &linear[p], 1);
         fixture_read_floats(at, "entropic", p, &entropic[p], 1);
     }
@@ -208,33 +227,13 @@ BACKEND_TEST(sinkhorn_divergence, euclidean_matches_pot) {
 static void check_unbalanced(optk_backend backend, const char *name) {
     optk_context *ctx = test_context(backend);
     char *text = ref_read_data_file("sinkhorn_divergence_unbalanced.txt");
-    char header[64];
-    snprintf(header, sizeof header, "\ncase %s ", name);
-    const char *at = strstr(text, header);
-    cr_assert_not_null(at, "no case %s", name);
-    char metric[32];
-    long long batch, n, m, dim;
-    double eps, rho;
-    cr_assert_eq(sscanf(at + strlen(header), "%31s %lld %lld %lld %lld %lf %lf", metric, &batch, &n,
-                        &m, &dim, &eps, &rho),
-                 7);
-    host_problem h = {batch,
-                      n,
-                      m,
-                      dim,
-                      strcmp(metric, "sqeuclidean") == 0 ? OPTK_COST_SQEUCLIDEAN
-                                                         : OPTK_COST_EUCLIDEAN,
-                      malloc((size_t)(batch * n) * 4),
-                      malloc((size_t)(batch * m) * 4),
-                      NULL,
-                      malloc((size_t)(batch * n * dim) * 4),
-                      malloc((size_t)(batch * m * dim) * 4)};
+    const char *at = NULL;
+    double params[2] = {0.0, 0.0};
+    host_problem h = read_clouds(text, name, params, 2, &at);
+    const int64_t batch = h.batch;
+    const double eps = params[0], rho = params[1];
     double want[8];
     for (int64_t p = 0; p < batch; ++p) {
-        fixture_read_floats(at, "a", p, h.a + p * n, (size_t)n);
-        fixture_read_floats(at, "b", p, h.b + p * m, (size_t)m);
-        fixture_read_floats(at, "x", p, h.x + p * n * dim, (size_t)(n * dim));
-        fixture_read_floats(at, "y", p, h.y + p * m * dim, (size_t)(m * dim));
         char key[32];
         snprintf(key, sizeof key, "\ndivergence %lld ", (long long)p);
         const char *v = strstr(at, key);
