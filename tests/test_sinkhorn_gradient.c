@@ -135,6 +135,13 @@ BACKEND_TEST(sinkhorn_gradient, is_the_plan_weighted_cost_gradient) {
     optk_context_free(ctx);
 }
 
+/* The central-difference tests' solves: eps 0.5, to tol 1e-6 checked every iteration. */
+static optk_sinkhorn_options tight_options(void) {
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.5);
+    o.tol = 1e-6, o.check_every = 1, o.max_iter = 100000;
+    return o;
+}
+
 /* KL(r | w) = sum r log(r / w) - r + w. */
 static double kl(const double *r, const float *w, int64_t count) {
     double sum = 0.0;
@@ -185,8 +192,7 @@ BACKEND_TEST(sinkhorn_gradient, is_the_derivative_of_the_objective) {
     for (int set = 0; set < 3; ++set) {
         const optk_ot_cost cost = set == 1 ? OPTK_COST_EUCLIDEAN : OPTK_COST_SQEUCLIDEAN;
         host_problem h = random_problem(2, 9, 11, cost, 2, 0.0f, 911 + (uint64_t)set);
-        optk_sinkhorn_options o = optk_sinkhorn_default_options(0.5);
-        o.tol = 1e-6, o.check_every = 1, o.max_iter = 100000;
+        optk_sinkhorn_options o = tight_options();
         o.rho = set == 2 ? 1.0 : 0.0;
         host_result r;
         cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &r), OPTK_OK);
@@ -231,8 +237,7 @@ BACKEND_TEST(sinkhorn_gradient, is_the_derivative_of_the_objective) {
 BACKEND_TEST(sinkhorn_gradient, the_weights_derivative_is_the_potential) {
     optk_context *ctx = test_context(backend);
     host_problem h = random_problem(1, 9, 11, OPTK_COST_SQEUCLIDEAN, 2, 0.0f, 951);
-    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.5);
-    o.tol = 1e-6, o.check_every = 1, o.max_iter = 100000;
+    optk_sinkhorn_options o = tight_options();
     host_result r;
     cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &r), OPTK_OK);
     const float step = 1e-3f;
@@ -355,8 +360,7 @@ BACKEND_TEST(sinkhorn_gradient, of_the_divergence) {
     divergence_case c =
         divergence_case_new(ctx, random_problem(2, 10, 8, OPTK_COST_SQEUCLIDEAN, 2, 0.0f, 921));
     const host_problem h = c.h;
-    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.5);
-    o.tol = 1e-6, o.check_every = 1, o.max_iter = 100000;
+    optk_sinkhorn_options o = tight_options();
     float got_x[20 * 2], got_y[16 * 2];
     divergence_gradients(ctx, &c, &o, got_x, got_y);
     /* The combination. */
@@ -396,8 +400,7 @@ BACKEND_TEST(sinkhorn_gradient, of_the_unbalanced_divergence) {
     for (int64_t e = 0; e < h.batch * h.m; ++e)
         h.b[e] *= 1.6f;
     divergence_case c = divergence_case_new(ctx, h);
-    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.5);
-    o.tol = 1e-6, o.check_every = 1, o.max_iter = 100000;
+    optk_sinkhorn_options o = tight_options();
     o.rho = 1.0;
     float got_x[20 * 2], got_y[16 * 2];
     divergence_gradients(ctx, &c, &o, got_x, got_y);
