@@ -70,6 +70,42 @@ static void free_inputs(inputs *in) {
     free(in->a), free(in->b), free(in->data);
 }
 
+/* The shape's inputs on the backend, then `extra` floats of scratch (*scratch), in one
+ * allocation (*mem, to free; NULL on failure), and the problem over them. */
+static optk_status upload_shape(optk_context *ctx, const shape *sh, const inputs *in, size_t extra,
+                                float **mem, float **scratch, optk_ot_problem *p) {
+    *mem = NULL;
+    optk_status s = optk_mem_alloc(ctx, (in->na + in->nb + in->ndata + extra) * 4, (void **)mem);
+    if (s != OPTK_OK) return s;
+    float *a = *mem, *b = a + in->na, *data = b + in->nb;
+    *scratch = data + in->ndata;
+    s = optk_mem_upload(ctx, a, in->a, in->na * 4);
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, b, in->b, in->nb * 4);
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, data, in->data, in->ndata * 4);
+    const bool dense = sh->cost == OPTK_COST_DENSE;
+    *p = (optk_ot_problem){sh->batch,
+                           sh->n,
+                           sh->m,
+                           a,
+                           b,
+                           sh->cost,
+                           dense ? data : NULL,
+                           dense ? NULL : data,
+                           dense ? NULL : data + sh->batch * sh->n * sh->dim,
+                           sh->dim};
+    return s;
+}
+
+/* Every validated solve's options: the shape's eps, rho and solver, to tol 1e-6. */
+static optk_sinkhorn_options solve_options(const shape *sh) {
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(sh->eps);
+    o.tol = 1e-6;
+    o.max_iter = 20000;
+    o.rho = sh->rho;
+    o.solver = sh->solver;
+    return o;
+}
+
 /* Solves the shape on ctx; out: the plan (batch n m) then <P, C> (batch); with apply, instead
  * P v for a fixed v (batch n APPLY_K). */
 static output run_shape(optk_context *ctx, const shape *sh, uint64_t seed, bool apply) {
@@ -82,33 +118,15 @@ static output run_shape(optk_context *ctx, const shape *sh, uint64_t seed, bool 
     uint64_t st = seed ^ 0xA991;
     for (size_t k = 0; k < nv; ++k)
         v[k] = cli_uniform(&st, -1.0f, 1.0f);
-    /* One device block: a, b, data, f, g, plan, cost, v, P v. */
-    const size_t floats =
-        in.na + in.nb + in.ndata + B * n + B * m + B * n * m + B + nv + B * n * APPLY_K;
-    float *mem = NULL;
-    optk_status s = optk_mem_alloc(ctx, floats * sizeof(float), (void **)&mem);
-    float *a = mem, *b = a + in.na, *data = b + in.nb, *f = data + in.ndata, *g = f + B * n;
-    float *plan = g + B * m, *cost = plan + B * n * m, *dv = cost + B, *pv = dv + nv;
-    if (s == OPTK_OK) s = optk_mem_upload(ctx, a, in.a, in.na * 4);
-    if (s == OPTK_OK) s = optk_mem_upload(ctx, b, in.b, in.nb * 4);
-    if (s == OPTK_OK) s = optk_mem_upload(ctx, data, in.data, in.ndata * 4);
+    /* One device block: the inputs, then f, g, plan, cost, v, P v. */
+    float *mem = NULL, *f = NULL;
+    optk_ot_problem p;
+    optk_status s = upload_shape(ctx, sh, &in, B * n + B * m + B * n * m + B + nv + B * n * APPLY_K,
+                                 &mem, &f, &p);
+    float *g = f + B * n, *plan = g + B * m, *cost = plan + B * n * m, *dv = cost + B;
+    float *pv = dv + nv;
     if (s == OPTK_OK) s = optk_mem_upload(ctx, dv, v, nv * 4);
-    const bool dense = sh->cost == OPTK_COST_DENSE;
-    const optk_ot_problem p = {sh->batch,
-                               sh->n,
-                               sh->m,
-                               a,
-                               b,
-                               sh->cost,
-                               dense ? data : NULL,
-                               dense ? NULL : data,
-                               dense ? NULL : data + B * n * (size_t)sh->dim,
-                               sh->dim};
-    optk_sinkhorn_options opt = optk_sinkhorn_default_options(sh->eps);
-    opt.tol = 1e-6;
-    opt.max_iter = 20000;
-    opt.rho = sh->rho;
-    opt.solver = sh->solver;
+    const optk_sinkhorn_options opt = solve_options(sh);
     const optk_sinkhorn_outputs out = {f, g, NULL, NULL, NULL, cost, NULL, plan};
     if (s == OPTK_OK) s = optk_sinkhorn(ctx, &p, &opt, &out);
     if (s == OPTK_OK && apply) {
@@ -256,18 +274,10 @@ static output run_divergence(optk_context *ctx, uint64_t seed) {
     const size_t B = (size_t)sh->batch, count = 2 * B;
     output o = {malloc(count * sizeof(float)), count};
     inputs in = make_inputs(sh, seed);
-    float *mem = NULL;
-    optk_status s = optk_mem_alloc(ctx, (in.na + in.nb + in.ndata + count) * 4, (void **)&mem);
-    float *a = mem, *b = a + in.na, *data = b + in.nb, *out = data + in.ndata;
-    if (s == OPTK_OK) s = optk_mem_upload(ctx, a, in.a, in.na * 4);
-    if (s == OPTK_OK) s = optk_mem_upload(ctx, b, in.b, in.nb * 4);
-    if (s == OPTK_OK) s = optk_mem_upload(ctx, data, in.data, in.ndata * 4);
-    const optk_ot_problem p = {
-        sh->batch, sh->n, sh->m, a, b, sh->cost, NULL, data, data + B * (size_t)(sh->n * sh->dim),
-        sh->dim};
-    optk_sinkhorn_options opt = optk_sinkhorn_default_options(sh->eps);
-    opt.tol = 1e-6;
-    opt.max_iter = 20000;
+    float *mem = NULL, *out = NULL;
+    optk_ot_problem p;
+    optk_status s = upload_shape(ctx, sh, &in, count, &mem, &out, &p);
+    const optk_sinkhorn_options opt = solve_options(sh);
     const optk_divergence_outputs d = {.divergence = out, .linear = out + B};
     if (s == OPTK_OK) s = optk_sinkhorn_divergence(ctx, &p, &opt, &d);
     if (s == OPTK_OK) s = optk_mem_download(ctx, o.got, out, count * 4);
@@ -343,19 +353,11 @@ static output run_gradient(optk_context *ctx, uint64_t seed) {
     const size_t d = (size_t)sh->dim, count = B * (n + m) * d;
     output o = {malloc(count * sizeof(float)), count};
     inputs in = make_inputs(sh, seed);
-    float *mem = NULL;
-    optk_status s =
-        optk_mem_alloc(ctx, (in.na + in.nb + in.ndata + B * (n + m) + count) * 4, (void **)&mem);
-    float *a = mem, *b = a + in.na, *data = b + in.nb, *f = data + in.ndata, *g = f + B * n;
-    float *out = g + B * m;
-    if (s == OPTK_OK) s = optk_mem_upload(ctx, a, in.a, in.na * 4);
-    if (s == OPTK_OK) s = optk_mem_upload(ctx, b, in.b, in.nb * 4);
-    if (s == OPTK_OK) s = optk_mem_upload(ctx, data, in.data, in.ndata * 4);
-    const optk_ot_problem p = {sh->batch,        sh->n,  sh->m, a, b, sh->cost, NULL, data,
-                               data + B * n * d, sh->dim};
-    optk_sinkhorn_options opt = optk_sinkhorn_default_options(sh->eps);
-    opt.tol = 1e-6;
-    opt.max_iter = 20000;
+    float *mem = NULL, *f = NULL;
+    optk_ot_problem p;
+    optk_status s = upload_shape(ctx, sh, &in, B * (n + m) + count, &mem, &f, &p);
+    float *g = f + B * n, *out = g + B * m;
+    const optk_sinkhorn_options opt = solve_options(sh);
     const optk_sinkhorn_outputs so = {.f = f, .g = g};
     if (s == OPTK_OK) s = optk_sinkhorn(ctx, &p, &opt, &so);
     if (s == OPTK_OK) s = optk_sinkhorn_gradient(ctx, &p, sh->eps, f, g, out, out + B * n * d);
