@@ -154,6 +154,15 @@ typedef struct optk_backend_ops {
     optk_status (*plan_gradient)(optk_context *ctx, const optk_ot_view *view, int64_t batch,
                                  float eps, const float *f, const float *g, bool transpose,
                                  float *out);
+    /* The c-transform of one side's potentials h (batch x others, weights w the zero pattern
+     * of that side) at every point of the other side: out_r = tau (0 - eps LSE_s ((h_s -
+     * C_rs) / eps)) over the s with w_s != 0 — the potential a unit weight at r would get
+     * (optk_potential) — for every row r (batch x n, h and w the columns') or with transpose
+     * every column (batch x m, h and w the rows'). The f update's order: s in lane s % 32,
+     * the lanes merged by optk_lse_tree, so the same bits on every backend. */
+    optk_status (*ctransform)(optk_context *ctx, const optk_ot_view *view, int64_t batch, float eps,
+                              float tau, const float *h, const float *w, bool transpose,
+                              float *out);
     /* ES noise: out[c pair_stride + o row_stride + k] = (coef ? coef[c] : 1) times the normal
      * of word offset + o cols + k of pair first + c's stream, for c < count, o < rows,
      * k < cols (coef: count floats, backend memory). */

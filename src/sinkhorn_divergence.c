@@ -1,7 +1,8 @@
 /* sinkhorn_divergence.c — the debiased Sinkhorn divergence of two point clouds, from three
  * batched solves (x against y, x against x, y against y) on the backend, combined on the host
  * in double: OT(a, b) - (OT(a, a) + OT(b, b)) / 2 for the entropic objective and for <P, C>,
- * and its gradient in the points from the backend's plan-weighted cost gradients.
+ * its gradient in the points from the backend's plan-weighted cost gradients, and in the
+ * weights from the backend's c-transforms of the solved potentials.
  * The self problems take the symmetric update (common/sinkhorn.h), as GeomLoss and OTT do:
  * alternating updates converge slowly there, where the plan is nearly diagonal. KL-relaxed
  * marginals (rho > 0) give Séjourné et al.'s divergence, through divergence_unbalanced.h.
@@ -23,6 +24,9 @@ typedef struct solves {
     /* The plan-weighted cost gradients the point gradients combine (when asked for):
      * x's under x against y and under x against x, y's under x against y and y against y. */
     float *grad_ab_x, *grad_aa_x, *grad_ab_y, *grad_bb_y;
+    /* The c-transforms the weights' gradients combine (when asked for): at x from y's
+     * potential under x against y and from x's under x against x; at y likewise. */
+    float *f_ab_x, *f_aa_x, *f_ab_y, *f_bb_y;
     /* KL-relaxed marginals: the weights the solves take (divergence_unbalanced.h). */
     float *a_solved, *b_solved;
 } solves;
@@ -53,7 +57,8 @@ static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_p
                          "%s: warm_start: there are no potentials to start the three solves from",
                          op);
     }
-    if (!out->divergence && !out->linear && !out->converged && !out->grad_x && !out->grad_y) {
+    if (!out->divergence && !out->linear && !out->converged && !out->grad_x && !out->grad_y &&
+        !out->grad_a && !out->grad_b) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: every output is NULL", op);
     }
     const uintptr_t B = (uintptr_t)p->batch, n = (uintptr_t)p->n, m = (uintptr_t)p->m;
@@ -68,6 +73,8 @@ static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_p
         {"converged", (uintptr_t)out->converged, B * 4, true, false},
         {"grad_x", (uintptr_t)out->grad_x, B * n * d * 4, true, false},
         {"grad_y", (uintptr_t)out->grad_y, B * m * d * 4, true, false},
+        {"grad_a", (uintptr_t)out->grad_a, B * n * 4, true, false},
+        {"grad_b", (uintptr_t)out->grad_b, B * m * 4, true, false},
     };
     s = optk_ot_check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
     if (s == OPTK_OK && !ctx->ops->sinkhorn) {
@@ -79,16 +86,18 @@ static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_p
     return s;
 }
 
-/* Carves the three solves' buffers (with grads the gradients', unbalanced the solved weights)
- * out of one allocation of solves_bytes. */
-static size_t solves_bytes(const optk_ot_problem *p, bool grads, bool unbalanced) {
+/* Carves the three solves' buffers (with grads the point gradients', with weight_grads the
+ * c-transforms', unbalanced the solved weights) out of one allocation of solves_bytes. */
+static size_t solves_bytes(const optk_ot_problem *p, bool grads, bool weight_grads,
+                           bool unbalanced) {
     const int64_t B = p->batch, n = p->n, m = p->m;
     return (size_t)(3 * B * (n + m) + 9 * B + (grads ? 2 * B * (n + m) * p->dim : 0) +
-                    (unbalanced ? B * (n + m) : 0)) *
+                    (weight_grads ? 2 * B * (n + m) : 0) + (unbalanced ? B * (n + m) : 0)) *
            4;
 }
 
-static solves solves_at(void *base, const optk_ot_problem *p, bool grads, bool unbalanced) {
+static solves solves_at(void *base, const optk_ot_problem *p, bool grads, bool weight_grads,
+                        bool unbalanced) {
     const int64_t batch = p->batch, n = p->n, m = p->m;
     float *at = base;
     solves w;
@@ -106,6 +115,13 @@ static solves solves_at(void *base, const optk_ot_problem *p, bool grads, bool u
         w.grad_aa_x = at, at += batch * n * p->dim;
         w.grad_ab_y = at, at += batch * m * p->dim;
         w.grad_bb_y = at, at += batch * m * p->dim;
+    }
+    w.f_ab_x = w.f_aa_x = w.f_ab_y = w.f_bb_y = NULL;
+    if (weight_grads) {
+        w.f_ab_x = at, at += batch * n;
+        w.f_aa_x = at, at += batch * n;
+        w.f_ab_y = at, at += batch * m;
+        w.f_bb_y = at, at += batch * m;
     }
     w.a_solved = w.b_solved = NULL;
     if (unbalanced) {
@@ -146,15 +162,20 @@ static optk_status combine(optk_context *ctx, const char *op, int64_t batch, con
     return s;
 }
 
+/* The three problems' points as the backend's plan ops read them (no weights). */
+static void views_of(const optk_ot_problem problems[3], optk_ot_view views[3]) {
+    for (int k = 0; k < 3; ++k) {
+        const optk_ot_problem *p = &problems[k];
+        views[k] = (optk_ot_view){p->n, p->m, p->dim, (int)p->cost, NULL, NULL, NULL, p->x, p->y};
+    }
+}
+
 /* The plan-weighted cost gradients of the points the outputs ask for, from the three solves'
  * potentials: the self problems' x side only (their plans are symmetric). */
 static optk_status gradients(optk_context *ctx, const optk_ot_problem problems[3], float eps,
                              const solves *w, const optk_divergence_outputs *out) {
     optk_ot_view views[3];
-    for (int k = 0; k < 3; ++k) {
-        const optk_ot_problem *p = &problems[k];
-        views[k] = (optk_ot_view){p->n, p->m, p->dim, (int)p->cost, NULL, NULL, NULL, p->x, p->y};
-    }
+    views_of(problems, views);
     const int64_t B = problems[0].batch;
     optk_status s = OPTK_OK;
     if (out->grad_x) {
@@ -172,17 +193,47 @@ static optk_status gradients(optk_context *ctx, const optk_ot_problem problems[3
     return s;
 }
 
-/* dst = cross - self (count floats, backend memory), combined on the host in double. */
+/* The c-transforms the weights' gradients the outputs ask for combine, from the three
+ * solves' potentials (problems: with the weights solved): at x from y's potential under x
+ * against y and from x's own under x against x (a self problem's f is its g); at y from x's
+ * under x against y (the columns') and from y's own under y against y. */
+static optk_status ctransforms(optk_context *ctx, const optk_ot_problem problems[3], float eps,
+                               float tau, const solves *w, const optk_divergence_outputs *out) {
+    optk_ot_view views[3];
+    views_of(problems, views);
+    const int64_t B = problems[0].batch;
+    const float *a = problems[0].a, *b = problems[0].b;
+    optk_status s = OPTK_OK;
+    if (out->grad_a) {
+        s = ctx->ops->ctransform(ctx, &views[0], B, eps, tau, w->g[0], b, false, w->f_ab_x);
+        if (s == OPTK_OK)
+            s = ctx->ops->ctransform(ctx, &views[1], B, eps, tau, w->f[1], a, false, w->f_aa_x);
+    }
+    if (s == OPTK_OK && out->grad_b) {
+        s = ctx->ops->ctransform(ctx, &views[0], B, eps, tau, w->f[0], a, true, w->f_ab_y);
+        if (s == OPTK_OK)
+            s = ctx->ops->ctransform(ctx, &views[2], B, eps, tau, w->f[2], b, false, w->f_bb_y);
+    }
+    return s;
+}
+
+/* dst = cross - self (count floats, backend memory), combined on the host in double; with
+ * rho > 0 finite, for the weights' gradients under KL-relaxed marginals, dst = (rho + eps)
+ * (exp(-self / rho) - exp(-cross / rho)). */
 static optk_status subtract(optk_context *ctx, const char *op, const float *cross,
-                            const float *self, float *dst, int64_t count) {
+                            const float *self, float *dst, int64_t count, double rho, double eps) {
     const size_t bytes = (size_t)count * 4;
     float *x = malloc(bytes), *y = malloc(bytes);
     optk_status s =
         x && y ? OPTK_OK : optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
     if (s == OPTK_OK) s = optk_mem_download(ctx, x, cross, bytes);
     if (s == OPTK_OK) s = optk_mem_download(ctx, y, self, bytes);
-    for (int64_t e = 0; e < count && s == OPTK_OK; ++e)
-        x[e] = (float)((double)x[e] - (double)y[e]);
+    const bool relaxed = rho > 0.0 && isfinite(rho);
+    for (int64_t e = 0; e < count && s == OPTK_OK; ++e) {
+        x[e] = relaxed
+                   ? (float)((rho + eps) * (exp(-(double)y[e] / rho) - exp(-(double)x[e] / rho)))
+                   : (float)((double)x[e] - (double)y[e]);
+    }
     if (s == OPTK_OK) s = optk_mem_upload(ctx, dst, x, bytes);
     free(x), free(y);
     return s;
@@ -199,16 +250,16 @@ optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *p
     }
     optk_status s = check_call(ctx, op, p, o, out);
     if (s != OPTK_OK) return s;
-    const bool grads = out->grad_x || out->grad_y;
+    const bool grads = out->grad_x || out->grad_y, weight_grads = out->grad_a || out->grad_b;
     const bool unbalanced = o->rho > 0.0 && isfinite(o->rho);
+    const float eps = (float)o->epsilon, tau = optk_sinkhorn_tau(o->rho, eps);
     void *space = NULL;
-    s = optk_mem_alloc(ctx, solves_bytes(p, grads, unbalanced), &space);
+    s = optk_mem_alloc(ctx, solves_bytes(p, grads, weight_grads, unbalanced), &space);
     if (s != OPTK_OK) return s;
-    const solves w = solves_at(space, p, grads, unbalanced);
+    const solves w = solves_at(space, p, grads, weight_grads, unbalanced);
     const int64_t B = p->batch;
     optk_ot_problem solved = *p; /* KL-relaxed: its weights to the power 1 / tau */
     if (unbalanced) {
-        const float tau = optk_sinkhorn_tau(o->rho, (float)o->epsilon);
         s = optk_unbalanced_weights(ctx, op, "a", p->a, B * p->n, tau, w.a_solved);
         if (s == OPTK_OK)
             s = optk_unbalanced_weights(ctx, op, "b", p->b, B * p->m, tau, w.b_solved);
@@ -229,20 +280,25 @@ optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *p
         s = optk_sinkhorn_checked(ctx, &problems[k], k > 0 ? &self : o, &solve_out,
                                   k > 0); /* every argument checked above */
     }
-    if (s == OPTK_OK && grads) s = gradients(ctx, problems, (float)o->epsilon, &w, out);
+    if (s == OPTK_OK && grads) s = gradients(ctx, problems, eps, &w, out);
+    if (s == OPTK_OK && weight_grads) s = ctransforms(ctx, problems, eps, tau, &w, out);
     float *values = unbalanced ? malloc((size_t)B * sizeof(float)) : NULL;
     if (s == OPTK_OK && unbalanced && !values)
         s = optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "%s: out of host memory", op);
     if (s == OPTK_OK && unbalanced) {
         const optk_divergence_potentials pot = {w.f[0], w.g[0], w.f[1], w.f[2]};
-        s = optk_unbalanced_divergence(ctx, op, p, (double)(float)o->epsilon, o->rho, &pot, values);
+        s = optk_unbalanced_divergence(ctx, op, p, (double)eps, o->rho, &pot, values);
     }
     if (s == OPTK_OK) s = combine(ctx, op, B, &w, values, out);
     free(values);
     if (s == OPTK_OK && out->grad_x)
-        s = subtract(ctx, op, w.grad_ab_x, w.grad_aa_x, out->grad_x, B * p->n * p->dim);
+        s = subtract(ctx, op, w.grad_ab_x, w.grad_aa_x, out->grad_x, B * p->n * p->dim, 0.0, 0.0);
     if (s == OPTK_OK && out->grad_y)
-        s = subtract(ctx, op, w.grad_ab_y, w.grad_bb_y, out->grad_y, B * p->m * p->dim);
+        s = subtract(ctx, op, w.grad_ab_y, w.grad_bb_y, out->grad_y, B * p->m * p->dim, 0.0, 0.0);
+    if (s == OPTK_OK && out->grad_a)
+        s = subtract(ctx, op, w.f_ab_x, w.f_aa_x, out->grad_a, B * p->n, o->rho, (double)eps);
+    if (s == OPTK_OK && out->grad_b)
+        s = subtract(ctx, op, w.f_ab_y, w.f_bb_y, out->grad_b, B * p->m, o->rho, (double)eps);
     optk_mem_free(ctx, space);
     return s;
 }

@@ -174,6 +174,15 @@ typedef struct optk_divergence_outputs {
      * sum_j P^xy_ij d/dx_i C(x_i, y_j) - sum_k P^xx_ik d/dx_i C(x_i, x_k) (the self term
      * counts x on both of its sides), and likewise for y. */
     float *grad_x, *grad_y;
+    /* The divergence's gradient with respect to the weights (batch x n, batch x m), at every
+     * point, zero-weight ones included: from F_ab and F_aa, the potentials a unit weight at
+     * x_i would get from the solved y side and x side (the c-transforms of their final
+     * potentials, GeomLoss's last extrapolation), d/da_i S = F_ab_i - F_aa_i (GeomLoss's
+     * debiased potentials, `potentials=True`); with rho finite d/da_i S = (rho + eps)
+     * (exp(-F_aa_i / rho) - exp(-F_ab_i / rho)); likewise for b. Balanced, the divergence is
+     * defined only where m(a) = m(b): a constant added to grad_a and taken from grad_b changes
+     * no derivative along such weights, and the one returned is the solves'. */
+    float *grad_a, *grad_b;
 } optk_divergence_outputs;
 
 /** The Sinkhorn divergence of each problem's two point clouds (squared-Euclidean or

@@ -157,6 +157,7 @@ const optk_backend_ops optk_cpu_backend = {
     .ot_cost_fill = optk_cpu_ot_cost_fill,
     .plan_apply = optk_cpu_plan_apply,
     .plan_gradient = optk_cpu_plan_gradient,
+    .ctransform = optk_cpu_ctransform,
     .es_fill = optk_cpu_es_fill,
     .gemm = optk_cpu_gemm,
     .es_lowrank_add = optk_cpu_es_lowrank_add,

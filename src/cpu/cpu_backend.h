@@ -32,6 +32,9 @@ optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int
 optk_status optk_cpu_plan_gradient(optk_context *ctx, const optk_ot_view *view, int64_t batch,
                                    float eps, const float *f, const float *g, bool transpose,
                                    float *out);
+optk_status optk_cpu_ctransform(optk_context *ctx, const optk_ot_view *view, int64_t batch,
+                                float eps, float tau, const float *h, const float *w,
+                                bool transpose, float *out);
 optk_status optk_cpu_es_fill(optk_context *ctx, uint64_t seed, uint64_t generation, uint32_t layer,
                              int64_t first_pair, int64_t count, int64_t rows, int64_t cols,
                              int64_t offset, int64_t pair_stride, int64_t row_stride,

@@ -7,6 +7,7 @@
 #include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
 #include "ot_cost.h"
 #include "parallel.h"
+#include "row_lse.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -83,35 +84,10 @@ OPTK_CPU_HOT_LOOP static void column_update(const solve *s, float eps, float tau
     }
 }
 
-/* A row's log-sum-exp over the columns: column j in lane j % LANES, then the lane tree — a
- * CUDA warp's order. A zero-weight column adds -Inf, which adds nothing. */
-OPTK_CPU_HOT_LOOP static optk_lse row_lse(const float *restrict c, const float *restrict g,
-                                          const float *restrict b, float eps, int64_t m) {
-    float lane_max[OPTK_SINKHORN_LANES];
-    double lane_sum[OPTK_SINKHORN_LANES];
-    for (int l = 0; l < OPTK_SINKHORN_LANES; ++l) {
-        lane_max[l] = -OPTK_INF_F;
-        lane_sum[l] = 0.0;
-    }
-    int64_t j0 = 0;
-    for (; j0 + OPTK_SINKHORN_LANES <= m; j0 += OPTK_SINKHORN_LANES) {
-        for (int l = 0; l < OPTK_SINKHORN_LANES; ++l) {
-            const int64_t j = j0 + l;
-            const float v = b[j] != 0.0f ? g[j] - c[j] : -OPTK_INF_F;
-            optk_lse_add(&lane_max[l], &lane_sum[l], v, eps);
-        }
-    }
-    for (int64_t j = j0; j < m; ++j) {
-        const float v = b[j] != 0.0f ? g[j] - c[j] : -OPTK_INF_F;
-        optk_lse_add(&lane_max[j - j0], &lane_sum[j - j0], v, eps);
-    }
-    return optk_lse_tree(lane_max, lane_sum, eps);
-}
-
 OPTK_CPU_HOT_LOOP static void row_update(const solve *s, float eps, float tau) {
     const optk_ot_view *v = &s->job->view;
     for (int64_t i = 0; i < v->n; ++i) {
-        const optk_lse l = row_lse(cost_row(s, i), s->g, s->b, eps, v->m);
+        const optk_lse l = optk_cpu_row_lse(cost_row(s, i), s->g, s->b, eps, v->m);
         s->f[i] = optk_potential(s->a[i], l, eps, tau);
     }
 }

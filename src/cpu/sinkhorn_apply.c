@@ -1,14 +1,16 @@
-/* sinkhorn_apply.c — P V and P^T V on the CPU without forming P, and the plan-weighted cost
- * gradient of every point (optk_plan_gradient_row's sum). Per output row the plan's row
- * (or column) is built once: its costs a coordinate at a time from the other side's points
- * transposed (optk_point_cost's bits, see ot_cost.h), its entries by optk_plan_entry — both
- * loops vectorise — and then added into the output in double, the plan's entries in index
- * order and the zero ones skipped, as optk_plan_apply_row (CUDA's arithmetic) does. Output
- * rows are independent: the cores share them, and the thread count changes no bit. */
+/* sinkhorn_apply.c — P V and P^T V on the CPU without forming P, the plan-weighted cost
+ * gradient of every point (optk_plan_gradient_row's sum), and the c-transform of potentials
+ * at every point. Per output row the plan's row (or column) is built once: its costs a
+ * coordinate at a time from the other side's points transposed (optk_point_cost's bits, see
+ * ot_cost.h), its entries by optk_plan_entry — both loops vectorise — and then added into the
+ * output in double, the plan's entries in index order and the zero ones skipped, as
+ * optk_plan_apply_row (CUDA's arithmetic) does. Output rows are independent: the cores share
+ * them, and the thread count changes no bit. */
 #include "cpu_backend.h"
 #include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
 #include "ot_cost.h"
 #include "parallel.h"
+#include "row_lse.h"
 
 #include <stdlib.h>
 
@@ -24,27 +26,36 @@ typedef struct apply_job {
     int64_t k;
     float *out;
     const float *points_t; /* point clouds: the other side's points, batch x dim x others */
+    /* The c-transform: the other side's potentials and weights, the damping. */
+    const float *h, *w;
+    float tau;
 } apply_job;
 
-/* The plan's row r of problem p (column r with transpose) into prow, via its costs: a dense
- * row read where it lies, a dense column gathered into scratch, or point costs computed
- * there. */
+/* The costs of row r of problem p (column r with transpose), over the other side: a dense
+ * row where it lies, or a dense column gathered, or point costs computed, into scratch. */
+OPTK_CPU_HOT_LOOP static const float *row_costs(const apply_job *job, int64_t p, int64_t r,
+                                                float *restrict scratch) {
+    const optk_ot_view *v = job->view;
+    const int64_t n = v->n, m = v->m, others = job->transpose ? n : m;
+    if (v->cost == OPTK_COST_DENSE && !job->transpose) return v->c + (p * n + r) * m;
+    if (v->cost == OPTK_COST_DENSE) {
+        for (int64_t s = 0; s < others; ++s)
+            scratch[s] = v->c[(p * n + s) * m + r];
+        return scratch;
+    }
+    const float *point = job->transpose ? v->y + (p * m + r) * v->dim : v->x + (p * n + r) * v->dim;
+    optk_cpu_cost_row(point, job->points_t + p * v->dim * others, others, v->dim,
+                      v->cost == OPTK_COST_EUCLIDEAN, scratch);
+    return scratch;
+}
+
+/* The plan's row r of problem p (column r with transpose) into prow, via its costs (left in
+ * scratch unless a dense row is read where it lies). */
 OPTK_CPU_HOT_LOOP static void plan_row(const apply_job *job, int64_t p, int64_t r,
                                        float *restrict scratch, float *restrict prow) {
     const optk_ot_view *v = job->view;
     const int64_t n = v->n, m = v->m, others = job->transpose ? n : m;
-    const float *cost = scratch;
-    if (v->cost == OPTK_COST_DENSE && !job->transpose) {
-        cost = v->c + (p * n + r) * m;
-    } else if (v->cost == OPTK_COST_DENSE) {
-        for (int64_t s = 0; s < others; ++s)
-            scratch[s] = v->c[(p * n + s) * m + r];
-    } else {
-        const float *point =
-            job->transpose ? v->y + (p * m + r) * v->dim : v->x + (p * n + r) * v->dim;
-        optk_cpu_cost_row(point, job->points_t + p * v->dim * others, others, v->dim,
-                          v->cost == OPTK_COST_EUCLIDEAN, scratch);
-    }
+    const float *cost = row_costs(job, p, r, scratch);
     if (job->transpose) {
         const float gr = job->g[p * m + r];
         for (int64_t s = 0; s < others; ++s)
@@ -160,7 +171,7 @@ static optk_status transposed_points(optk_context *ctx, const optk_ot_view *view
 optk_status optk_cpu_plan_gradient(optk_context *ctx, const optk_ot_view *view, int64_t batch,
                                    float eps, const float *f, const float *g, bool transpose,
                                    float *out) {
-    apply_job job = {view, eps, f, g, transpose, NULL, view->dim, out, NULL};
+    apply_job job = {view, eps, f, g, transpose, NULL, view->dim, out, NULL, NULL, NULL, 1.0f};
     optk_status s = transposed_points(ctx, view, batch, transpose, &job.points_t);
     if (s != OPTK_OK) return s;
     const int64_t rows = transpose ? view->m : view->n, others = transpose ? view->n : view->m;
@@ -174,7 +185,7 @@ optk_status optk_cpu_plan_gradient(optk_context *ctx, const optk_ot_view *view, 
 optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int64_t batch,
                                 float eps, const float *f, const float *g, bool transpose,
                                 const float *v, int64_t k, float *out) {
-    apply_job job = {view, eps, f, g, transpose, v, k, out, NULL};
+    apply_job job = {view, eps, f, g, transpose, v, k, out, NULL, NULL, NULL, 1.0f};
     const int64_t rows = transpose ? view->m : view->n, others = transpose ? view->n : view->m;
     if (view->cost != OPTK_COST_DENSE) { /* the other side's points, transposed */
         optk_status s = transposed_points(ctx, view, batch, transpose, &job.points_t);
@@ -184,5 +195,39 @@ optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int
     const int workers = work >= 1e6 ? optk_cpu_workers(batch * rows) : 1;
     if (optk_cpu_parallel(batch * rows, workers, apply_rows, &job) != 0)
         return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "sinkhorn_apply: out of host memory");
+    return OPTK_OK;
+}
+
+/* Output rows [r0, r1) of the c-transform (row q: problem q / rows, point q % rows). */
+static int ctransform_rows(void *arg, int64_t r0, int64_t r1, int worker) {
+    (void)worker;
+    const apply_job *job = arg;
+    const int64_t rows = job->transpose ? job->view->m : job->view->n;
+    const int64_t others = job->transpose ? job->view->n : job->view->m;
+    float *scratch = malloc((size_t)others * sizeof(float));
+    for (int64_t q = r0; q < r1 && scratch; ++q) {
+        const int64_t p = q / rows;
+        const float *cost = row_costs(job, p, q % rows, scratch);
+        const optk_lse l =
+            optk_cpu_row_lse(cost, job->h + p * others, job->w + p * others, job->eps, others);
+        job->out[q] = optk_potential(1.0f, l, job->eps, job->tau);
+    }
+    free(scratch);
+    return scratch ? 0 : 1;
+}
+
+optk_status optk_cpu_ctransform(optk_context *ctx, const optk_ot_view *view, int64_t batch,
+                                float eps, float tau, const float *h, const float *w,
+                                bool transpose, float *out) {
+    apply_job job = {view, eps, NULL, NULL, transpose, NULL, 0, out, NULL, h, w, tau};
+    const int64_t rows = transpose ? view->m : view->n, others = transpose ? view->n : view->m;
+    if (view->cost != OPTK_COST_DENSE) {
+        optk_status s = transposed_points(ctx, view, batch, transpose, &job.points_t);
+        if (s != OPTK_OK) return s;
+    }
+    const double work = (double)(batch * rows) * (double)others * (double)(view->dim + 8);
+    const int workers = work >= 1e6 ? optk_cpu_workers(batch * rows) : 1;
+    if (optk_cpu_parallel(batch * rows, workers, ctransform_rows, &job) != 0)
+        return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "sinkhorn_divergence: out of host memory");
     return OPTK_OK;
 }

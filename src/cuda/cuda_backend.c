@@ -33,6 +33,7 @@ const optk_backend_ops optk_cuda_backend = {
     .ot_cost_fill = optk_cuda_ot_cost_fill,
     .plan_apply = optk_cuda_plan_apply,
     .plan_gradient = optk_cuda_plan_gradient,
+    .ctransform = optk_cuda_ctransform,
     .es_fill = optk_cuda_es_fill,
     .gemm = optk_cuda_gemm,
     .es_lowrank_add = optk_cuda_es_lowrank_add,

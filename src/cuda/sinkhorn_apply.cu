@@ -1,7 +1,9 @@
 /* sinkhorn_apply.cu — P v without P on CUDA, and the plan-weighted cost gradient of every
  * point: a thread per (problem, output row, group of kColumns output columns or coordinates)
- * sums over the other index in order, in double — the CPU's sum, so the same bits. */
+ * sums over the other index in order, in double — the CPU's sum, so the same bits. And the
+ * c-transform of potentials at every point: a warp per output, the f update's order. */
 #include "cuda_check.cuh"
+#include "sinkhorn_kernels.cuh" /* warp_merge */
 
 #include <climits>
 
@@ -40,6 +42,25 @@ __global__ void __launch_bounds__(kThreads)
     optk_plan_gradient_row(&v, p, eps, f, g, transpose, r, acc, k0, count);
     for (int64_t c = 0; c < count; ++c)
         out[(p * rows + r) * v.dim + k0 + c] = (float)acc[c];
+}
+
+/* A warp per output r (problem q / rows, point q % rows): column s in lane s % 32 (with
+ * transpose: row s, C's column r), the lanes merged by the f update's shuffle tree. */
+__global__ void __launch_bounds__(kThreads)
+    ctransform_kernel(const optk_ot_view v, int64_t outputs, float eps, float tau, const float *h,
+                      const float *w, int transpose, float *out) {
+    const int64_t q = ((int64_t)blockIdx.x * kThreads + threadIdx.x) / 32;
+    if (q >= outputs) return; /* a whole warp: q is the warp's */
+    const int lane = (int)(threadIdx.x % 32);
+    const int64_t rows = transpose ? v.m : v.n, others = transpose ? v.n : v.m;
+    const int64_t p = q / rows, r = q % rows;
+    optk_lse l = optk_lse_empty();
+    for (int64_t s = lane; s < others; s += 32) {
+        const float c = transpose ? optk_ot_cost_at(&v, p, s, r) : optk_ot_cost_at(&v, p, r, s);
+        if (w[p * others + s] != 0.0f) optk_lse_push(&l, h[p * others + s] - c, eps);
+    }
+    l = sinkhorn::warp_merge(l, eps);
+    if (lane == 0) out[q] = optk_potential(1.0f, l, eps, tau);
 }
 
 /* Threads for batch x rows outputs of `columns` values each, kColumns a thread. */
@@ -88,5 +109,23 @@ extern "C" optk_status optk_cuda_plan_gradient(optk_context *ctx, const optk_ot_
     if (s != OPTK_OK) return s;
     gradient_kernel<<<blocks, kThreads, 0, stream_of(ctx)>>>(*view, work, groups, eps, f, g,
                                                              transpose ? 1 : 0, out);
+    return check_launch(ctx, op);
+}
+
+extern "C" optk_status optk_cuda_ctransform(optk_context *ctx, const optk_ot_view *view,
+                                            int64_t batch, float eps, float tau, const float *h,
+                                            const float *w, bool transpose, float *out) {
+    static const char op[] = "sinkhorn_divergence";
+    optk_status s = enter(ctx, op);
+    if (s != OPTK_OK) return s;
+    const int64_t outputs = batch * (transpose ? view->m : view->n);
+    const int64_t blocks = (outputs * 32 + kThreads - 1) / kThreads;
+    if (blocks > INT_MAX) {
+        return optk_fail(ctx, OPTK_ERR_UNSUPPORTED,
+                         "%s: %lld c-transform outputs are beyond one grid", op,
+                         (long long)outputs);
+    }
+    ctransform_kernel<<<(unsigned)blocks, kThreads, 0, stream_of(ctx)>>>(
+        *view, outputs, eps, tau, h, w, transpose ? 1 : 0, out);
     return check_launch(ctx, op);
 }
