@@ -138,6 +138,32 @@ BACKEND_TEST(probes, bad_arguments_are_refused_and_nothing_is_written) {
     optk_context_free(ctx);
 }
 
+/* A probe is the same bits wherever it lies: one float past a 16-byte boundary (where CUDA's
+ * Gaussian entries go one at a time, not four to a store) as at one, tails included. */
+BACKEND_TEST(probes, a_probe_is_the_same_at_any_alignment) {
+    optk_context *ctx = test_context(backend);
+    const int64_t n = 4099;
+    float *base = NULL;
+    cr_assert_eq(optk_mem_alloc(ctx, (size_t)(2 * n + 8) * 4, (void **)&base), OPTK_OK);
+    cr_assert_eq((uintptr_t)base & 15u, 0u, "the allocator's alignment changed");
+    cr_assert_eq(((uintptr_t)(base + n + 6)) & 15u, 4u, "one float past a boundary");
+    float *aligned = base, *off = base + n + 6; /* 4 (n + 6) bytes in: 16 k + 4 */
+    float got[2][4099];
+    for (int kind = 0; kind < 2; ++kind) {
+        cr_assert_eq(optk_mem_set(ctx, base, 0xff, (size_t)(2 * n + 8) * 4), OPTK_OK);
+        for (int k = 0; k < 2; ++k) {
+            cr_assert_eq(optk_probe_fill(ctx, (optk_probe_kind)kind, 8, 2, 1, k ? off : aligned, n),
+                         OPTK_OK, "%s", optk_context_last_error(ctx));
+            cr_assert_eq(optk_mem_download(ctx, got[k], k ? off : aligned, (size_t)n * 4), OPTK_OK);
+        }
+        for (int64_t i = 0; i < n; ++i)
+            cr_assert(!isnan(got[1][i]), "kind %d entry %lld written", kind, (long long)i);
+        test_assert_bits_equal(got[1], got[0], (size_t)n, 4, kind ? "gaussian" : "rademacher");
+    }
+    optk_mem_free(ctx, base);
+    optk_context_free(ctx);
+}
+
 /* The CPU writes probes of 2^24 entries or more with non-temporal stores, generated a tile at
  * a time, when the buffer is 32-byte aligned: the same bits as the plain path, which a
  * buffer one float off alignment takes, for both kinds, the tail included. */
