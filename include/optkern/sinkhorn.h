@@ -157,6 +157,26 @@ optk_status optk_sinkhorn_gradient(optk_context *ctx, const optk_ot_problem *pro
                                    double epsilon, const float *f, const float *g, float *grad_x,
                                    float *grad_y);
 
+/** The c-transform of one side's potentials at the other side's points: out_i =
+ *  -tau eps log sum_{j: b_j != 0} exp((g_j - C_ij) / eps) at every row i (batch x n) from g
+ *  (batch x m, as optk_sinkhorn returns it: log b included); with transpose the same at every
+ *  column j (batch x m) from f (batch x n) over the rows with a_i != 0. tau = rho / (rho + eps)
+ *  for KL-relaxed marginals (rho > 0 finite), else 1. It is the potential a point of unit
+ *  weight gets from the other side: at a solved problem's weighted points f - eps log a (up to
+ *  rounding and the solve's tolerance), finite at zero-weight ones — OTT's dual potentials
+ *  evaluated anywhere: give new points (or cost rows) on the side that is not read, e.g. as x
+ *  of a problem whose y, b and g are a solve's. Balanced, the plan rows exp((out_i + g_j -
+ *  C_ij) / eps) then sum to 1, so optk_sinkhorn_apply(ctx, p, eps, out, g, false, y, dim, T)
+ *  is the entropic map T(x_i) = sum_j P_ij y_j (OTT's transport; KL-relaxed, divide by the
+ *  row sums, the same call with v = 1). Read: the sizes, the cost (c, or x and y), the other
+ *  side's weights (only whether each is 0; the own side's may be NULL) and the potential. Each
+ *  output is the f update's log-sum-exp (32 lanes, a fixed tree): the same bits on every
+ *  backend. A NaN cost or coordinate makes the outputs it enters NaN. Bad input:
+ *  OPTK_ERR_INVALID_ARGUMENT with a message, nothing written. */
+optk_status optk_sinkhorn_ctransform(optk_context *ctx, const optk_ot_problem *problem,
+                                     double epsilon, double rho, const float *potential,
+                                     bool transpose, float *out);
+
 /** Where optk_sinkhorn_divergence's results go (backend memory; NULL: not wanted, but not
  *  all of them). */
 typedef struct optk_divergence_outputs {

@@ -113,9 +113,10 @@ OPTK_HD double optk_sum_tree(double *partial) {
     return partial[0];
 }
 
-/* eps LSE in cost units: max + eps log(sum); -Inf when empty. */
+/* eps LSE in cost units: max + eps log(sum); -Inf when empty, NaN when its only terms were
+ * NaN (they leave the max at -Inf but the sum NaN). */
 OPTK_HD float optk_lse_value(optk_lse l, float eps) {
-    if (l.max == -OPTK_INF_F) return -OPTK_INF_F;
+    if (l.max == -OPTK_INF_F) return l.sum == 0.0 ? -OPTK_INF_F : OPTK_NAN_F;
     return fmaf(eps, optk_logf((float)l.sum), l.max);
 }
 

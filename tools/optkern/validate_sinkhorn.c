@@ -3,7 +3,8 @@
  * unbalanced marginals, the plan applied without materialising it, Sinkhorn-Newton-Sparse
  * at eps 0.01 (its warm-up and its Newton phase both on the backend), and the Sinkhorn
  * divergence of the point clouds and its weights' gradients (three solves; the reference from
- * three float64 solves), and the points' gradients of the solved point-cloud problems. With a
+ * three float64 solves), the points' gradients of the solved point-cloud problems, and the
+ * c-transform of random potentials at the points. With a
  * GPU: CUDA against the CPU, bit for bit (every sum has one fixed order). Without one: the CPU
  * against a float64 log-domain Sinkhorn run here to an error of 1e-11 — the plan within
  * 1e-6 + 1e-3 P
@@ -452,6 +453,70 @@ static reference ref_gradient(optk_context *cpu, uint64_t seed) {
     return r;
 }
 
+/* ---- The c-transform of random potentials at points_shape's points: [rows (batch x n) from
+ * g over y, columns (batch x m) from f over x] ---------------------------------------------- */
+
+/* Potentials in [-0.5, 0.5) for both sides (batch x n, then batch x m), from the seed. */
+static float *random_potentials(const shape *sh, uint64_t seed) {
+    const size_t count = (size_t)(sh->batch * (sh->n + sh->m));
+    float *pot = malloc(count * sizeof *pot);
+    uint64_t st = seed ^ 0xC7A5;
+    for (size_t k = 0; k < count && pot; ++k)
+        pot[k] = cli_uniform(&st, -0.5f, 0.5f);
+    return pot;
+}
+
+static output run_ctransform(optk_context *ctx, uint64_t seed) {
+    const shape *sh = &points_shape;
+    const size_t B = (size_t)sh->batch, n = (size_t)sh->n, m = (size_t)sh->m;
+    const size_t count = B * (n + m);
+    output o = {malloc(count * sizeof(float)), count};
+    inputs in = make_inputs(sh, seed);
+    float *pot = random_potentials(sh, seed), *mem = NULL, *f = NULL;
+    optk_ot_problem p;
+    optk_status s = upload_shape(ctx, sh, &in, 2 * count, &mem, &f, &p);
+    float *g = f + B * n, *out = f + count;
+    if (s == OPTK_OK) s = optk_mem_upload(ctx, f, pot, count * 4);
+    if (s == OPTK_OK) s = optk_sinkhorn_ctransform(ctx, &p, sh->eps, 0.0, g, false, out);
+    if (s == OPTK_OK) s = optk_sinkhorn_ctransform(ctx, &p, sh->eps, 0.0, f, true, out + B * n);
+    if (s == OPTK_OK) s = optk_mem_download(ctx, o.got, out, count * 4);
+    optk_mem_free(ctx, mem);
+    free(pot);
+    free_inputs(&in);
+    return s == OPTK_OK ? o : validate_failed(ctx, "sinkhorn_ctransform", o);
+}
+
+/* -eps LSE over the other side in double, each output within 1e-6 (1 + |value|). */
+static reference ref_ctransform(optk_context *cpu, uint64_t seed) {
+    (void)cpu;
+    const shape *sh = &points_shape;
+    const int64_t B = sh->batch, n = sh->n, m = sh->m;
+    const size_t count = (size_t)(B * (n + m));
+    reference r = {calloc(count, sizeof(double)), calloc(count, sizeof(double)), count};
+    inputs in = make_inputs(sh, seed);
+    float *pot = random_potentials(sh, seed);
+    const float *f = pot, *g = pot + B * n;
+    double *v = malloc((size_t)(n > m ? n : m) * sizeof *v);
+    for (int64_t p = 0; p < B; ++p) {
+        for (int64_t i = 0; i < n; ++i) {
+            for (int64_t j = 0; j < m; ++j)
+                v[j] = (double)g[p * m + j] - cost_at(sh, &in, p, i, j);
+            r.want[p * n + i] = -lse(v, m, sh->eps);
+        }
+        for (int64_t j = 0; j < m; ++j) {
+            for (int64_t i = 0; i < n; ++i)
+                v[i] = (double)f[p * n + i] - cost_at(sh, &in, p, i, j);
+            r.want[B * n + p * m + j] = -lse(v, n, sh->eps);
+        }
+    }
+    for (size_t k = 0; k < count; ++k)
+        r.tol[k] = 1e-6 * (1.0 + fabs(r.want[k]));
+    free(v);
+    free(pot);
+    free_inputs(&in);
+    return r;
+}
+
 #define SHAPE_OP(name, shape_, apply)                                                              \
     static output run_##name(optk_context *ctx, uint64_t seed) {                                   \
         return run_shape(ctx, &shape_, seed, apply);                                               \
@@ -474,6 +539,7 @@ static const validate_op ops[] = {
     {"sinkhorn_sns", run_sns, ref_sns, 0.0, 0.0},
     {"sinkhorn_divergence", run_divergence, ref_divergence, 0.0, 0.0},
     {"sinkhorn_gradient", run_gradient, ref_gradient, 0.0, 0.0},
+    {"sinkhorn_ctransform", run_ctransform, ref_ctransform, 0.0, 0.0},
 };
 
 int validate_sinkhorn(optk_context *cpu, optk_context *cuda, uint64_t seed, const char *only,
