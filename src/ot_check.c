@@ -1,6 +1,8 @@
 /* ot_check.c — the argument checks the optimal-transport calls share (see ot_check.h). */
 #include "ot_check.h"
 
+#include <math.h>
+
 optk_status optk_ot_check_spans(optk_context *ctx, const char *op, const optk_ot_span *spans,
                                 int count) {
     for (int k = 0; k < count; ++k) {
@@ -58,4 +60,10 @@ optk_status optk_ot_check_points(optk_context *ctx, const char *op, const optk_o
     if (s == OPTK_OK && p->cost == OPTK_COST_DENSE)
         s = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s", op, dense_why);
     return s;
+}
+
+optk_status optk_ot_check_epsilon(optk_context *ctx, const char *op, double epsilon) {
+    if (isfinite(epsilon) && (float)epsilon > 0.0f) return OPTK_OK;
+    return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
+                     "%s: epsilon must be finite and > 0 in float, got %g", op, epsilon);
 }

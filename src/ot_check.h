@@ -28,6 +28,9 @@ optk_status optk_ot_check_sizes(optk_context *ctx, const char *op, const optk_ot
 optk_status optk_ot_check_points(optk_context *ctx, const char *op, const optk_ot_problem *p,
                                  const char *dense_why);
 
+/* epsilon finite and > 0 once rounded to float (the backends compute in float). */
+optk_status optk_ot_check_epsilon(optk_context *ctx, const char *op, double epsilon);
+
 /* A Sinkhorn solve's options: epsilon, iteration counts, tol, epsilon-scaling, solver,
  * placement, rho. */
 optk_status optk_ot_check_options(optk_context *ctx, const char *op,

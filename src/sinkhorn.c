@@ -19,10 +19,8 @@ optk_sinkhorn_options optk_sinkhorn_default_options(double epsilon) {
 
 optk_status optk_ot_check_options(optk_context *ctx, const char *op,
                                   const optk_sinkhorn_options *o) {
-    if (!(isfinite(o->epsilon) && (float)o->epsilon > 0.0f)) {
-        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
-                         "%s: epsilon must be finite and > 0 in float, got %g", op, o->epsilon);
-    }
+    optk_status s = optk_ot_check_epsilon(ctx, op, o->epsilon);
+    if (s != OPTK_OK) return s;
     if (o->max_iter < 1 || o->check_every < 1) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
                          "%s: max_iter and check_every must be >= 1, got %d and %d", op,
@@ -173,10 +171,7 @@ optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *p, dou
     if (!p) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: problem is NULL", op);
     optk_status s = optk_ot_check_sizes(ctx, op, p);
     if (s != OPTK_OK) return s;
-    if (!(isfinite(epsilon) && (float)epsilon > 0.0f)) {
-        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
-                         "%s: epsilon must be finite and > 0 in float, got %g", op, epsilon);
-    }
+    if ((s = optk_ot_check_epsilon(ctx, op, epsilon)) != OPTK_OK) return s;
     if (k < 1 || (double)p->batch * (double)(p->n > p->m ? p->n : p->m) * (double)k > 0x1p58) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
                          "%s: k must be >= 1 (and not huge), got %lld", op, (long long)k);

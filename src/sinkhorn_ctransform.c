@@ -5,8 +5,6 @@
 #include "internal.h"
 #include "ot_check.h"
 
-#include <math.h>
-
 optk_status optk_sinkhorn_ctransform(optk_context *ctx, const optk_ot_problem *p, double epsilon,
                                      double rho, const float *potential, bool transpose,
                                      float *out) {
@@ -15,10 +13,7 @@ optk_status optk_sinkhorn_ctransform(optk_context *ctx, const optk_ot_problem *p
     if (!p) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: problem is NULL", op);
     optk_status s = optk_ot_check_sizes(ctx, op, p);
     if (s != OPTK_OK) return s;
-    if (!(isfinite(epsilon) && (float)epsilon > 0.0f)) {
-        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
-                         "%s: epsilon must be finite and > 0 in float, got %g", op, epsilon);
-    }
+    if ((s = optk_ot_check_epsilon(ctx, op, epsilon)) != OPTK_OK) return s;
     if (!(rho >= 0.0)) { /* +Inf: balanced, as rho = 0 */
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: rho must be >= 0, got %g", op, rho);
     }

@@ -4,8 +4,6 @@
 #include "internal.h"
 #include "ot_check.h"
 
-#include <math.h>
-
 optk_status optk_sinkhorn_gradient(optk_context *ctx, const optk_ot_problem *p, double epsilon,
                                    const float *f, const float *g, float *grad_x, float *grad_y) {
     static const char op[] = "sinkhorn_gradient";
@@ -13,10 +11,7 @@ optk_status optk_sinkhorn_gradient(optk_context *ctx, const optk_ot_problem *p, 
     optk_status s = optk_ot_check_points(
         ctx, op, p, "needs point clouds (a dense cost has no points to differentiate)");
     if (s != OPTK_OK) return s;
-    if (!(isfinite(epsilon) && (float)epsilon > 0.0f)) {
-        return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
-                         "%s: epsilon must be finite and > 0 in float, got %g", op, epsilon);
-    }
+    if ((s = optk_ot_check_epsilon(ctx, op, epsilon)) != OPTK_OK) return s;
     if (!grad_x && !grad_y) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: grad_x and grad_y are both NULL", op);
     }

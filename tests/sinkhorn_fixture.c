@@ -153,3 +153,12 @@ void fixture_read_floats(const char *after, const char *key, int64_t p, float *o
         at = end;
     }
 }
+
+void pad_point(host_problem *h, int64_t p, int side, int64_t index) {
+    const int64_t count = side == 0 ? h->n : h->m;
+    float *w = (side == 0 ? h->a : h->b) + p * count;
+    const double kept = 1.0 - (double)w[index];
+    w[index] = 0.0f;
+    for (int64_t k = 0; k < count; ++k)
+        w[k] = (float)((double)w[k] / kept);
+}

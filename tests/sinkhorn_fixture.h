@@ -34,6 +34,10 @@ host_problem random_problem(int64_t batch, int64_t n, int64_t m, optk_ot_cost co
 
 void free_problem(host_problem *h);
 
+/* Point `index` of problem p's side (0: a, 1: b) padded: its weight 0, the side's other
+ * weights rescaled to keep its mass. */
+void pad_point(host_problem *h, int64_t p, int side, int64_t index);
+
 /* Problems first .. first + count - 1 of h as a batch of their own (a view: h's buffers). */
 host_problem problems_of(const host_problem *h, int64_t first, int64_t count);
 

@@ -55,17 +55,6 @@ static optk_sinkhorn_options tight_options(void) {
     return o;
 }
 
-/* Point `index` of problem p's side (0: a, 1: b) padded: its weight 0, the others rescaled to
- * keep the mass. */
-static void pad(host_problem *h, int64_t p, int side, int64_t index) {
-    const int64_t count = side == 0 ? h->n : h->m;
-    float *w = (side == 0 ? h->a : h->b) + p * count;
-    const double kept = 1.0 - (double)w[index];
-    w[index] = 0.0f;
-    for (int64_t k = 0; k < count; ++k)
-        w[k] = (float)((double)w[k] / kept);
-}
-
 /* The squared-Euclidean cost of point i of one side and j of the other, in double. */
 static double cost64(const float *u, const float *v, int64_t dim) {
     double sum = 0.0;
@@ -101,7 +90,7 @@ static double ctransform64(const float *point, const float *others, const float 
 BACKEND_TEST(divergence_weights, are_the_c_transforms_of_the_solves) {
     optk_context *ctx = test_context(backend);
     host_problem h = random_problem(2, 11, 9, OPTK_COST_SQEUCLIDEAN, 2, 0.0f, 1201);
-    pad(&h, 0, 0, 3), pad(&h, 1, 0, 10), pad(&h, 1, 1, 0);
+    pad_point(&h, 0, 0, 3), pad_point(&h, 1, 0, 10), pad_point(&h, 1, 1, 0);
     const optk_sinkhorn_options o = tight_options();
     weight_result got;
     cr_assert_eq(run(ctx, &h, &o, &got), OPTK_OK, "%s", optk_context_last_error(ctx));
@@ -186,7 +175,7 @@ BACKEND_TEST(divergence_weights, are_the_derivative_of_the_divergence) {
     optk_context *ctx = test_context(backend);
     for (int relaxed = 0; relaxed < 2; ++relaxed) {
         host_problem h = random_problem(1, 9, 8, OPTK_COST_SQEUCLIDEAN, 2, 0.0f, 1211);
-        pad(&h, 0, 0, 4), pad(&h, 0, 1, 6);
+        pad_point(&h, 0, 0, 4), pad_point(&h, 0, 1, 6);
         optk_sinkhorn_options o = tight_options();
         if (relaxed) {
             o.rho = 1.0;
@@ -255,7 +244,7 @@ BACKEND_TEST(divergence_weights, backends_agree_with_the_cpu) {
         host_problem h =
             random_problem(3, 45, 64, set == 0 ? OPTK_COST_SQEUCLIDEAN : OPTK_COST_EUCLIDEAN, 3,
                            0.0f, 1231 + (uint64_t)set);
-        pad(&h, 0, 0, 40), pad(&h, 2, 1, 33);
+        pad_point(&h, 0, 0, 40), pad_point(&h, 2, 1, 33);
         optk_sinkhorn_options o = optk_sinkhorn_default_options(0.05);
         o.rho = set == 1 ? 2.0 : 0.0;
         weight_result ref, mine;

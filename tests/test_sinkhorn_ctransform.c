@@ -79,16 +79,6 @@ static double ctransform64(const host_problem *h, int64_t p, int64_t r, const fl
     return sum > 0.0 ? -tau * (top + eps * log(sum)) : INFINITY; /* no weight: +Inf */
 }
 
-/* Point `index` of problem p's side (0: a, 1: b) padded: weight 0, the rest rescaled. */
-static void pad(host_problem *h, int64_t p, int side, int64_t index) {
-    const int64_t count = side == 0 ? h->n : h->m;
-    float *w = (side == 0 ? h->a : h->b) + p * count;
-    const double kept = 1.0 - (double)w[index];
-    w[index] = 0.0f;
-    for (int64_t k = 0; k < count; ++k)
-        w[k] = (float)((double)w[k] / kept);
-}
-
 /* At a solved problem's points, both sides, dense and Euclidean points, balanced and rho 1,
  * with zero weights: the float64 c-transform of the solve's other potential everywhere
  * (within 1e-5 of its size), and at a weighted row the solve's f less tau eps log of its
@@ -98,7 +88,7 @@ BACKEND_TEST(sinkhorn_ctransform, is_the_potential_of_a_unit_weight) {
     for (int set = 0; set < 3; ++set) {
         host_problem h = set == 0 ? random_problem(2, 37, 29, OPTK_COST_DENSE, 0, 2.0f, 1301)
                                   : random_problem(2, 37, 29, OPTK_COST_EUCLIDEAN, 3, 0.0f, 1302);
-        pad(&h, 0, 0, 5), pad(&h, 1, 1, 28);
+        pad_point(&h, 0, 0, 5), pad_point(&h, 1, 1, 28);
         optk_sinkhorn_options o = optk_sinkhorn_default_options(0.1);
         o.rho = set == 2 ? 1.0 : 0.0;
         const double tau = set == 2 ? 1.0 / (1.0 + (double)(float)o.epsilon) : 1.0;
@@ -266,7 +256,7 @@ BACKEND_TEST(sinkhorn_ctransform, backends_agree_with_the_cpu) {
                             random_problem(2, 50, 90, OPTK_COST_SQEUCLIDEAN, 5, 0.0f, 1342)};
     for (int k = 0; k < 2; ++k) {
         host_problem *h = &sets[k];
-        pad(h, 0, 0, 33), pad(h, 1, 1, 40);
+        pad_point(h, 0, 0, 33), pad_point(h, 1, 1, 40);
         float pot_n[3 * 70], pot_m[3 * 90], ref[3 * 90], mine[3 * 90];
         test_fill_uniform(pot_n, (size_t)(h->batch * h->n), -1.0f, 1.0f, 1343);
         test_fill_uniform(pot_m, (size_t)(h->batch * h->m), -1.0f, 1.0f, 1344);
