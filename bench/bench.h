@@ -142,6 +142,12 @@ optk_status bench_sinkhorn_apply(optk_context *ctx, int64_t n, int64_t m, int64_
 optk_status bench_sinkhorn_gradient(optk_context *ctx, int64_t n, int64_t m, int64_t dim, int reps,
                                     bench_result *out);
 
+/* optk_sinkhorn_ctransform on both sides of one problem of n x m points in dim (squared-
+ * Euclidean, random potentials, eps 0.05): its 2 n m log-sum-exp terms in the flops field
+ * (GFLOP/s column = G terms/s) and in exps (one exp each). */
+optk_status bench_sinkhorn_ctransform(optk_context *ctx, int64_t n, int64_t m, int64_t dim,
+                                      int reps, bench_result *out);
+
 /* optk_sinkhorn_divergence of batch pairs of n-point clouds in dim (squared-Euclidean, eps
  * 0.05) to tol 1e-5, against its three problems solved by alternating updates to the same tol
  * (the baseline: the self problems without the symmetric update). */

@@ -241,6 +241,43 @@ optk_status bench_sinkhorn_gradient(optk_context *ctx, int64_t n, int64_t m, int
     return OPTK_OK;
 }
 
+typedef struct ctransform_args {
+    optk_ot_problem problem;
+    const float *f, *g;
+    float *out_x, *out_y;
+} ctransform_args;
+
+static optk_status run_ctransform(optk_context *ctx, void *arg, int rep) {
+    (void)rep;
+    const ctransform_args *a = arg;
+    optk_status s = optk_sinkhorn_ctransform(ctx, &a->problem, 0.05, 0.0, a->g, false, a->out_x);
+    return s == OPTK_OK
+               ? optk_sinkhorn_ctransform(ctx, &a->problem, 0.05, 0.0, a->f, true, a->out_y)
+               : s;
+}
+
+optk_status bench_sinkhorn_ctransform(optk_context *ctx, int64_t n, int64_t m, int64_t dim,
+                                      int reps, bench_result *out) {
+    const size_t N = (size_t)n, M = (size_t)m, D = (size_t)dim;
+    float *mem = NULL;
+    memset(out, 0, sizeof *out);
+    optk_status s = optk_mem_alloc(ctx, ((N + M) * D + 3 * (N + M)) * sizeof(float), (void **)&mem);
+    if (s != OPTK_OK) return s;
+    float *x = mem, *y = x + N * D, *f = y + M * D, *g = f + N, *w = g + M, *ox = w + N + M;
+    float *oy = ox + N;
+    s = upload_uniform(ctx, x, (int64_t)((N + M) * D), -1.0f, 1.0f, 11);
+    if (s == OPTK_OK) s = upload_uniform(ctx, f, (int64_t)(N + M), -0.5f, 0.5f, 12);
+    if (s == OPTK_OK) s = upload_uniform(ctx, w, (int64_t)(N + M), 1.0f, 1.0f, 13);
+    ctransform_args a = {{1, n, m, w, w + N, OPTK_COST_SQEUCLIDEAN, NULL, x, y, dim}, f, g, ox, oy};
+    if (s == OPTK_OK) s = bench_time(ctx, run_ctransform, &a, 1, reps, &out->median_s, &out->min_s);
+    optk_mem_free(ctx, mem);
+    if (s != OPTK_OK) return s;
+    bench_describe(out, ctx, "sinkhorn-ctransform", "points-d64", n * m, 1, reps);
+    out->flops = 2.0 * (double)n * (double)m;
+    out->exps = out->flops;
+    return OPTK_OK;
+}
+
 typedef struct divergence_args {
     optk_ot_problem problem;
     optk_sinkhorn_options options;

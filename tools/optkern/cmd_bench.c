@@ -24,50 +24,52 @@ typedef struct bench_options {
 } bench_options;
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: optkern bench [copy] [RULE...] [probes] [curvature] [hessian_diag]\n"
-            "                     [--backend cpu|cuda|auto] [--sizes N,N,...]\n"
-            "                     [--tensors N] [--reps N] [--all-precisions] [--json]\n\n"
-            "RULE: sgd signum adagrad rmsprop adam adamw adabelief diffgrad adan lion sophia\n"
-            "adahessian schedule_free_adamw schedule_free_sgd. probes: Hutchinson probe\n"
-            "generation + accumulation (4 probes; Rademacher and Gaussian), and generation\n"
-            "alone (G values/s in the GFLOP/s column); curvature: the\n"
-            "fused Sophia-H, GNB and AdaHessian updates; hessian_diag: the dense-matrix\n"
-            "estimate (n = 2048, 16 probes on the CPU; 8192 and 256 on CUDA) timed against the\n"
-            "SGEMM it contains (CUDA) or against itself without the product (CPU), in GFLOP/s.\n"
-            "sinkhorn: the exp throughput first (optk_exp_chain), then batched Sinkhorn, a\n"
-            "fixed number of iterations (exps per second against it where counted): many\n"
-            "small dense problems (CUDA: the on-chip solver), the same in the log domain only,\n"
-            "one large dense problem (GB/s: the cost is read twice per iteration), point clouds\n"
-            "small and large (G log-sum-exp terms/s in the GFLOP/s column), unbalanced,\n"
-            "256 x 256 dense problems (CUDA: a thread-block cluster each on sm_90), on CUDA the\n"
-            "small and the 256 x 256 problems again through the streaming solver (-streaming),\n"
-            "points in 64 dimensions (dense-large's size) and the cost of those points\n"
-            "materialised (ot-cost: direct and GEMM, GFLOP/s counted as the GEMM's 2 n m dim),\n"
-            "Sinkhorn-Newton-Sparse against plain Sinkhorn in time to tol 1e-5 (problems of\n"
-            "64 x 64 at eps 0.002: 16 on the CPU, 1024 on CUDA, whose Newton phase runs a block\n"
-            "per problem; costs in [0, 1), and in [0, 2): -far, where the warm-up ends far from\n"
-            "the solution), the plan of 1024 x 1024 points in 64 dimensions applied\n"
-            "to 64 columns (sinkhorn-apply), both sides' point gradients of those points\n"
-            "(sinkhorn-gradient, GFLOP/s counted as 12 n m dim), and the Sinkhorn divergence\n"
-            "of 64 pairs of 64-point clouds to tol 1e-5 against its three problems by\n"
-            "alternating updates.\n"
-            "es: the EGGROLL population forward of a\n"
-            "1024 x 1024 layer, batch 16 (N = 256 members on the CPU, 4096 on CUDA): full rank,\n"
-            "low rank r = 1 against it, on CUDA also against the plain unperturbed GEMM over the\n"
-            "same rows (GFLOP/s: dense-equivalent 2 N batch m n), and the update. Sizes are fixed\n"
-            "per backend (--sizes is for the element-wise ops).\n"
-            "Default: all of them, and copy.\n"
-            "Each rule runs in fp32; adamw also with amsgrad, bf16+master, f16+master and bf16+sr\n"
-            "(bf16 without a master copy, stochastic rounding); --all-precisions runs every rule\n"
-            "in every precision (gradients in the parameters' dtype). adamw also runs as a\n"
-            "graph-capturable step (fp32+capturable: its scalars read from backend memory).\n\n"
-            "The memory roofline of the backend is measured first (device-to-device copy on\n"
-            "CUDA; on the CPU the faster of memcpy and an in-place update, since in-place ops\n"
-            "skip the read-for-ownership a copy pays), then each op at each size: median time\n"
-            "of --reps timed runs after warm-up, bytes per element, GB/s, and the fraction of\n"
-            "the roofline. --json prints one JSON object per line. Sizes are parameters per\n"
-            "step (default 2^20,2^24 on the CPU; 2^20,2^24,2^28 on CUDA).\n");
+    fprintf(
+        f,
+        "usage: optkern bench [copy] [RULE...] [probes] [curvature] [hessian_diag]\n"
+        "                     [--backend cpu|cuda|auto] [--sizes N,N,...]\n"
+        "                     [--tensors N] [--reps N] [--all-precisions] [--json]\n\n"
+        "RULE: sgd signum adagrad rmsprop adam adamw adabelief diffgrad adan lion sophia\n"
+        "adahessian schedule_free_adamw schedule_free_sgd. probes: Hutchinson probe\n"
+        "generation + accumulation (4 probes; Rademacher and Gaussian), and generation\n"
+        "alone (G values/s in the GFLOP/s column); curvature: the\n"
+        "fused Sophia-H, GNB and AdaHessian updates; hessian_diag: the dense-matrix\n"
+        "estimate (n = 2048, 16 probes on the CPU; 8192 and 256 on CUDA) timed against the\n"
+        "SGEMM it contains (CUDA) or against itself without the product (CPU), in GFLOP/s.\n"
+        "sinkhorn: the exp throughput first (optk_exp_chain), then batched Sinkhorn, a\n"
+        "fixed number of iterations (exps per second against it where counted): many\n"
+        "small dense problems (CUDA: the on-chip solver), the same in the log domain only,\n"
+        "one large dense problem (GB/s: the cost is read twice per iteration), point clouds\n"
+        "small and large (G log-sum-exp terms/s in the GFLOP/s column), unbalanced,\n"
+        "256 x 256 dense problems (CUDA: a thread-block cluster each on sm_90), on CUDA the\n"
+        "small and the 256 x 256 problems again through the streaming solver (-streaming),\n"
+        "points in 64 dimensions (dense-large's size) and the cost of those points\n"
+        "materialised (ot-cost: direct and GEMM, GFLOP/s counted as the GEMM's 2 n m dim),\n"
+        "Sinkhorn-Newton-Sparse against plain Sinkhorn in time to tol 1e-5 (problems of\n"
+        "64 x 64 at eps 0.002: 16 on the CPU, 1024 on CUDA, whose Newton phase runs a block\n"
+        "per problem; costs in [0, 1), and in [0, 2): -far, where the warm-up ends far from\n"
+        "the solution), the plan of 1024 x 1024 points in 64 dimensions applied\n"
+        "to 64 columns (sinkhorn-apply), both sides' point gradients of those points\n"
+        "(sinkhorn-gradient, GFLOP/s counted as 12 n m dim), both sides' c-transforms of\n"
+        "those points (sinkhorn-ctransform, G log-sum-exp terms/s), and the Sinkhorn divergence\n"
+        "of 64 pairs of 64-point clouds to tol 1e-5 against its three problems by\n"
+        "alternating updates.\n"
+        "es: the EGGROLL population forward of a\n"
+        "1024 x 1024 layer, batch 16 (N = 256 members on the CPU, 4096 on CUDA): full rank,\n"
+        "low rank r = 1 against it, on CUDA also against the plain unperturbed GEMM over the\n"
+        "same rows (GFLOP/s: dense-equivalent 2 N batch m n), and the update. Sizes are fixed\n"
+        "per backend (--sizes is for the element-wise ops).\n"
+        "Default: all of them, and copy.\n"
+        "Each rule runs in fp32; adamw also with amsgrad, bf16+master, f16+master and bf16+sr\n"
+        "(bf16 without a master copy, stochastic rounding); --all-precisions runs every rule\n"
+        "in every precision (gradients in the parameters' dtype). adamw also runs as a\n"
+        "graph-capturable step (fp32+capturable: its scalars read from backend memory).\n\n"
+        "The memory roofline of the backend is measured first (device-to-device copy on\n"
+        "CUDA; on the CPU the faster of memcpy and an in-place update, since in-place ops\n"
+        "skip the read-for-ownership a copy pays), then each op at each size: median time\n"
+        "of --reps timed runs after warm-up, bytes per element, GB/s, and the fraction of\n"
+        "the roofline. --json prints one JSON object per line. Sizes are parameters per\n"
+        "step (default 2^20,2^24 on the CPU; 2^20,2^24,2^28 on CUDA).\n");
 }
 
 static int rule_named(const char *name) {
@@ -258,6 +260,11 @@ static int bench_sinkhorn_ops(optk_context *ctx, const bench_options *o, double 
     /* Both sides' point gradients of the same 1024^2 points in 64 dimensions */
     s = bench_sinkhorn_gradient(ctx, 1024, 1024, 64, cuda ? o->reps : 5, &res);
     if (s != OPTK_OK) return failed(ctx, "sinkhorn_gradient", 1024, s);
+    bench_print(stdout, &res, o->json);
+    /* Both sides' c-transforms of the same 1024^2 points in 64 dimensions */
+    s = bench_sinkhorn_ctransform(ctx, 1024, 1024, 64, cuda ? o->reps : 5, &res);
+    if (s != OPTK_OK) return failed(ctx, "sinkhorn_ctransform", 1024, s);
+    res.exp_roofline = exps_per_s;
     bench_print(stdout, &res, o->json);
     /* The Sinkhorn divergence of 64 pairs of 64-point clouds in 3 dimensions, to tol. */
     s = bench_sinkhorn_divergence(ctx, 64, 64, 3, cuda ? o->reps : 5, &res);
