@@ -849,3 +849,39 @@ Test(sinkhorn, lse_merge_is_its_definition) {
     test_assert_bits_equal(&got.max, &lanes[0].max, 1, 4, "tree max");
     test_assert_bits_equal(&got.sum, &lanes[0].sum, 1, 8, "tree sum");
 }
+
+/* The f update's order, which the CPU keeps so that CUDA's warp per row gives its bits: column
+ * j in lane j % 32, each lane in index order, the lanes merged by optk_lse_tree. One log-domain
+ * iteration (g from f = 0, then f from g) of problems whose rows (37) fill no whole block of
+ * the CPU's side-by-side trees and whose 45 columns leave lanes short, a padded column, a
+ * dense cost and KL-relaxed marginals: f is that order's, bit for bit, from the returned g. */
+BACKEND_TEST(sinkhorn, the_f_update_takes_the_warp_order) {
+    optk_context *ctx = test_context(backend);
+    host_problem h = random_problem(2, 37, 45, OPTK_COST_DENSE, 0, 2.0f, 1401);
+    pad_point(&h, 1, 1, 44);
+    optk_sinkhorn_options o = optk_sinkhorn_default_options(0.03);
+    o.solver = OPTK_SINKHORN_LOG_DOMAIN;
+    o.max_iter = 1, o.check_every = 1, o.tol = 0.0, o.rho = 2.0;
+    host_result r;
+    cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &r), OPTK_OK, "%s", optk_context_last_error(ctx));
+    const float eps = (float)o.epsilon, tau = optk_sinkhorn_tau(o.rho, eps);
+    for (int64_t p = 0; p < h.batch; ++p) {
+        for (int64_t i = 0; i < h.n; ++i) {
+            float max[OPTK_SINKHORN_LANES];
+            double sum[OPTK_SINKHORN_LANES];
+            for (int l = 0; l < OPTK_SINKHORN_LANES; ++l)
+                max[l] = -INFINITY, sum[l] = 0.0;
+            for (int64_t j = 0; j < h.m; ++j) {
+                if (h.b[p * h.m + j] == 0.0f) continue;
+                const float v = r.g[p * h.m + j] - h.c[(p * h.n + i) * h.m + j];
+                optk_lse_add(&max[j % OPTK_SINKHORN_LANES], &sum[j % OPTK_SINKHORN_LANES], v, eps);
+            }
+            const float want =
+                optk_potential(h.a[p * h.n + i], optk_lse_tree(max, sum, eps), eps, tau);
+            test_assert_bits_equal(&r.f[p * h.n + i], &want, 1, 4, "f");
+        }
+    }
+    result_free(&r);
+    free_problem(&h);
+    optk_context_free(ctx);
+}
