@@ -217,11 +217,11 @@ static optk_status ctransforms(optk_context *ctx, const optk_ot_problem problems
     return s;
 }
 
-/* dst = cross - self (count floats, backend memory), combined on the host in double; with
+/* The debiasing: dst = cross - self (count floats, backend memory), on the host in double; with
  * rho > 0 finite, for the weights' gradients under KL-relaxed marginals, dst = (rho + eps)
  * (exp(-self / rho) - exp(-cross / rho)). */
-static optk_status subtract(optk_context *ctx, const char *op, const float *cross,
-                            const float *self, float *dst, int64_t count, double rho, double eps) {
+static optk_status debias(optk_context *ctx, const char *op, const float *cross, const float *self,
+                          float *dst, int64_t count, double rho, double eps) {
     const size_t bytes = (size_t)count * 4;
     float *x = malloc(bytes), *y = malloc(bytes);
     optk_status s =
@@ -292,13 +292,13 @@ optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *p
     if (s == OPTK_OK) s = combine(ctx, op, B, &w, values, out);
     free(values);
     if (s == OPTK_OK && out->grad_x)
-        s = subtract(ctx, op, w.grad_ab_x, w.grad_aa_x, out->grad_x, B * p->n * p->dim, 0.0, 0.0);
+        s = debias(ctx, op, w.grad_ab_x, w.grad_aa_x, out->grad_x, B * p->n * p->dim, 0.0, 0.0);
     if (s == OPTK_OK && out->grad_y)
-        s = subtract(ctx, op, w.grad_ab_y, w.grad_bb_y, out->grad_y, B * p->m * p->dim, 0.0, 0.0);
+        s = debias(ctx, op, w.grad_ab_y, w.grad_bb_y, out->grad_y, B * p->m * p->dim, 0.0, 0.0);
     if (s == OPTK_OK && out->grad_a)
-        s = subtract(ctx, op, w.f_ab_x, w.f_aa_x, out->grad_a, B * p->n, o->rho, (double)eps);
+        s = debias(ctx, op, w.f_ab_x, w.f_aa_x, out->grad_a, B * p->n, o->rho, (double)eps);
     if (s == OPTK_OK && out->grad_b)
-        s = subtract(ctx, op, w.f_ab_y, w.f_bb_y, out->grad_b, B * p->m, o->rho, (double)eps);
+        s = debias(ctx, op, w.f_ab_y, w.f_bb_y, out->grad_b, B * p->m, o->rho, (double)eps);
     optk_mem_free(ctx, space);
     return s;
 }
