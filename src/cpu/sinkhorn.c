@@ -84,43 +84,18 @@ OPTK_CPU_HOT_LOOP static void column_update(const solve *s, float eps, float tau
     }
 }
 
-/* Rows whose lane trees run side by side: the tree's merges, one per row and level, then fill
- * a vector across the rows (row by row they cost as much as a 64-column row's own terms). */
-enum { TREE_ROWS = 16 };
-
-/* The f update: each row's lanes (optk_cpu_row_lanes), then the lane tree of TREE_ROWS rows at
- * a time — optk_lse_tree's merges, in its order, for each row (lanes stored lane-major, the
- * rows of a block adjacent; rows past the end merge empty lanes and are dropped). */
+/* The f update: each row's lanes, then the lane trees of OPTK_CPU_TREE_ROWS rows at a time
+ * (row_lse.h: the warp's order for every row). */
 OPTK_CPU_HOT_LOOP static void row_update(const solve *s, float eps, float tau) {
     const optk_ot_view *v = &s->job->view;
-    float tree_max[OPTK_SINKHORN_LANES][TREE_ROWS];
-    double tree_sum[OPTK_SINKHORN_LANES][TREE_ROWS];
-    for (int64_t i0 = 0; i0 < v->n; i0 += TREE_ROWS) {
-        const int rows = v->n - i0 < TREE_ROWS ? (int)(v->n - i0) : TREE_ROWS;
-        for (int r = 0; r < TREE_ROWS; ++r) {
-            float lane_max[OPTK_SINKHORN_LANES];
-            double lane_sum[OPTK_SINKHORN_LANES];
-            if (r < rows) {
-                optk_cpu_row_lanes(cost_row(s, i0 + r), s->g, s->b, eps, v->m, lane_max, lane_sum);
-            } else {
-                for (int l = 0; l < OPTK_SINKHORN_LANES; ++l)
-                    lane_max[l] = -OPTK_INF_F, lane_sum[l] = 0.0;
-            }
-            for (int l = 0; l < OPTK_SINKHORN_LANES; ++l)
-                tree_max[l][r] = lane_max[l], tree_sum[l][r] = lane_sum[l];
-        }
-        for (int offset = OPTK_SINKHORN_LANES / 2; offset > 0; offset /= 2) {
-            for (int k = 0; k < offset; ++k) {
-                for (int r = 0; r < TREE_ROWS; ++r) {
-                    optk_lse_merge_into(&tree_max[k][r], &tree_sum[k][r], tree_max[k + offset][r],
-                                        tree_sum[k + offset][r], eps);
-                }
-            }
-        }
-        for (int r = 0; r < rows; ++r) {
-            const optk_lse l = {tree_max[0][r], tree_sum[0][r]};
-            s->f[i0 + r] = optk_potential(s->a[i0 + r], l, eps, tau);
-        }
+    optk_cpu_tree_block t;
+    for (int64_t i0 = 0; i0 < v->n; i0 += OPTK_CPU_TREE_ROWS) {
+        const int rows = v->n - i0 < OPTK_CPU_TREE_ROWS ? (int)(v->n - i0) : OPTK_CPU_TREE_ROWS;
+        for (int r = 0; r < rows; ++r)
+            optk_cpu_tree_block_row(&t, r, cost_row(s, i0 + r), s->g, s->b, eps, v->m);
+        optk_cpu_tree_block_merge(&t, rows, eps);
+        for (int r = 0; r < rows; ++r)
+            s->f[i0 + r] = optk_potential(s->a[i0 + r], optk_cpu_tree_block_lse(&t, r), eps, tau);
     }
 }
 

@@ -198,19 +198,26 @@ optk_status optk_cpu_plan_apply(optk_context *ctx, const optk_ot_view *view, int
     return OPTK_OK;
 }
 
-/* Output rows [r0, r1) of the c-transform (row q: problem q / rows, point q % rows). */
+/* Output rows [r0, r1) of the c-transform (row q: problem q / rows, point q % rows), the
+ * trees of OPTK_CPU_TREE_ROWS rows at a time (row_lse.h). */
 static int ctransform_rows(void *arg, int64_t r0, int64_t r1, int worker) {
     (void)worker;
     const apply_job *job = arg;
     const int64_t rows = job->transpose ? job->view->m : job->view->n;
     const int64_t others = job->transpose ? job->view->n : job->view->m;
     float *scratch = malloc((size_t)others * sizeof(float));
-    for (int64_t q = r0; q < r1 && scratch; ++q) {
-        const int64_t p = q / rows;
-        const float *cost = row_costs(job, p, q % rows, scratch);
-        const optk_lse l =
-            optk_cpu_row_lse(cost, job->h + p * others, job->w + p * others, job->eps, others);
-        job->out[q] = optk_potential(1.0f, l, job->eps, job->tau);
+    optk_cpu_tree_block t;
+    for (int64_t q0 = r0; q0 < r1 && scratch; q0 += OPTK_CPU_TREE_ROWS) {
+        const int count = r1 - q0 < OPTK_CPU_TREE_ROWS ? (int)(r1 - q0) : OPTK_CPU_TREE_ROWS;
+        for (int r = 0; r < count; ++r) {
+            const int64_t q = q0 + r, p = q / rows;
+            optk_cpu_tree_block_row(&t, r, row_costs(job, p, q % rows, scratch),
+                                    job->h + p * others, job->w + p * others, job->eps, others);
+        }
+        optk_cpu_tree_block_merge(&t, count, job->eps);
+        for (int r = 0; r < count; ++r)
+            job->out[q0 + r] =
+                optk_potential(1.0f, optk_cpu_tree_block_lse(&t, r), job->eps, job->tau);
     }
     free(scratch);
     return scratch ? 0 : 1;
