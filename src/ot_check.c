@@ -67,3 +67,23 @@ optk_status optk_ot_check_epsilon(optk_context *ctx, const char *op, double epsi
     return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
                      "%s: epsilon must be finite and > 0 in float, got %g", op, epsilon);
 }
+
+optk_ot_view optk_ot_cost_view(const optk_ot_problem *p) {
+    const bool dense = p->cost == OPTK_COST_DENSE;
+    const optk_ot_view view = {p->n,
+                               p->m,
+                               dense ? 0 : p->dim,
+                               (int)p->cost,
+                               NULL,
+                               NULL,
+                               dense ? p->c : NULL,
+                               dense ? NULL : p->x,
+                               dense ? NULL : p->y};
+    return view;
+}
+
+optk_status optk_ot_check_backend(optk_context *ctx, const char *op, bool present) {
+    if (present) return OPTK_OK;
+    return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
+                     ctx->ops->name);
+}

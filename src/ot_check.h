@@ -28,6 +28,14 @@ optk_status optk_ot_check_sizes(optk_context *ctx, const char *op, const optk_ot
 optk_status optk_ot_check_points(optk_context *ctx, const char *op, const optk_ot_problem *p,
                                  const char *dense_why);
 
+/* OPTK_ERR_UNSUPPORTED ("<op>: not available on the <backend> backend") unless the backend
+ * has the op's entry (`present`: its function pointer is not NULL). */
+optk_status optk_ot_check_backend(optk_context *ctx, const char *op, bool present);
+
+/* The problem's cost as the backend's plan ops read it, no weights: a dense cost's c, or the
+ * points x, y and dim. */
+optk_ot_view optk_ot_cost_view(const optk_ot_problem *p);
+
 /* epsilon finite and > 0 once rounded to float (the backends compute in float). */
 optk_status optk_ot_check_epsilon(optk_context *ctx, const char *op, double epsilon);
 

@@ -30,11 +30,7 @@ optk_status optk_ot_cost_fill(optk_context *ctx, const optk_ot_problem *p, optk_
     };
     s = optk_ot_check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
     if (s != OPTK_OK) return s;
-    if (!ctx->ops->ot_cost_fill) {
-        return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
-                         ctx->ops->name);
-    }
-    const optk_ot_view view = {
-        .n = p->n, .m = p->m, .dim = p->dim, .cost = (int)p->cost, .x = p->x, .y = p->y};
+    if ((s = optk_ot_check_backend(ctx, op, ctx->ops->ot_cost_fill != NULL)) != OPTK_OK) return s;
+    const optk_ot_view view = optk_ot_cost_view(p);
     return ctx->ops->ot_cost_fill(ctx, &view, p->batch, method == OPTK_COST_METHOD_GEMM, c);
 }

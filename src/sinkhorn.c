@@ -120,10 +120,7 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *p,
                       op);
     }
     if (s == OPTK_OK) s = check_buffers(ctx, op, p, out);
-    if (s == OPTK_OK && !ctx->ops->sinkhorn) {
-        s = optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
-                      ctx->ops->name);
-    }
+    if (s == OPTK_OK) s = optk_ot_check_backend(ctx, op, ctx->ops->sinkhorn != NULL);
     if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "a", p->a, p->batch, p->n);
     if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "b", p->b, p->batch, p->m);
     return s == OPTK_OK ? optk_sinkhorn_checked(ctx, p, o, out, false) : s;
@@ -191,18 +188,7 @@ optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *p, dou
     };
     s = optk_ot_check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
     if (s != OPTK_OK) return s;
-    if (!ctx->ops->plan_apply) {
-        return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
-                         ctx->ops->name);
-    }
-    optk_ot_view view = {p->n,
-                         p->m,
-                         dense ? 0 : p->dim,
-                         (int)p->cost,
-                         NULL,
-                         NULL,
-                         dense ? p->c : NULL,
-                         dense ? NULL : p->x,
-                         dense ? NULL : p->y};
+    if ((s = optk_ot_check_backend(ctx, op, ctx->ops->plan_apply != NULL)) != OPTK_OK) return s;
+    const optk_ot_view view = optk_ot_cost_view(p);
     return ctx->ops->plan_apply(ctx, &view, p->batch, (float)epsilon, f, g, transpose, v, k, out);
 }

@@ -32,19 +32,8 @@ optk_status optk_sinkhorn_ctransform(optk_context *ctx, const optk_ot_problem *p
     };
     s = optk_ot_check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
     if (s != OPTK_OK) return s;
-    if (!ctx->ops->ctransform) {
-        return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
-                         ctx->ops->name);
-    }
-    const optk_ot_view view = {p->n,
-                               p->m,
-                               dense ? 0 : p->dim,
-                               (int)p->cost,
-                               NULL,
-                               NULL,
-                               dense ? p->c : NULL,
-                               dense ? NULL : p->x,
-                               dense ? NULL : p->y};
+    if ((s = optk_ot_check_backend(ctx, op, ctx->ops->ctransform != NULL)) != OPTK_OK) return s;
+    const optk_ot_view view = optk_ot_cost_view(p);
     const float eps = (float)epsilon;
     return ctx->ops->ctransform(ctx, &view, p->batch, eps, optk_sinkhorn_tau(rho, eps), potential,
                                 weights, transpose, out);

@@ -77,10 +77,7 @@ static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_p
         {"grad_b", (uintptr_t)out->grad_b, B * m * 4, true, false},
     };
     s = optk_ot_check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
-    if (s == OPTK_OK && !ctx->ops->sinkhorn) {
-        s = optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
-                      ctx->ops->name);
-    }
+    if (s == OPTK_OK) s = optk_ot_check_backend(ctx, op, ctx->ops->sinkhorn != NULL);
     if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "a", p->a, p->batch, p->n);
     if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "b", p->b, p->batch, p->m);
     return s;
@@ -164,10 +161,8 @@ static optk_status combine(optk_context *ctx, const char *op, int64_t batch, con
 
 /* The three problems' points as the backend's plan ops read them (no weights). */
 static void views_of(const optk_ot_problem problems[3], optk_ot_view views[3]) {
-    for (int k = 0; k < 3; ++k) {
-        const optk_ot_problem *p = &problems[k];
-        views[k] = (optk_ot_view){p->n, p->m, p->dim, (int)p->cost, NULL, NULL, NULL, p->x, p->y};
-    }
+    for (int k = 0; k < 3; ++k)
+        views[k] = optk_ot_cost_view(&problems[k]);
 }
 
 /* The plan-weighted cost gradients of the points the outputs ask for, from the three solves'

@@ -28,11 +28,8 @@ optk_status optk_sinkhorn_gradient(optk_context *ctx, const optk_ot_problem *p, 
     };
     s = optk_ot_check_spans(ctx, op, spans, (int)(sizeof spans / sizeof spans[0]));
     if (s != OPTK_OK) return s;
-    if (!ctx->ops->plan_gradient) {
-        return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: not available on the %s backend", op,
-                         ctx->ops->name);
-    }
-    const optk_ot_view view = {p->n, p->m, p->dim, (int)p->cost, NULL, NULL, NULL, p->x, p->y};
+    if ((s = optk_ot_check_backend(ctx, op, ctx->ops->plan_gradient != NULL)) != OPTK_OK) return s;
+    const optk_ot_view view = optk_ot_cost_view(p);
     if (grad_x)
         s = ctx->ops->plan_gradient(ctx, &view, p->batch, (float)epsilon, f, g, false, grad_x);
     if (s == OPTK_OK && grad_y)
