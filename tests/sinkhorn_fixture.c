@@ -162,3 +162,35 @@ void pad_point(host_problem *h, int64_t p, int side, int64_t index) {
     for (int64_t k = 0; k < count; ++k)
         w[k] = (float)((double)w[k] / kept);
 }
+
+/* C_ij of problem p in double: the dense entry, or from the points. */
+double cost64(const host_problem *h, int64_t p, int64_t i, int64_t j) {
+    if (h->cost == OPTK_COST_DENSE) return h->c[(p * h->n + i) * h->m + j];
+    double sum = 0.0;
+    for (int64_t k = 0; k < h->dim; ++k) {
+        const double d =
+            (double)h->x[(p * h->n + i) * h->dim + k] - h->y[(p * h->m + j) * h->dim + k];
+        sum += d * d;
+    }
+    return h->cost == OPTK_COST_SQEUCLIDEAN ? sum : sqrt(sum);
+}
+
+/* The c-transform at output r of problem p in double (a running maximum keeps it in range). */
+double ctransform64(const host_problem *h, int64_t p, int64_t r, const float *pot, bool transpose,
+                    double eps, double tau) {
+    const int64_t others = transpose ? h->n : h->m;
+    const float *w = (transpose ? h->a : h->b) + p * others;
+    double top = -INFINITY, sum = 0.0;
+    for (int64_t s = 0; s < others; ++s) {
+        if (w[s] == 0.0f) continue;
+        const double c = transpose ? cost64(h, p, s, r) : cost64(h, p, r, s);
+        const double v = (double)pot[p * others + s] - c;
+        if (v > top) {
+            sum = sum * exp((top - v) / eps) + 1.0;
+            top = v;
+        } else {
+            sum += exp((v - top) / eps);
+        }
+    }
+    return sum > 0.0 ? -tau * (top + eps * log(sum)) : INFINITY; /* no weight: +Inf */
+}

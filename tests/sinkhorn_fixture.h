@@ -38,6 +38,15 @@ void free_problem(host_problem *h);
  * weights rescaled to keep its mass. */
 void pad_point(host_problem *h, int64_t p, int side, int64_t index);
 
+/* C_ij of problem p in double: the dense entry, or from the points. */
+double cost64(const host_problem *h, int64_t p, int64_t i, int64_t j);
+
+/* The c-transform in double at row r of problem p from the columns' potential pot (with
+ * transpose: at column r from the rows'), over the other side's nonzero weights:
+ * -tau eps log sum exp((pot - C) / eps), a running maximum keeping it in range. */
+double ctransform64(const host_problem *h, int64_t p, int64_t r, const float *pot, bool transpose,
+                    double eps, double tau);
+
 /* Problems first .. first + count - 1 of h as a batch of their own (a view: h's buffers). */
 host_problem problems_of(const host_problem *h, int64_t first, int64_t count);
 

@@ -55,34 +55,6 @@ static optk_sinkhorn_options tight_options(void) {
     return o;
 }
 
-/* The squared-Euclidean cost of point i of one side and j of the other, in double. */
-static double cost64(const float *u, const float *v, int64_t dim) {
-    double sum = 0.0;
-    for (int64_t k = 0; k < dim; ++k) {
-        const double d = (double)u[k] - (double)v[k];
-        sum += d * d;
-    }
-    return sum;
-}
-
-/* -eps log sum_{s: w_s > 0} exp((pot_s - C(point, other_s)) / eps), in double (a running
- * maximum keeps the exponentials in range; +Inf when no weight is positive). */
-static double ctransform64(const float *point, const float *others, const float *pot,
-                           const float *w, int64_t count, int64_t dim, double eps) {
-    double top = -INFINITY, sum = 0.0;
-    for (int64_t s = 0; s < count; ++s) {
-        if (!(w[s] > 0.0f)) continue;
-        const double v = (double)pot[s] - cost64(point, others + s * dim, dim);
-        if (v > top) {
-            sum = sum * exp((top - v) / eps) + 1.0;
-            top = v;
-        } else {
-            sum += exp((v - top) / eps);
-        }
-    }
-    return sum > 0.0 ? -(top + eps * log(sum)) : INFINITY;
-}
-
 /* Balanced, with zero weights on both sides: grad_a = F_ab - F_aa at every point, F_ab the
  * c-transform of x against y's g and F_aa of x against x's potential (float64 c-transforms of
  * the potentials of the same solves made separately), likewise for b; zero-weight points get
@@ -103,23 +75,18 @@ BACKEND_TEST(divergence_weights, are_the_c_transforms_of_the_solves) {
     cr_assert_eq(solve(ctx, &h, &o, NULL, NULL, &rab), OPTK_OK);
     cr_assert_eq(solve(ctx, &xx, &sym, NULL, NULL, &raa), OPTK_OK);
     cr_assert_eq(solve(ctx, &yy, &sym, NULL, NULL, &rbb), OPTK_OK);
-    const int64_t d = h.dim;
     double worst = 0.0;
     for (int64_t p = 0; p < h.batch; ++p) {
         for (int side = 0; side < 2; ++side) {
-            const int64_t rows = side == 0 ? h.n : h.m, others = side == 0 ? h.m : h.n;
-            const float *own = (side == 0 ? h.x : h.y) + p * rows * d;
-            const float *other = (side == 0 ? h.y : h.x) + p * others * d;
+            const int64_t rows = side == 0 ? h.n : h.m;
             const float *own_w = (side == 0 ? h.a : h.b) + p * rows;
-            const float *other_w = (side == 0 ? h.b : h.a) + p * others;
-            const float *cross = (side == 0 ? rab.g + p * h.m : rab.f + p * h.n);
-            const float *self = (side == 0 ? raa.f : rbb.f) + p * rows;
             const float *grad = (side == 0 ? got.grad_a : got.grad_b) + p * rows;
             for (int64_t i = 0; i < rows; ++i) {
+                /* x against y (its columns' g at x, its rows' f at y); the self problem's f */
                 const double f_cross =
-                    ctransform64(own + i * d, other, cross, other_w, others, d, o.epsilon);
-                const double f_self =
-                    ctransform64(own + i * d, own, self, own_w, rows, d, o.epsilon);
+                    ctransform64(&h, p, i, side == 0 ? rab.g : rab.f, side == 1, o.epsilon, 1.0);
+                const double f_self = ctransform64(
+                    side == 0 ? &xx : &yy, p, i, side == 0 ? raa.f : rbb.f, false, o.epsilon, 1.0);
                 const double want = f_cross - f_self;
                 const double tol = 1e-5 * (1.0 + fabs(f_cross) + fabs(f_self));
                 worst = fmax(worst, fabs(grad[i] - want));
