@@ -23,13 +23,18 @@ optk_context *test_context(optk_backend backend) {
 }
 
 test_buffer test_buffer_new(optk_context *ctx, size_t n, size_t elem_size, const void *host_init) {
+    return test_buffer_new_shifted(ctx, n, elem_size, host_init, 0);
+}
+
+test_buffer test_buffer_new_shifted(optk_context *ctx, size_t n, size_t elem_size,
+                                    const void *host_init, size_t shift) {
     test_buffer b = {.ctx = ctx, .bytes = n * elem_size};
-    size_t total = b.bytes + 2 * GUARD_BYTES;
+    size_t total = b.bytes + 2 * GUARD_BYTES + shift;
     void *base = NULL;
     optk_status s = optk_mem_alloc(ctx, total, &base);
     cr_assert_eq(s, OPTK_OK, "mem_alloc(%zu): %s", total, optk_context_last_error(ctx));
     b.base = base;
-    b.data = b.base + GUARD_BYTES;
+    b.data = b.base + GUARD_BYTES + shift;
     cr_assert_eq(optk_mem_set(ctx, b.base, GUARD_BYTE, total), OPTK_OK);
     if (host_init) cr_assert_eq(optk_mem_upload(ctx, b.data, host_init, b.bytes), OPTK_OK);
     return b;
@@ -42,7 +47,8 @@ void test_buffer_read(const test_buffer *b, void *host_out) {
 
 void test_buffer_check_guards(const test_buffer *b, const char *what) {
     unsigned char guard[GUARD_BYTES];
-    const unsigned char *zones[2] = {b->base, b->base + GUARD_BYTES + b->bytes};
+    const unsigned char *data = b->data;
+    const unsigned char *zones[2] = {data - GUARD_BYTES, data + b->bytes};
     for (int z = 0; z < 2; ++z) {
         cr_assert_eq(optk_mem_download(b->ctx, guard, zones[z], GUARD_BYTES), OPTK_OK);
         for (int i = 0; i < GUARD_BYTES; ++i) {

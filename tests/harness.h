@@ -41,6 +41,10 @@ typedef struct test_buffer {
 } test_buffer;
 
 test_buffer test_buffer_new(optk_context *ctx, size_t n, size_t elem_size, const void *host_init);
+/* The same with the data `shift` bytes past an aligned address (the guard zones move with
+ * it), so that a backend's aligned-vector path is not taken. */
+test_buffer test_buffer_new_shifted(optk_context *ctx, size_t n, size_t elem_size,
+                                    const void *host_init, size_t shift);
 void test_buffer_read(const test_buffer *b, void *host_out);
 void test_buffer_check_guards(const test_buffer *b, const char *what);
 void test_buffer_free(test_buffer *b);

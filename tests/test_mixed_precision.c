@@ -41,8 +41,18 @@ static void values(int t, float *p, float *g, float *c, optk_dtype round_to, opt
     }
 }
 
-/* Tensors on ctx with the dtypes of o; p_as: the dtype p's values are made exact in. */
-static void make(run *r, optk_context *ctx, const optk_optim_options *o, optk_dtype p_as) {
+/* Which buffer of every tensor make_shifted puts one element past an aligned address. */
+enum { SHIFT_NONE = -1, SHIFT_PARAM, SHIFT_GRAD, SHIFT_MASTER, SHIFT_STATE0 };
+
+static test_buffer buffer(optk_context *ctx, size_t n, size_t elem_size, const void *init,
+                          bool shifted) {
+    return test_buffer_new_shifted(ctx, n, elem_size, init, shifted ? elem_size : 0);
+}
+
+/* Tensors on ctx with the dtypes of o; p_as: the dtype p's values are made exact in; shift:
+ * SHIFT_NONE, or the buffer to misalign (SHIFT_STATE0 + s for state s). */
+static void make_shifted(run *r, optk_context *ctx, const optk_optim_options *o, optk_dtype p_as,
+                         int shift) {
     r->ctx = ctx;
     r->nstate = optk_optim_state_count(o);
     const bool master = o->param_dtype != OPTK_F32 && !o->stochastic_rounding;
@@ -53,31 +63,35 @@ static void make(run *r, optk_context *ctx, const optk_optim_options *o, optk_dt
         values(t, p, g, c, p_as, o->grad_dtype);
         r->t[t] = (optk_param_tensor){.numel = sizes[t]};
         if (o->param_dtype == OPTK_F32) {
-            r->param[t] = test_buffer_new(ctx, n, 4, p);
+            r->param[t] = buffer(ctx, n, 4, p, shift == SHIFT_PARAM);
         } else {
             for (size_t i = 0; i < n; ++i)
                 h[i] = to_half(p[i], o->param_dtype);
-            r->param[t] = test_buffer_new(ctx, n, 2, h);
+            r->param[t] = buffer(ctx, n, 2, h, shift == SHIFT_PARAM);
         }
         if (o->grad_dtype == OPTK_F32) {
-            r->grad[t] = test_buffer_new(ctx, n, 4, g);
+            r->grad[t] = buffer(ctx, n, 4, g, shift == SHIFT_GRAD);
         } else {
             for (size_t i = 0; i < n; ++i)
                 h[i] = to_half(g[i], o->grad_dtype);
-            r->grad[t] = test_buffer_new(ctx, n, 2, h);
+            r->grad[t] = buffer(ctx, n, 2, h, shift == SHIFT_GRAD);
         }
         r->t[t].param = r->param[t].data;
         r->t[t].grad = r->grad[t].data;
         if (master) {
-            r->master[t] = test_buffer_new(ctx, n, 4, p);
+            r->master[t] = buffer(ctx, n, 4, p, shift == SHIFT_MASTER);
             r->t[t].master = r->master[t].data;
         }
         for (int s = 0; s < r->nstate; ++s) {
-            r->state[t][s] = test_buffer_new(ctx, n, 4, NULL);
+            r->state[t][s] = buffer(ctx, n, 4, NULL, shift == SHIFT_STATE0 + s);
             r->t[t].state[s] = r->state[t][s].data;
         }
         free(p), free(g), free(c), free(h);
     }
+}
+
+static void make(run *r, optk_context *ctx, const optk_optim_options *o, optk_dtype p_as) {
+    make_shifted(r, ctx, o, p_as, SHIFT_NONE);
 }
 
 /* Sophia's h and AdaHessian's D: positive curvature, the same in every run. */
@@ -234,6 +248,62 @@ BACKEND_TEST(mixed_precision, stochastic_rounding_follows_its_definition) {
               (long long)rounded_up, (long long)total);
     release(&sr);
     release(&fp32);
+    optk_context_free(ctx);
+}
+
+/* Every buffer misaligned in turn (one element past an aligned address) gives the bits of the
+ * aligned run: on CUDA a full tile of aligned buffers moves four elements per access and
+ * draws stochastic rounding's bits a Philox block at a time, any misaligned buffer sends its
+ * tensor down the one-element path, and both must agree (the tile-sized tensors of `sizes`
+ * have full tiles; the CPU has one path, so there this checks the harness's shifting). */
+BACKEND_TEST(mixed_precision, a_misaligned_buffer_changes_no_bit) {
+    optk_context *ctx = test_context(backend);
+    for (int mode = 0; mode < 3; ++mode) {
+        optk_optim_options o = optk_optim_default_options(OPTK_RULE_ADAMW);
+        o.param_dtype = mode == 2 ? OPTK_F16 : OPTK_BF16;
+        o.grad_dtype = mode == 0 ? OPTK_BF16 : OPTK_F32;
+        o.stochastic_rounding = mode == 1;
+        o.seed = 77;
+        const bool master = !o.stochastic_rounding;
+        run base;
+        make(&base, ctx, &o, o.param_dtype);
+        steps(&base, &o, 2);
+        const int last = SHIFT_STATE0 + base.nstate - 1;
+        for (int shift = SHIFT_PARAM; shift <= last; ++shift) {
+            if (shift == SHIFT_MASTER && !master) continue;
+            run r;
+            make_shifted(&r, ctx, &o, o.param_dtype, shift);
+            const void *moved = shift == SHIFT_PARAM  ? r.t[1].param
+                                : shift == SHIFT_GRAD ? r.t[1].grad
+                                : shift == SHIFT_MASTER
+                                    ? (const void *)r.t[1].master
+                                    : (const void *)r.t[1].state[shift - SHIFT_STATE0];
+            cr_assert((uintptr_t)moved % 8 != 0, "buffer %d is still 8-byte aligned", shift);
+            steps(&r, &o, 2);
+            char what[96];
+            for (int t = 0; t < NT; ++t) {
+                const size_t n = (size_t)sizes[t];
+                uint16_t *got = malloc(n * 2), *want = malloc(n * 2);
+                test_buffer_read(&r.param[t], got);
+                test_buffer_read(&base.param[t], want);
+                snprintf(what, sizeof what, "mode %d, buffer %d shifted: tensor %d param", mode,
+                         shift, t);
+                test_assert_bits_equal(got, want, n, 2, what);
+                free(got), free(want);
+                for (int s = -1; s < r.nstate; ++s) {
+                    if (s < 0 && !master) continue;
+                    float *a = read(s < 0 ? &r.master[t] : &r.state[t][s]);
+                    float *b = read(s < 0 ? &base.master[t] : &base.state[t][s]);
+                    snprintf(what, sizeof what, "mode %d, buffer %d shifted: tensor %d %s %d", mode,
+                             shift, t, s < 0 ? "master" : "state", s);
+                    test_assert_bits_equal(a, b, n, 4, what);
+                    free(a), free(b);
+                }
+            }
+            release(&r);
+        }
+        release(&base);
+    }
     optk_context_free(ctx);
 }
 

@@ -6,10 +6,11 @@
  * which also keeps a step capturable in a CUDA graph. A block finds its tensor by binary
  * search over the tiles' prefix sums.
  *
- * Inside a tile, when every buffer of the tensor is 16-byte aligned and the tile is full,
- * each thread moves kUnroll float4 vectors of every buffer (all loads first, so they are in
- * flight together); otherwise (a tensor's last tile, or misaligned buffers) threads take
- * one element at a time. Every element is computed by the shared rule from src/common/,
+ * Inside a tile, when every buffer of the tensor is aligned to a 4-element vector and the
+ * tile is full, each thread moves kUnroll vectors of four elements of every buffer (float4,
+ * or four bf16/fp16 values in 8 bytes; all loads first, so they are in flight together);
+ * otherwise (a tensor's last tile, or misaligned buffers) threads take one element at a
+ * time. Every element is computed by the shared rule from src/common/,
  * the same function the CPU backend runs.
  *
  * A rule plugs in as a struct (element_rules.cu makes one per line of src/common/rules.h):
@@ -68,6 +69,27 @@ template <int kStates, bool kMixed> constexpr int buffers_of() {
     return 2 + kStates + (kMixed ? 1 : 0);
 }
 
+/* Rule over four elements: parameters p, gradients g (unscaled and clipped here), and the
+ * states s[j] of the same four elements. */
+template <class Rule, int kStates, int kWritten>
+__device__ __forceinline__ void apply4(const typename Rule::Consts &k, float4 &p, const float4 &g,
+                                       float4 (&s)[kStates > 0 ? kStates : 1], float unscale,
+                                       float clip) {
+    float *pe = &p.x;
+    const float *ge = &g.x;
+#pragma unroll
+    for (int lane = 0; lane < 4; ++lane) {
+        float se[OPTK_MAX_STATE] = {}; /* rules may store past the layout */
+#pragma unroll
+        for (int j = 0; j < kStates; ++j)
+            se[j] = (&s[j].x)[lane];
+        Rule::apply(k, pe[lane], Rule::kReadsGrad ? (ge[lane] * unscale) * clip : 0.0f, se);
+#pragma unroll
+        for (int j = 0; j < kWritten; ++j)
+            (&s[j].x)[lane] = se[j];
+    }
+}
+
 template <class Rule, int kStates, int kWritten, bool kMixed>
 __global__ void __launch_bounds__(kThreads)
     multi_tensor_kernel(const __grid_constant__ TensorBatch<buffers_of<kStates, kMixed>()> batch,
@@ -91,11 +113,42 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t remaining = batch.numel[t] - base;
     const int n = remaining < kTile ? (int)remaining : kTile;
 
-    if constexpr (kMixed) { /* any dtype, one element at a time; pointers at the tensor start */
+    if constexpr (kMixed) { /* any dtype; param, grad and master at the tensor's start */
         const int64_t at = batch.first_element[t] + base; /* element index in the tensor */
         void *param = batch.ptr[0][t];
         const void *grad = batch.ptr[1][t];
         float *master = batch.ptr[2 + kStates][t];
+        uintptr_t off =
+            vector_misalignment(param, at, m.precision == OPTK_PRECISION_F32 ? 4 : 2) |
+            (kReadsGrad ? vector_misalignment(grad, at, m.grad_dtype == OPTK_F32 ? 4 : 2) : 0u) |
+            (m.precision == OPTK_PRECISION_MASTER ? vector_misalignment(master, at, 4) : 0u);
+#pragma unroll
+        for (int j = 0; j < kStates; ++j)
+            off |= vector_misalignment(batch.ptr[2 + j][t], base, 4);
+        if (n == kTile && off == 0) { /* at: a multiple of kTile, so of a Philox block's 8 */
+            float4 pv[kUnroll], gv[kUnroll], sv[kUnroll][kStates > 0 ? kStates : 1];
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u) {
+                const int i = (u * kThreads + (int)threadIdx.x) * 4;
+                pv[u] = load_param4(param, master, at + i, m);
+                gv[u] = kReadsGrad ? load_grad4(grad, at + i, m.grad_dtype) : float4{};
+#pragma unroll
+                for (int j = 0; j < kStates; ++j)
+                    sv[u][j] = load_float4(batch.ptr[2 + j][t], base + i);
+            }
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u)
+                apply4<Rule, kStates, kWritten>(k, pv[u], gv[u], sv[u], unscale, clip);
+#pragma unroll
+            for (int u = 0; u < kUnroll; ++u) {
+                const int i = (u * kThreads + (int)threadIdx.x) * 4;
+                store_param4(param, master, at + i, pv[u], m, at + i, batch.tensor_index[t]);
+#pragma unroll
+                for (int j = 0; j < kWritten; ++j)
+                    *reinterpret_cast<float4 *>(batch.ptr[2 + j][t] + base + i) = sv[u][j];
+            }
+            return;
+        }
         for (int i = (int)threadIdx.x; i < n; i += kThreads) {
             float se[OPTK_MAX_STATE] = {};
 #pragma unroll
@@ -124,39 +177,26 @@ __global__ void __launch_bounds__(kThreads)
     }
 
     if (n == kTile && (any_bits & 15u) == 0) {
-        float4 pv[kUnroll], gv[kUnroll], sv[kStates > 0 ? kStates : 1][kUnroll];
+        float4 pv[kUnroll], gv[kUnroll], sv[kUnroll][kStates > 0 ? kStates : 1];
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             const int i = (u * kThreads + (int)threadIdx.x) * 4;
-            pv[u] = *reinterpret_cast<const float4 *>(p + i);
-            gv[u] = kReadsGrad ? *reinterpret_cast<const float4 *>(g + i) : float4{};
+            pv[u] = load_float4(p, i);
+            gv[u] = kReadsGrad ? load_float4(g, i) : float4{};
 #pragma unroll
             for (int j = 0; j < kStates; ++j)
-                sv[j][u] = *reinterpret_cast<const float4 *>(s[j] + i);
+                sv[u][j] = load_float4(s[j], i);
         }
 #pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            float *pe = &pv[u].x;
-            const float *ge = &gv[u].x;
-#pragma unroll
-            for (int lane = 0; lane < 4; ++lane) {
-                float se[OPTK_MAX_STATE] = {}; /* rules may store past the layout */
-#pragma unroll
-                for (int j = 0; j < kStates; ++j)
-                    se[j] = (&sv[j][u].x)[lane];
-                Rule::apply(k, pe[lane], (ge[lane] * unscale) * clip, se);
-#pragma unroll
-                for (int j = 0; j < kWritten; ++j)
-                    (&sv[j][u].x)[lane] = se[j];
-            }
-        }
+        for (int u = 0; u < kUnroll; ++u)
+            apply4<Rule, kStates, kWritten>(k, pv[u], gv[u], sv[u], unscale, clip);
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
             const int i = (u * kThreads + (int)threadIdx.x) * 4;
             *reinterpret_cast<float4 *>(p + i) = pv[u];
 #pragma unroll
             for (int j = 0; j < kWritten; ++j)
-                *reinterpret_cast<float4 *>(s[j] + i) = sv[j][u];
+                *reinterpret_cast<float4 *>(s[j] + i) = sv[u][j];
         }
     } else {
         for (int i = (int)threadIdx.x; i < n; i += kThreads) {

@@ -27,8 +27,12 @@ struct FusedArgs {
     optk_sinkhorn_outputs out;
 };
 
+/* Register budgets: one block holds a small problem, and four blocks an SM (64 registers a
+ * thread) keep more problems in flight; a cluster's block holds a slice of a problem too
+ * large for one block's shared memory, so few fit an SM anyway, and without the explicit
+ * minimum of one ptxas capped it at 80 registers and spilled (ptxas -v, sm_90). */
 template <bool kCluster>
-__global__ void __launch_bounds__(kThreads) fused_kernel(const FusedArgs args) {
+__global__ void __launch_bounds__(kThreads, kCluster ? 1 : 4) fused_kernel(const FusedArgs args) {
     using Cost = std::conditional_t<kCluster, TableCost, ViewCost>;
     const Team<kCluster> team;
     const unsigned rank = team.rank(), blocks = team.size();
