@@ -200,6 +200,51 @@ BACKEND_TEST(mixed_precision, master_copy_runs_equal_fp32_runs_bit_for_bit) {
     optk_context_free(ctx);
 }
 
+/* fp32 parameters with bf16 or fp16 gradients step exactly as with the gradients widened to
+ * fp32 beforehand (on CUDA the mixed kernel, vector and one-element paths). */
+BACKEND_TEST(mixed_precision, half_gradients_step_as_their_widened_values) {
+    optk_context *ctx = test_context(backend);
+    const optk_dtype gdts[] = {OPTK_BF16, OPTK_F16};
+    for (size_t r = 0; r < sizeof rules / sizeof *rules; ++r) {
+        for (int gd = 0; gd < 2; ++gd) {
+            optk_optim_options o = optk_optim_default_options(rules[r]);
+            o.batch_tokens = 64.0;
+            o.momentum = rules[r] == OPTK_RULE_SGD ? 0.9 : o.momentum;
+            o.grad_dtype = gdts[gd];
+            optk_optim_options ref = o;
+            ref.grad_dtype = OPTK_F32;
+            run half, fp32;
+            make(&half, ctx, &o, OPTK_F32);
+            make(&fp32, ctx, &ref, OPTK_F32);
+            for (int t = 0; t < NT; ++t) { /* the fp32 run's gradients: the half ones widened */
+                const size_t n = (size_t)sizes[t];
+                float *p = malloc(n * 4), *g = malloc(n * 4), *c = malloc(n * 4);
+                values(t, p, g, c, OPTK_F32, o.grad_dtype);
+                cr_assert_eq(optk_mem_upload(ctx, fp32.grad[t].data, g, n * 4), OPTK_OK);
+                free(p), free(g), free(c);
+            }
+            steps(&half, &o, STEPS);
+            steps(&fp32, &ref, STEPS);
+            char what[128];
+            for (int t = 0; t < NT; ++t) {
+                const size_t n = (size_t)sizes[t];
+                for (int s = -1; s < half.nstate; ++s) {
+                    float *a = read(s < 0 ? &half.param[t] : &half.state[t][s]);
+                    float *b = read(s < 0 ? &fp32.param[t] : &fp32.state[t][s]);
+                    snprintf(what, sizeof what, "%s, %s gradients: tensor %d %s %d",
+                             optk_rule_name(rules[r]), optk_dtype_name(o.grad_dtype), t,
+                             s < 0 ? "param" : "state", s);
+                    test_assert_bits_equal(a, b, n, 4, what);
+                    free(a), free(b);
+                }
+            }
+            release(&half);
+            release(&fp32);
+        }
+    }
+    optk_context_free(ctx);
+}
+
 BACKEND_TEST(mixed_precision, stochastic_rounding_follows_its_definition) {
     optk_context *ctx = test_context(backend);
     optk_optim_options o = optk_optim_default_options(OPTK_RULE_ADAMW);
@@ -258,13 +303,17 @@ BACKEND_TEST(mixed_precision, stochastic_rounding_follows_its_definition) {
  * have full tiles; the CPU has one path, so there this checks the harness's shifting). */
 BACKEND_TEST(mixed_precision, a_misaligned_buffer_changes_no_bit) {
     optk_context *ctx = test_context(backend);
-    for (int mode = 0; mode < 3; ++mode) {
+    /* bf16 + master with bf16 gradients; bf16 + stochastic rounding; fp16 + master; fp32
+     * parameters with fp16 gradients */
+    for (int mode = 0; mode < 4; ++mode) {
         optk_optim_options o = optk_optim_default_options(OPTK_RULE_ADAMW);
-        o.param_dtype = mode == 2 ? OPTK_F16 : OPTK_BF16;
-        o.grad_dtype = mode == 0 ? OPTK_BF16 : OPTK_F32;
+        const optk_dtype pdts[] = {OPTK_BF16, OPTK_BF16, OPTK_F16, OPTK_F32};
+        o.param_dtype = pdts[mode];
+        o.grad_dtype = mode == 0 ? OPTK_BF16 : mode == 3 ? OPTK_F16 : OPTK_F32;
         o.stochastic_rounding = mode == 1;
         o.seed = 77;
-        const bool master = !o.stochastic_rounding;
+        const bool master = mode == 0 || mode == 2;
+        const size_t pbytes = mode == 3 ? 4 : 2;
         run base;
         make(&base, ctx, &o, o.param_dtype);
         steps(&base, &o, 2);
@@ -283,12 +332,12 @@ BACKEND_TEST(mixed_precision, a_misaligned_buffer_changes_no_bit) {
             char what[96];
             for (int t = 0; t < NT; ++t) {
                 const size_t n = (size_t)sizes[t];
-                uint16_t *got = malloc(n * 2), *want = malloc(n * 2);
+                unsigned char *got = malloc(n * pbytes), *want = malloc(n * pbytes);
                 test_buffer_read(&r.param[t], got);
                 test_buffer_read(&base.param[t], want);
                 snprintf(what, sizeof what, "mode %d, buffer %d shifted: tensor %d param", mode,
                          shift, t);
-                test_assert_bits_equal(got, want, n, 2, what);
+                test_assert_bits_equal(got, want, n, pbytes, what);
                 free(got), free(want);
                 for (int s = -1; s < r.nstate; ++s) {
                     if (s < 0 && !master) continue;
