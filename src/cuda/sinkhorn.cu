@@ -4,8 +4,9 @@
  * Two solvers share the kernels' element code:
  *  - streaming (any size): per iteration one launch for the g update (a thread per column,
  *    the rows in index order: the cost is read row by row across the threads, coalesced,
- *    and each column's sum runs in the CPU's order) and one for the f update (a warp per row,
- *    the lanes over the columns, merged by a fixed shuffle tree); every check_every
+ *    eight rows' loads in flight, and each column's sum runs in the CPU's order) and one
+ *    for the f update (a warp per row, the lanes over the columns, merged by a fixed shuffle
+ *    tree); every check_every
  *    iterations the next g update also yields each column's error term, one block per
  *    problem sums them in a fixed order and retires the problems that converged, and the
  *    host reads how many are still running (its only synchronisation); a block of
@@ -38,9 +39,8 @@ __global__ void __launch_bounds__(kThreads)
     if (j >= v.m || !active[p]) return;
     const float *a = v.a + p * v.n, *fp = f + p * v.n;
     optk_lse l = optk_lse_empty();
-    for (int64_t i = 0; i < v.n; ++i) {
-        if (a[i] != 0.0f) optk_lse_push(&l, fp[i] - optk_ot_cost_at(&v, p, i, j), eps);
-    }
+    lse_push_in_order(
+        &l, 0, v.n, 1, a, fp, [&](int64_t i) { return optk_ot_cost_at(&v, p, i, j); }, eps);
     const float bj = v.b[p * v.m + j];
     const float next = optk_potential(bj, l, eps, tau);
     if (terms) terms[p * v.m + j] = optk_error_term(bj, g[p * v.m + j], next, eps);
@@ -58,9 +58,8 @@ __global__ void __launch_bounds__(kWarps * 32)
     if (!active[p]) return;
     const float *b = v.b + p * v.m, *gp = g + p * v.m;
     optk_lse l = optk_lse_empty();
-    for (int64_t j = lane; j < v.m; j += 32) {
-        if (b[j] != 0.0f) optk_lse_push(&l, gp[j] - optk_ot_cost_at(&v, p, i, j), eps);
-    }
+    lse_push_in_order(
+        &l, lane, v.m, 32, b, gp, [&](int64_t j) { return optk_ot_cost_at(&v, p, i, j); }, eps);
     l = warp_merge(l, eps);
     if (lane == 0) f[r] = optk_potential(v.a[r], l, eps, tau);
 }

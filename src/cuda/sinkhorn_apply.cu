@@ -55,10 +55,12 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t rows = transpose ? v.m : v.n, others = transpose ? v.n : v.m;
     const int64_t p = q / rows, r = q % rows;
     optk_lse l = optk_lse_empty();
-    for (int64_t s = lane; s < others; s += 32) {
-        const float c = transpose ? optk_ot_cost_at(&v, p, s, r) : optk_ot_cost_at(&v, p, r, s);
-        if (w[p * others + s] != 0.0f) optk_lse_push(&l, h[p * others + s] - c, eps);
-    }
+    sinkhorn::lse_push_in_order(
+        &l, lane, others, 32, w + p * others, h + p * others,
+        [&](int64_t s) {
+            return transpose ? optk_ot_cost_at(&v, p, s, r) : optk_ot_cost_at(&v, p, r, s);
+        },
+        eps);
     l = sinkhorn::warp_merge(l, eps);
     if (lane == 0) out[q] = optk_potential(1.0f, l, eps, tau);
 }

@@ -19,6 +19,7 @@ using namespace optk_cuda::sinkhorn;
 namespace {
 
 constexpr int64_t kMostEntries = 256 * 256; /* n m of the largest problem solved on-chip */
+constexpr int kAhead = 4;                   /* visit_in_order's look-ahead over shared memory */
 
 struct FusedArgs {
     optk_ot_view v; /* global memory */
@@ -112,9 +113,8 @@ __global__ void __launch_bounds__(kThreads, kCluster ? 1 : 4) fused_kernel(const
         double sum = 0.0;
         for (int64_t j = col0 + tid; j < col1; j += kThreads) {
             optk_lse l = optk_lse_empty();
-            for (int64_t i = 0; i < n; ++i) {
-                if (a[i] != 0.0f) optk_lse_push(&l, f[i] - cost(i, j), eps);
-            }
+            lse_push_in_order<kAhead>(
+                &l, 0, n, 1, a, f, [&](int64_t i) { return cost(i, j); }, eps);
             const float next = optk_potential(b[j], l, eps, tau);
             if (want_error) {
                 const double term = optk_error_term(b[j], g[j], next, eps);
@@ -154,9 +154,8 @@ __global__ void __launch_bounds__(kThreads, kCluster ? 1 : 4) fused_kernel(const
             }
             for (int64_t i = row0 + warp; i < row1; i += kWarps) {
                 optk_lse l = optk_lse_empty();
-                for (int64_t j = lane; j < m; j += 32) {
-                    if (b[j] != 0.0f) optk_lse_push(&l, g[j] - cost(i, j), eps);
-                }
+                lse_push_in_order<kAhead>(
+                    &l, lane, m, 32, b, g, [&](int64_t j) { return cost(i, j); }, eps);
                 l = warp_merge(l, eps);
                 if (lane == 0) put(f, i, optk_potential(a[i], l, eps, tau));
             }
@@ -173,11 +172,11 @@ __global__ void __launch_bounds__(kThreads, kCluster ? 1 : 4) fused_kernel(const
         for (int k = 0; k < len; ++k) {
             int bad = 0;
             for (int64_t j = col0 + tid; j < col1; j += kThreads)
-                put(vs, j, kernel_column(cost, n, j, a, f, g[j], u, b[j], eps, tau, &bad));
+                put(vs, j, kernel_column<kAhead>(cost, n, j, a, f, g[j], u, b[j], eps, tau, &bad));
             if (bad) atomicOr(team_unsafe, 1);
             team.sync();
             for (int64_t i = row0 + warp; i < row1; i += kWarps) {
-                const double sum = kernel_row_sum(cost, m, i, a[i], f[i], g, vs, lane, eps);
+                const double sum = kernel_row_sum<kAhead>(cost, m, i, a[i], f[i], g, vs, lane, eps);
                 if (lane == 0) {
                     int row_bad = 0;
                     put(u, i, optk_scaling_tau(a[i], sum, tau, f[i], eps, &row_bad));

@@ -26,6 +26,50 @@ __device__ inline optk_lse warp_merge(optk_lse l, float eps) {
     return l;
 }
 
+/* Visits s = first, first + stride, ... below count in that order (a column's rows: stride
+ * 1; a lane's columns: stride 32): use(load(s)), kAhead indices at a time with every load of
+ * the group issued before the first use (8 for global memory; on-chip data, whose latency is
+ * short, needs fewer, and the registers are scarcer there). Written plainly, a load behind a test
+ * (a zero weight's skip) could not be hoisted above the previous use, so a thread had one cost load
+ * in flight and a large dense column was latency-bound. The order of the uses, and so every
+ * bit, is the plain loop's. */
+template <int kAhead = 8, class Load, class Use>
+__device__ inline void visit_in_order(int64_t first, int64_t count, int64_t stride,
+                                      const Load &load, const Use &use) {
+    using Loaded = decltype(load(first));
+    int64_t s = first;
+    for (; s + (kAhead - 1) * stride < count; s += kAhead * stride) {
+        Loaded got[kAhead];
+#pragma unroll
+        for (int k = 0; k < kAhead; ++k)
+            got[k] = load(s + k * stride);
+#pragma unroll
+        for (int k = 0; k < kAhead; ++k)
+            use(got[k]);
+    }
+    for (; s < count; s += stride)
+        use(load(s));
+}
+
+/* Pushes pot[s] - cost_of(s) into *l over visit_in_order's indices, skipping zero weights. */
+template <int kAhead = 8, class CostOf>
+__device__ inline void lse_push_in_order(optk_lse *l, int64_t first, int64_t count, int64_t stride,
+                                         const float *weight, const float *pot,
+                                         const CostOf &cost_of, float eps) {
+    struct Term {
+        float v;
+        bool keep;
+    };
+    visit_in_order<kAhead>(
+        first, count, stride,
+        [&](int64_t s) {
+            return Term{pot[s] - cost_of(s), weight[s] != 0.0f};
+        },
+        [&](const Term &t) {
+            if (t.keep) optk_lse_push(l, t.v, eps);
+        });
+}
+
 /* A double summed across the 32 lanes of a warp in a fixed tree (lane 0 holds it):
  * optk_sum_lanes's order. */
 __device__ inline double warp_sum(double x) {
@@ -45,28 +89,32 @@ struct ViewCost {
 /* A kernel-domain column scaling (common/sinkhorn.h): v_j = b_j / sum_i K_ij u_i over the n
  * rows in index order, K_ij recomputed from the potentials (the same floats the CPU stores).
  * cost(i, j) gives C_ij; f, u and a are the problem's. Sets *unsafe. */
-template <class Cost>
+template <int kAhead = 8, class Cost>
 __device__ inline float kernel_column(const Cost &cost, int64_t n, int64_t j, const float *a,
                                       const float *f, float gj, const float *u, float bj, float eps,
                                       float tau, int *unsafe) {
     double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-        const float k = optk_kernel_entry(a[i], f[i], gj, cost(i, j), eps);
-        sum += (double)k * (double)u[i];
-    }
+    visit_in_order<kAhead>(
+        0, n, 1,
+        [&](int64_t i) {
+            return float4{a[i], f[i], u[i], cost(i, j)};
+        },
+        [&](const float4 &r) { sum += (double)optk_kernel_entry(r.x, r.y, gj, r.w, eps) * r.z; });
     return optk_scaling_tau(bj, sum, tau, gj, eps, unsafe);
 }
 
 /* A kernel-domain row sum over a warp's lanes, column j of m in lane j % 32 (lane 0 gets the
  * total): sum_j K_ij v_j. */
-template <class Cost>
+template <int kAhead = 8, class Cost>
 __device__ inline double kernel_row_sum(const Cost &cost, int64_t m, int64_t i, float ai, float fi,
                                         const float *g, const float *vs, int lane, float eps) {
     double sum = 0.0;
-    for (int64_t j = lane; j < m; j += 32) {
-        const float k = optk_kernel_entry(ai, fi, g[j], cost(i, j), eps);
-        sum += (double)k * (double)vs[j];
-    }
+    visit_in_order<kAhead>(
+        lane, m, 32,
+        [&](int64_t j) {
+            return float4{g[j], vs[j], cost(i, j), 0.0f};
+        },
+        [&](const float4 &r) { sum += (double)optk_kernel_entry(ai, fi, r.x, r.z, eps) * r.y; });
     return warp_sum(sum);
 }
 
