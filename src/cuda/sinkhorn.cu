@@ -6,14 +6,13 @@
  *    the rows in index order: the cost is read row by row across the threads, coalesced,
  *    eight rows' loads in flight, and each column's sum runs in the CPU's order) and one
  *    for the f update (a warp per row, the lanes over the columns, merged by a fixed shuffle
- *    tree); every check_every
- *    iterations the next g update also yields each column's error term, one block per
- *    problem sums them in a fixed order and retires the problems that converged, and the
- *    host reads how many are still running (its only synchronisation); a block of
- *    iterations between checks runs in the kernel domain
- *    (common/sinkhorn.h: a thread per column and a warp per row again, the kernel entries
- *    recomputed, so no n x m workspace), the problems it failed for rerun in the log domain;
- *    a self problem's iterations are the symmetric update instead (a g update and an average);
+ *    tree); every check_every iterations the next g update also yields each column's error
+ *    term, one block per problem sums them in a fixed order and retires the problems that
+ *    converged, and the host reads how many are still running (its only synchronisation); a
+ *    block of iterations between checks runs in the kernel domain (common/sinkhorn.h: a
+ *    thread per column and a warp per row again, the kernel entries recomputed, so no n x m
+ *    workspace), the problems it failed for rerun in the log domain; a self problem's
+ *    iterations are the symmetric update instead (a g update and an average);
  *  - on-chip (small problems, sinkhorn_fused.cu): one block per problem — or on sm_90 a
  *    thread-block cluster, where one block's shared memory is too small — runs every
  *    iteration in one launch.
