@@ -94,6 +94,18 @@ static void make(run *r, optk_context *ctx, const optk_optim_options *o, optk_dt
     make_shifted(r, ctx, o, p_as, SHIFT_NONE);
 }
 
+/* The gradients of a run with half gradients (dtype gdt; p_as as for make), widened to fp32
+ * into fp32's: the two runs then see the same values. */
+static void give_widened_gradients(run *fp32, optk_dtype p_as, optk_dtype gdt) {
+    for (int t = 0; t < NT; ++t) {
+        const size_t n = (size_t)sizes[t];
+        float *p = malloc(n * 4), *g = malloc(n * 4), *c = malloc(n * 4);
+        values(t, p, g, c, p_as, gdt);
+        cr_assert_eq(optk_mem_upload(fp32->ctx, fp32->grad[t].data, g, n * 4), OPTK_OK);
+        free(p), free(g), free(c);
+    }
+}
+
 /* Sophia's h and AdaHessian's D: positive curvature, the same in every run. */
 static void set_curvature(run *r, const optk_optim_options *o) {
     if (o->rule != OPTK_RULE_SOPHIA && o->rule != OPTK_RULE_ADAHESSIAN) return;
@@ -158,14 +170,7 @@ BACKEND_TEST(mixed_precision, master_copy_runs_equal_fp32_runs_bit_for_bit) {
                 run mixed, fp32;
                 make(&mixed, ctx, &o, o.param_dtype);
                 make(&fp32, ctx, &ref, o.param_dtype);
-                /* Same gradient values: the fp32 run gets them widened. */
-                for (int t = 0; t < NT; ++t) {
-                    const size_t n = (size_t)sizes[t];
-                    float *p = malloc(n * 4), *g = malloc(n * 4), *c = malloc(n * 4);
-                    values(t, p, g, c, o.param_dtype, o.grad_dtype);
-                    cr_assert_eq(optk_mem_upload(ctx, fp32.grad[t].data, g, n * 4), OPTK_OK);
-                    free(p), free(g), free(c);
-                }
+                give_widened_gradients(&fp32, o.param_dtype, o.grad_dtype);
                 steps(&mixed, &o, STEPS);
                 steps(&fp32, &ref, STEPS);
                 char what[128];
@@ -216,13 +221,7 @@ BACKEND_TEST(mixed_precision, half_gradients_step_as_their_widened_values) {
             run half, fp32;
             make(&half, ctx, &o, OPTK_F32);
             make(&fp32, ctx, &ref, OPTK_F32);
-            for (int t = 0; t < NT; ++t) { /* the fp32 run's gradients: the half ones widened */
-                const size_t n = (size_t)sizes[t];
-                float *p = malloc(n * 4), *g = malloc(n * 4), *c = malloc(n * 4);
-                values(t, p, g, c, OPTK_F32, o.grad_dtype);
-                cr_assert_eq(optk_mem_upload(ctx, fp32.grad[t].data, g, n * 4), OPTK_OK);
-                free(p), free(g), free(c);
-            }
+            give_widened_gradients(&fp32, OPTK_F32, o.grad_dtype);
             steps(&half, &o, STEPS);
             steps(&fp32, &ref, STEPS);
             char what[128];
@@ -259,13 +258,7 @@ BACKEND_TEST(mixed_precision, stochastic_rounding_follows_its_definition) {
     run sr, fp32;
     make(&sr, ctx, &o, OPTK_BF16);
     make(&fp32, ctx, &ref, OPTK_BF16);
-    for (int t = 0; t < NT; ++t) {
-        const size_t n = (size_t)sizes[t];
-        float *p = malloc(n * 4), *g = malloc(n * 4), *c = malloc(n * 4);
-        values(t, p, g, c, OPTK_BF16, OPTK_BF16);
-        cr_assert_eq(optk_mem_upload(ctx, fp32.grad[t].data, g, n * 4), OPTK_OK);
-        free(p), free(g), free(c);
-    }
+    give_widened_gradients(&fp32, OPTK_BF16, OPTK_BF16);
     steps(&sr, &o, 1);
     steps(&fp32, &ref, 1);
     int64_t rounded_up = 0, total = 0;

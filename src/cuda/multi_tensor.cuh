@@ -90,6 +90,42 @@ __device__ __forceinline__ void apply4(const typename Rule::Consts &k, float4 &p
     }
 }
 
+/* A full tile, four elements per access of every buffer: thread t takes elements
+ * 4 (u kThreads + t) .. + 3 of the tile for u < kUnroll, all loads first (so they are in
+ * flight together). load_param(i) and load_grad(i) give the four parameters and gradients
+ * from tile element i, store_param(i, p) writes the parameters back; s[j]: state j at the
+ * tile's start. */
+template <class Rule, int kStates, int kWritten, class LoadParam, class LoadGrad, class StoreParam>
+__device__ __forceinline__ void
+vector_tile(const typename Rule::Consts &k, float unscale, float clip,
+            float *const (&s)[kStates > 0 ? kStates : 1], const LoadParam &load_param,
+            const LoadGrad &load_grad, const StoreParam &store_param) {
+    float4 pv[kUnroll], gv[kUnroll], sv[kUnroll][kStates > 0 ? kStates : 1];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+        const int i = (u * kThreads + (int)threadIdx.x) * 4;
+        pv[u] = load_param(i);
+        if constexpr (Rule::kReadsGrad)
+            gv[u] = load_grad(i);
+        else
+            gv[u] = float4{};
+#pragma unroll
+        for (int j = 0; j < kStates; ++j)
+            sv[u][j] = load_float4(s[j], i);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+        apply4<Rule, kStates, kWritten>(k, pv[u], gv[u], sv[u], unscale, clip);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+        const int i = (u * kThreads + (int)threadIdx.x) * 4;
+        store_param(i, pv[u]);
+#pragma unroll
+        for (int j = 0; j < kWritten; ++j)
+            store_float4(s[j], i, sv[u][j]);
+    }
+}
+
 template <class Rule, int kStates, int kWritten, bool kMixed>
 __global__ void __launch_bounds__(kThreads)
     multi_tensor_kernel(const __grid_constant__ TensorBatch<buffers_of<kStates, kMixed>()> batch,
@@ -118,35 +154,24 @@ __global__ void __launch_bounds__(kThreads)
         void *param = batch.ptr[0][t];
         const void *grad = batch.ptr[1][t];
         float *master = batch.ptr[2 + kStates][t];
+        float *states[kStates > 0 ? kStates : 1];
         uintptr_t off =
             vector_misalignment(param, at, m.precision == OPTK_PRECISION_F32 ? 4 : 2) |
             (kReadsGrad ? vector_misalignment(grad, at, m.grad_dtype == OPTK_F32 ? 4 : 2) : 0u) |
             (m.precision == OPTK_PRECISION_MASTER ? vector_misalignment(master, at, 4) : 0u);
 #pragma unroll
-        for (int j = 0; j < kStates; ++j)
-            off |= vector_misalignment(batch.ptr[2 + j][t], base, 4);
+        for (int j = 0; j < kStates; ++j) {
+            states[j] = batch.ptr[2 + j][t] + base;
+            off |= vector_misalignment(states[j], 0, 4);
+        }
         if (n == kTile && off == 0) { /* at: a multiple of kTile, so of a Philox block's 8 */
-            float4 pv[kUnroll], gv[kUnroll], sv[kUnroll][kStates > 0 ? kStates : 1];
-#pragma unroll
-            for (int u = 0; u < kUnroll; ++u) {
-                const int i = (u * kThreads + (int)threadIdx.x) * 4;
-                pv[u] = load_param4(param, master, at + i, m);
-                gv[u] = kReadsGrad ? load_grad4(grad, at + i, m.grad_dtype) : float4{};
-#pragma unroll
-                for (int j = 0; j < kStates; ++j)
-                    sv[u][j] = load_float4(batch.ptr[2 + j][t], base + i);
-            }
-#pragma unroll
-            for (int u = 0; u < kUnroll; ++u)
-                apply4<Rule, kStates, kWritten>(k, pv[u], gv[u], sv[u], unscale, clip);
-#pragma unroll
-            for (int u = 0; u < kUnroll; ++u) {
-                const int i = (u * kThreads + (int)threadIdx.x) * 4;
-                store_param4(param, master, at + i, pv[u], m, at + i, batch.tensor_index[t]);
-#pragma unroll
-                for (int j = 0; j < kWritten; ++j)
-                    *reinterpret_cast<float4 *>(batch.ptr[2 + j][t] + base + i) = sv[u][j];
-            }
+            vector_tile<Rule, kStates, kWritten>(
+                k, unscale, clip, states,
+                [&](int i) { return load_param4(param, master, at + i, m); },
+                [&](int i) { return load_grad4(grad, at + i, m.grad_dtype); },
+                [&](int i, float4 v) {
+                    store_param4(param, master, at + i, v, m, at + i, batch.tensor_index[t]);
+                });
             return;
         }
         for (int i = (int)threadIdx.x; i < n; i += kThreads) {
@@ -177,27 +202,10 @@ __global__ void __launch_bounds__(kThreads)
     }
 
     if (n == kTile && (any_bits & 15u) == 0) {
-        float4 pv[kUnroll], gv[kUnroll], sv[kUnroll][kStates > 0 ? kStates : 1];
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            const int i = (u * kThreads + (int)threadIdx.x) * 4;
-            pv[u] = load_float4(p, i);
-            gv[u] = kReadsGrad ? load_float4(g, i) : float4{};
-#pragma unroll
-            for (int j = 0; j < kStates; ++j)
-                sv[u][j] = load_float4(s[j], i);
-        }
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u)
-            apply4<Rule, kStates, kWritten>(k, pv[u], gv[u], sv[u], unscale, clip);
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) {
-            const int i = (u * kThreads + (int)threadIdx.x) * 4;
-            *reinterpret_cast<float4 *>(p + i) = pv[u];
-#pragma unroll
-            for (int j = 0; j < kWritten; ++j)
-                *reinterpret_cast<float4 *>(s[j] + i) = sv[u][j];
-        }
+        vector_tile<Rule, kStates, kWritten>(
+            k, unscale, clip, s, [&](int i) { return load_float4(p, i); },
+            [&](int i) { return load_float4(g, i); },
+            [&](int i, float4 v) { store_float4(p, i, v); });
     } else {
         for (int i = (int)threadIdx.x; i < n; i += kThreads) {
             float pe = p[i];
