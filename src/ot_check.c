@@ -53,10 +53,14 @@ optk_status optk_ot_check_sizes(optk_context *ctx, const char *op, const optk_ot
     return OPTK_OK;
 }
 
+optk_status optk_ot_check_problem(optk_context *ctx, const char *op, const optk_ot_problem *p) {
+    if (!p) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: problem is NULL", op);
+    return optk_ot_check_sizes(ctx, op, p);
+}
+
 optk_status optk_ot_check_points(optk_context *ctx, const char *op, const optk_ot_problem *p,
                                  const char *dense_why) {
-    if (!p) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: problem is NULL", op);
-    optk_status s = optk_ot_check_sizes(ctx, op, p);
+    optk_status s = optk_ot_check_problem(ctx, op, p);
     if (s == OPTK_OK && p->cost == OPTK_COST_DENSE)
         s = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: %s", op, dense_why);
     return s;

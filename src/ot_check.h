@@ -23,6 +23,9 @@ optk_status optk_ot_check_spans(optk_context *ctx, const char *op, const optk_ot
 /* batch, n, m >= 1 and not too many entries; a known cost kind; dim >= 1 for point clouds. */
 optk_status optk_ot_check_sizes(optk_context *ctx, const char *op, const optk_ot_problem *p);
 
+/* p not NULL, and its sizes (optk_ot_check_sizes). */
+optk_status optk_ot_check_problem(optk_context *ctx, const char *op, const optk_ot_problem *p);
+
 /* An op on points: p not NULL, its sizes, and a point cost (a dense one refused with the
  * message "<op>: <dense_why>"). */
 optk_status optk_ot_check_points(optk_context *ctx, const char *op, const optk_ot_problem *p,

@@ -165,10 +165,9 @@ optk_status optk_sinkhorn_apply(optk_context *ctx, const optk_ot_problem *p, dou
                                 int64_t k, float *out) {
     static const char op[] = "sinkhorn_apply";
     if (!ctx) return OPTK_ERR_INVALID_ARGUMENT;
-    if (!p) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: problem is NULL", op);
-    optk_status s = optk_ot_check_sizes(ctx, op, p);
+    optk_status s = optk_ot_check_problem(ctx, op, p);
+    if (s == OPTK_OK) s = optk_ot_check_epsilon(ctx, op, epsilon);
     if (s != OPTK_OK) return s;
-    if ((s = optk_ot_check_epsilon(ctx, op, epsilon)) != OPTK_OK) return s;
     if (k < 1 || (double)p->batch * (double)(p->n > p->m ? p->n : p->m) * (double)k > 0x1p58) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
                          "%s: k must be >= 1 (and not huge), got %lld", op, (long long)k);

@@ -10,10 +10,9 @@ optk_status optk_sinkhorn_ctransform(optk_context *ctx, const optk_ot_problem *p
                                      float *out) {
     static const char op[] = "sinkhorn_ctransform";
     if (!ctx) return OPTK_ERR_INVALID_ARGUMENT;
-    if (!p) return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: problem is NULL", op);
-    optk_status s = optk_ot_check_sizes(ctx, op, p);
+    optk_status s = optk_ot_check_problem(ctx, op, p);
+    if (s == OPTK_OK) s = optk_ot_check_epsilon(ctx, op, epsilon);
     if (s != OPTK_OK) return s;
-    if ((s = optk_ot_check_epsilon(ctx, op, epsilon)) != OPTK_OK) return s;
     if (!(rho >= 0.0)) { /* +Inf: balanced, as rho = 0 */
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: rho must be >= 0, got %g", op, rho);
     }
