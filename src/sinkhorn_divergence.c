@@ -57,6 +57,13 @@ static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_p
                          "%s: warm_start: there are no potentials to start the three solves from",
                          op);
     }
+    if (o->solver == OPTK_SINKHORN_SYMMETRIC || o->solver == OPTK_SINKHORN_SYMMETRIC_LOG_DOMAIN) {
+        return optk_fail(
+            ctx, OPTK_ERR_INVALID_ARGUMENT,
+            "%s: solver %d is for self problems; x against y takes OPTK_SINKHORN_PLAIN, "
+            "_LOG_DOMAIN or _SNS (the self problems take the symmetric update anyway)",
+            op, (int)o->solver);
+    }
     if (!out->divergence && !out->linear && !out->converged && !out->grad_x && !out->grad_y &&
         !out->grad_a && !out->grad_b) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: every output is NULL", op);
@@ -266,6 +273,8 @@ optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *p
      * at small epsilon, where scaling would make it start from the slow end. */
     optk_sinkhorn_options self = *o;
     self.epsilon_start = 0.0;
+    self.solver = o->solver == OPTK_SINKHORN_LOG_DOMAIN ? OPTK_SINKHORN_SYMMETRIC_LOG_DOMAIN
+                                                        : OPTK_SINKHORN_SYMMETRIC;
     for (int k = 0; k < 3 && s == OPTK_OK; ++k) {
         const optk_sinkhorn_outputs solve_out = {.f = w.f[k],
                                                  .g = w.g[k],

@@ -88,20 +88,22 @@ static optk_sinkhorn_options scaled_options(void) {
 }
 
 /* The divergence is optk_sinkhorn's x against y and its symmetric solves of the self problems
- * (at the target epsilon: no epsilon-scaling), combined in double; `converged` is 1 exactly
- * where all three converged (options where only the self problems converge, and where only x
- * against y does, included). */
+ * (at the target epsilon: no epsilon-scaling; in the log domain only under
+ * OPTK_SINKHORN_LOG_DOMAIN), combined in double; `converged` is 1 exactly where all three
+ * converged (options where only the self problems converge, and where only x against y does,
+ * included). */
 BACKEND_TEST(sinkhorn_divergence, is_the_combination_of_its_three_solves) {
     optk_context *ctx = test_context(backend);
     host_problem h = random_problem(3, 20, 14, OPTK_COST_SQEUCLIDEAN, 3, 0.0f, 501);
     const host_problem aa = self_problem(&h, false), bb = self_problem(&h, true);
-    for (int set = 0; set < 4; ++set) {
-        const optk_sinkhorn_options o = set == 0   ? options()
-                                        : set == 1 ? short_options()
-                                        : set == 2 ? wide_options()
-                                                   : scaled_options();
+    for (int set = 0; set < 5; ++set) {
+        optk_sinkhorn_options o = set == 0 || set == 4 ? options()
+                                  : set == 1           ? short_options()
+                                  : set == 2           ? wide_options()
+                                                       : scaled_options();
+        if (set == 4) o.solver = OPTK_SINKHORN_LOG_DOMAIN;
         optk_sinkhorn_options self = o;
-        self.solver = OPTK_SINKHORN_SYMMETRIC;
+        self.solver = set == 4 ? OPTK_SINKHORN_SYMMETRIC_LOG_DOMAIN : OPTK_SINKHORN_SYMMETRIC;
         self.epsilon_start = 0.0;
         divergence d;
         cr_assert_eq(run(ctx, &h, &o, &d), OPTK_OK, "%s", optk_context_last_error(ctx));
@@ -412,6 +414,9 @@ BACKEND_TEST(sinkhorn_divergence, bad_calls_are_refused_with_nothing_written) {
         {"tol", "sinkhorn_divergence: tol must be finite", OPTK_ERR_INVALID_ARGUMENT},
         {"weights", "sinkhorn_divergence: b of problem 1 has a negative",
          OPTK_ERR_INVALID_ARGUMENT},
+        /* x against y is no self problem (taken as one before: a wrong divergence) */
+        {"symmetric", "is for self problems", OPTK_ERR_INVALID_ARGUMENT},
+        {"symmetric log", "is for self problems", OPTK_ERR_INVALID_ARGUMENT},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; ++k) {
         optk_sinkhorn_options q = o;
@@ -420,6 +425,8 @@ BACKEND_TEST(sinkhorn_divergence, bad_calls_are_refused_with_nothing_written) {
         if (k == 2) q.tol = NAN;
         const float kept = h.b[h.m + 3];
         if (k == 3) h.b[h.m + 3] = -1.0f;
+        if (k == 4) q.solver = OPTK_SINKHORN_SYMMETRIC;
+        if (k == 5) q.solver = OPTK_SINKHORN_SYMMETRIC_LOG_DOMAIN;
         cr_assert_eq(run(ctx, &h, &q, &d), cases[k].status, "%s", cases[k].what);
         h.b[h.m + 3] = kept;
         cr_assert(strstr(optk_context_last_error(ctx), cases[k].message), "%s: %s", cases[k].what,

@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Problem p's cloud against itself: the same arrays on both sides. */
 static host_problem self_of(int64_t batch, int64_t n, optk_ot_cost cost, int64_t dim,
@@ -88,6 +89,73 @@ BACKEND_TEST(sinkhorn_symmetric, gives_the_alternating_answer_in_few_iterations)
         result_free(&mine);
         result_free(&cold);
         result_free(&warm);
+        free_self(&h);
+    }
+    optk_context_free(ctx);
+}
+
+/* The kernel-domain blocks (between checks) give the log domain's answer up to rounding:
+ * where they are safe from the start (a cold start: K u >= K_jj u_j), unbalanced (the
+ * scalings' power form), with a padded point, with epsilon-scaling, and from a warm start so
+ * far below the solution (f = g = -1 at eps 0.005) that the first block's kernel underflows to
+ * 0 and the block runs again in the log domain. Their bits differ from the log domain's
+ * somewhere, which shows that they ran; g is f bit for bit either way. */
+BACKEND_TEST(sinkhorn_symmetric, kernel_domain_blocks_match_the_log_domain) {
+    optk_context *ctx = test_context(backend);
+    const struct {
+        optk_ot_cost cost;
+        double eps, rho, eps_start;
+        float warm; /* 0: a cold start */
+    } cases[] = {{OPTK_COST_SQEUCLIDEAN, 0.05, 0.0, 0.0, 0.0f},
+                 {OPTK_COST_EUCLIDEAN, 0.02, 1.0, 0.0, 0.0f},
+                 {OPTK_COST_SQEUCLIDEAN, 0.01, 0.0, 1.0, 0.0f},
+                 {OPTK_COST_SQEUCLIDEAN, 0.005, 0.0, 0.0, -1.0f}};
+    for (int k = 0; k < 4; ++k) {
+        host_problem h = self_of(3, 45, cases[k].cost, 3, 841 + (uint64_t)k);
+        h.a[6] = 0.0f; /* a padded point in problem 0 */
+        optk_sinkhorn_options fast = optk_sinkhorn_default_options(cases[k].eps);
+        fast.solver = OPTK_SINKHORN_SYMMETRIC;
+        fast.max_iter = 150;
+        fast.tol = 0.0; /* every iteration, no early stop */
+        fast.rho = cases[k].rho;
+        fast.epsilon_start = cases[k].eps_start;
+        optk_sinkhorn_options slow = fast;
+        slow.solver = OPTK_SINKHORN_SYMMETRIC_LOG_DOMAIN;
+        const size_t count = (size_t)(h.batch * h.n);
+        float *start = malloc(count * 4);
+        for (size_t e = 0; e < count; ++e)
+            start[e] = cases[k].warm;
+        fast.warm_start = slow.warm_start = cases[k].warm != 0.0f;
+        host_result rf, rs;
+        cr_assert_eq(solve(ctx, &h, &fast, start, start, &rf), OPTK_OK, "%s",
+                     optk_context_last_error(ctx));
+        cr_assert_eq(solve(ctx, &h, &slow, start, start, &rs), OPTK_OK, "%s",
+                     optk_context_last_error(ctx));
+        test_assert_bits_equal(rf.g, rf.f, count, 4, "g against f");
+        double worst = 0.0;
+        bool differ = false;
+        for (size_t e = 0; e < count; ++e) {
+            const bool padded = e == 6;
+            cr_assert(padded ? rf.f[e] == -INFINITY && rs.f[e] == -INFINITY : isfinite(rf.f[e]),
+                      "case %d: f[%zu] = %g (log domain %g)", k, e, (double)rf.f[e],
+                      (double)rs.f[e]);
+            if (!padded) worst = fmax(worst, fabs(rf.f[e] - rs.f[e]));
+            differ |= memcmp(&rf.f[e], &rs.f[e], 4) != 0;
+        }
+        for (int64_t p = 0; p < h.batch; ++p) {
+            cr_assert(fabs(rf.cost[p] - rs.cost[p]) <= 1e-5 * fabs(rs.cost[p]), "case %d", k);
+            cr_assert(fabs(rf.objective[p] - rs.objective[p]) <= 1e-5 * fabs(rs.objective[p]),
+                      "case %d", k);
+            cr_assert(rf.error[p] <= 1e-5f && rs.error[p] <= 1e-5f, "case %d: errors %g, %g", k,
+                      (double)rf.error[p], (double)rs.error[p]);
+        }
+        cr_log_info("%s case %d: potentials within %.3g of the log domain",
+                    optk_backend_name(backend), k, worst);
+        cr_assert(worst <= 1e-5, "case %d: %g from the log domain", k, worst);
+        cr_assert(differ, "case %d: the fast path never ran (bits equal to the log domain)", k);
+        free(start);
+        result_free(&rf);
+        result_free(&rs);
         free_self(&h);
     }
     optk_context_free(ctx);

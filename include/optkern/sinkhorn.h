@@ -62,11 +62,17 @@ typedef enum optk_sinkhorn_solver {
     OPTK_SINKHORN_LOG_DOMAIN = 2,
     /* A self problem only — a point cloud against itself (y the same pointer as x, b as a,
      * m = n): the symmetric update f <- (f + T(f)) / 2, g = f, with T(f) the g update of f
-     * (GeomLoss's and OTT's), one log-sum-exp pass an iteration in the log domain (CUDA:
-     * streaming). Its fixed point is the problem's solution; it settles in a few iterations
-     * where alternating updates crawl (a nearly diagonal plan: eps small against the points'
-     * spacing). optk_sinkhorn_divergence solves its self problems this way. */
-    OPTK_SINKHORN_SYMMETRIC = 3
+     * (GeomLoss's and OTT's; CUDA: streaming). Between checks, problems up to 2^24 entries
+     * run it as scalings of the kernel absorbed at the block's start, u <- sqrt(u v) with
+     * v = a / (K u) — one matrix-vector product an iteration instead of a log-sum-exp —
+     * wherever that is safe, as OPTK_SINKHORN_PLAIN does. Its fixed point is the problem's
+     * solution; it settles in a few iterations where alternating updates crawl (a nearly
+     * diagonal plan: eps small against the points' spacing). optk_sinkhorn_divergence solves
+     * its self problems this way. */
+    OPTK_SINKHORN_SYMMETRIC = 3,
+    /* OPTK_SINKHORN_SYMMETRIC without its kernel-domain fast path: every iteration in the log
+     * domain (for comparisons; same answers up to rounding). */
+    OPTK_SINKHORN_SYMMETRIC_LOG_DOMAIN = 4
 } optk_sinkhorn_solver;
 
 /* Where CUDA solves a problem (the CPU has one layout and ignores it). Every placement does the
@@ -121,7 +127,7 @@ typedef struct optk_sinkhorn_outputs {
  *  Errors: OPTK_ERR_INVALID_ARGUMENT (with a message, nothing written) for NULL or
  *  misaligned buffers, sizes < 1, unknown cost kinds, out-of-range options, outputs that
  *  overlap each other or an input, negative, non-finite or all-zero weights, and
- *  OPTK_SINKHORN_SYMMETRIC for a problem that is not a self problem. */
+ *  a symmetric solver for a problem that is not a self problem. */
 optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *problem,
                           const optk_sinkhorn_options *options,
                           const optk_sinkhorn_outputs *outputs);
@@ -208,8 +214,10 @@ typedef struct optk_divergence_outputs {
 /** The Sinkhorn divergence of each problem's two point clouds (squared-Euclidean or
  *  Euclidean cost; the self-transport problems need C(x, x) and C(y, y), so a dense cost is
  *  refused): three solves with the options given — x against y, then x against itself and y
- *  against itself by OPTK_SINKHORN_SYMMETRIC whatever the solver option, at the target
- *  epsilon (no epsilon-scaling: the symmetric update is fastest there), each batched — then
+ *  against itself by OPTK_SINKHORN_SYMMETRIC whatever the solver option (its log-domain
+ *  variant where that option is OPTK_SINKHORN_LOG_DOMAIN or OPTK_SINKHORN_SYMMETRIC_LOG_DOMAIN),
+ *  at the target epsilon (no epsilon-scaling: the symmetric update is fastest there), each
+ *  batched — then
  *  the combinations above in double, written as floats.
  *  With rho > 0 finite (KL-relaxed marginals; the weights' masses may differ) it is the
  *  divergence of Séjourné et al., GeomLoss's and OTT's: OT(a, b) - OT(a, a) / 2 - OT(b, b) / 2

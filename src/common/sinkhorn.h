@@ -205,10 +205,19 @@ OPTK_HD void optk_plan_gradient_row(const optk_ot_view *v, int64_t p, float eps,
  * to I, and settle slowly; the average f <- (f + T(f)) / 2 is close to 0 there (GeomLoss's
  * and OTT's symmetric Sinkhorn). A cold start's first iteration is f <- T(0), not the
  * average with 0 (GeomLoss's start too): where eps dominates the costs T(0) is nearly the
- * answer. g = f throughout; the error is the usual one, against T(f). One log-sum-exp pass
- * per iteration, in the log domain. */
+ * answer. g = f throughout (a warm start's g is not read); the error is the usual one,
+ * against T(f). One log-sum-exp pass per iteration in the log domain; between checks, where
+ * it is safe, one matrix-vector product in the kernel domain (below): with f = f0 + eps log u
+ * and T(f) = f0 + eps log v for the block's f0, the average is f0 + eps log sqrt(u v). */
 OPTK_HD float optk_symmetric_average(float f, float t) {
     return 0.5f * f + 0.5f * t; /* halves first: no overflow; -Inf (a zero weight) stays */
+}
+
+/* The symmetric update's scaling sqrt(u v): the product exact in double, its square root
+ * correctly rounded there (IEEE on both backends), then rounded to float. Positive normal u
+ * and v give a positive normal result (it lies between them); a zero weight's v = 0 gives 0. */
+OPTK_HD float optk_symmetric_scaling(float u, float v) {
+    return (float)sqrt((double)u * (double)v);
 }
 
 /* ---- The kernel-domain fast path ---------------------------------------------------------

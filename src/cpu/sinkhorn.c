@@ -162,20 +162,22 @@ static void symmetric_iterations(const solve *s, int len, float eps, float tau, 
     }
 }
 
-/* The kernel of the current potentials, K_ij = exp((f_i + g_j - C_ij) / eps), row by row. */
-OPTK_CPU_HOT_LOOP static void absorb_kernel(const solve *s, float eps) {
+/* The kernel of the current potentials, K_ij = exp((f_i + g_j - C_ij) / eps), row by row
+ * (g: s->g, or s->f for a self problem). */
+OPTK_CPU_HOT_LOOP static void absorb_kernel(const solve *s, const float *restrict g, float eps) {
     const int64_t n = s->job->view.n, m = s->job->view.m;
     for (int64_t i = 0; i < n; ++i) {
         const float *c = cost_row(s, i);
         float *k = s->kernel + i * m;
         const float ai = s->a[i], fi = s->f[i];
         for (int64_t j = 0; j < m; ++j)
-            k[j] = optk_kernel_entry(ai, fi, s->g[j], c[j], eps);
+            k[j] = optk_kernel_entry(ai, fi, g[j], c[j], eps);
     }
 }
 
-/* v_j = b_j / sum_i K_ij u_i: the rows in index order (i outer, so K is read as it lies). */
-OPTK_CPU_HOT_LOOP static int column_scalings(const solve *s, float tau, float eps) {
+/* v_j = b_j / sum_i K_ij u_i: the rows in index order (i outer, so K is read as it lies); g:
+ * the column potentials K was absorbed with. */
+OPTK_CPU_HOT_LOOP static int column_scalings(const solve *s, const float *g, float tau, float eps) {
     const int64_t n = s->job->view.n, m = s->job->view.m;
     double *restrict sum = s->col_sum;
     for (int64_t j = 0; j < m; ++j)
@@ -201,7 +203,7 @@ OPTK_CPU_HOT_LOOP static int column_scalings(const solve *s, float tau, float ep
     }
     int unsafe = 0;
     for (int64_t j = 0; j < m; ++j)
-        s->v[j] = optk_scaling_tau(s->b[j], sum[j], tau, s->g[j], eps, &unsafe);
+        s->v[j] = optk_scaling_tau(s->b[j], sum[j], tau, g[j], eps, &unsafe);
     return !unsafe;
 }
 
@@ -232,11 +234,11 @@ OPTK_CPU_HOT_LOOP static int row_scalings(const solve *s, float tau, float eps) 
  * (unsafe) with f and g as they were. */
 static int kernel_iterations(const solve *s, int len, float eps, float tau) {
     const optk_ot_view *view = &s->job->view;
-    absorb_kernel(s, eps);
+    absorb_kernel(s, s->g, eps);
     for (int64_t i = 0; i < view->n; ++i)
         s->u[i] = 1.0f;
     for (int k = 0; k < len; ++k) {
-        if (!column_scalings(s, tau, eps) || !row_scalings(s, tau, eps)) return 0;
+        if (!column_scalings(s, s->g, tau, eps) || !row_scalings(s, tau, eps)) return 0;
     }
     for (int64_t i = 0; i < view->n; ++i)
         s->f[i] = optk_absorb(s->f[i], s->u[i], eps);
@@ -245,9 +247,31 @@ static int kernel_iterations(const solve *s, int len, float eps, float tau) {
     return 1;
 }
 
-/* Blocks of iterations between checks: each symmetric for a self problem, else in the kernel
- * domain where safe (else, or when that fails, in the log domain), then the check when eps
- * has reached its target. */
+/* A kernel-domain block of len symmetric iterations of a self problem (common/sinkhorn.h):
+ * K absorbed with f on both sides, then u <- sqrt(u v) with v_j = b_j / sum_i K_ij u_i
+ * (cold: the first is u <- v). 1 with f and g = f absorbed, or 0 (unsafe) with f and g as
+ * they were. */
+static int symmetric_kernel_iterations(const solve *s, int len, float eps, float tau, bool cold) {
+    const int64_t n = s->job->view.n;
+    absorb_kernel(s, s->f, eps);
+    for (int64_t i = 0; i < n; ++i)
+        s->u[i] = 1.0f;
+    for (int k = 0; k < len; ++k) {
+        if (!column_scalings(s, s->f, tau, eps)) return 0;
+        const bool plain = cold && k == 0;
+        for (int64_t j = 0; j < n; ++j)
+            s->u[j] = plain ? s->v[j] : optk_symmetric_scaling(s->u[j], s->v[j]);
+    }
+    for (int64_t j = 0; j < n; ++j) {
+        s->f[j] = optk_absorb(s->f[j], s->u[j], eps);
+        s->g[j] = s->f[j];
+    }
+    return 1;
+}
+
+/* Blocks of iterations between checks: symmetric for a self problem, alternating otherwise;
+ * each in the kernel domain where safe (else, or when that fails, in the log domain), then
+ * the check when eps has reached its target. */
 OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
     const optk_sinkhorn_job *job = s.job;
     const optk_ot_view *v = &job->view;
@@ -272,8 +296,12 @@ OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
         const float eps = optk_sinkhorn_epsilon(job->epsilon, job->epsilon_start,
                                                 job->epsilon_decay, it / job->check_every);
         const float tau = optk_sinkhorn_tau(job->rho, eps);
+        const bool cold = it == 0 && !job->warm_start;
         if (job->symmetric) {
-            symmetric_iterations(&s, len, eps, tau, g_next, &g_ready, it == 0 && !job->warm_start);
+            if (s.kernel && symmetric_kernel_iterations(&s, len, eps, tau, cold))
+                g_ready = false;
+            else
+                symmetric_iterations(&s, len, eps, tau, g_next, &g_ready, cold);
         } else if (s.kernel && kernel_iterations(&s, len, eps, tau)) { /* K has room */
             g_ready = false;
         } else {
@@ -304,8 +332,7 @@ static int solve_problems(void *arg, int64_t begin, int64_t end, int worker) {
     const optk_sinkhorn_job *job = arg;
     const size_t n = (size_t)job->view.n, m = (size_t)job->view.m;
     /* K gets room (and blocks try the kernel domain) where the job may use it. */
-    const bool kernel = !job->symmetric &&
-                        optk_sinkhorn_kernel_block(job->view.n, job->view.m, job->log_domain_only);
+    const bool kernel = optk_sinkhorn_kernel_block(job->view.n, job->view.m, job->log_domain_only);
     const bool points = job->view.cost != OPTK_COST_DENSE;
     solve s = {.job = job,
                .col_max = malloc(m * sizeof(float)),

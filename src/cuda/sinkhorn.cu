@@ -107,18 +107,34 @@ __global__ void __launch_bounds__(kWarps * 32)
     if (bad) unsafe[p] = 1;
 }
 
-/* The block's end: a safe problem's potentials absorb its scalings; an unsafe one is marked
- * in redo (its potentials untouched) for the log-domain rerun. One block per problem. */
+/* The symmetric update's scalings of every running problem: u <- sqrt(u v) (plain: u <- v,
+ * a cold start's first), a thread per point. */
+__global__ void __launch_bounds__(kThreads)
+    kernel_symmetric_kernel(int64_t n, int64_t tiles, const int *active, const float *vs, float *u,
+                            int plain) {
+    const int64_t p = blockIdx.x / tiles;
+    const int64_t j = (blockIdx.x % tiles) * kThreads + threadIdx.x;
+    if (j >= n || !active[p]) return;
+    const int64_t e = p * n + j;
+    u[e] = plain ? vs[e] : optk_symmetric_scaling(u[e], vs[e]);
+}
+
+/* The block's end: a safe problem's potentials absorb its scalings (symmetric: f absorbs u and
+ * g = f); an unsafe one is marked in redo (its potentials untouched) for the log-domain rerun.
+ * One block per problem. */
 __global__ void __launch_bounds__(kThreads)
     kernel_end_kernel(int64_t n, int64_t m, const int *active, const int *unsafe, const float *u,
-                      const float *vs, float *f, float *g, int *redo, float eps) {
+                      const float *vs, float *f, float *g, int *redo, float eps, int symmetric) {
     const int64_t p = blockIdx.x;
     const bool safe = active[p] && !unsafe[p];
     if (threadIdx.x == 0) redo[p] = active[p] && unsafe[p];
     if (!safe) return;
-    for (int64_t i = threadIdx.x; i < n; i += kThreads)
-        f[p * n + i] = optk_absorb(f[p * n + i], u[p * n + i], eps);
-    for (int64_t j = threadIdx.x; j < m; j += kThreads)
+    for (int64_t i = threadIdx.x; i < n; i += kThreads) {
+        const float next = optk_absorb(f[p * n + i], u[p * n + i], eps);
+        f[p * n + i] = next;
+        if (symmetric) g[p * n + i] = next;
+    }
+    for (int64_t j = threadIdx.x; j < m && !symmetric; j += kThreads)
         g[p * m + j] = optk_absorb(g[p * m + j], vs[p * m + j], eps);
 }
 
@@ -307,13 +323,13 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
             g_ready_now = false;
         }
     };
-    /* len symmetric iterations of every running problem (a self problem: n = m); cold: the
+    /* len symmetric iterations of the problems in mask (a self problem: n = m); cold: the
      * first is f <- T(f), as the CPU's. */
-    auto symmetric_block = [&](int len, float eps, bool g_ready_now, bool cold) {
+    auto symmetric_block = [&](const int *mask, int len, float eps, bool g_ready_now, bool cold) {
         for (int k = 0; k < len; ++k) {
-            if (!g_ready_now) column(s.active, eps, s.g_next, nullptr);
+            if (!g_ready_now) column(mask, eps, s.g_next, nullptr);
             symmetric_kernel<<<column_grid, kThreads, 0, stream>>>(
-                v.m, column_tiles, s.active, s.g_next, f, g, cold && k == 0 ? 1 : 0);
+                v.m, column_tiles, mask, s.g_next, f, g, cold && k == 0 ? 1 : 0);
             g_ready_now = false;
         }
     };
@@ -329,8 +345,24 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
                                                                      s.v, s.u, s.unsafe, eps, tau);
         }
         kernel_end_kernel<<<(unsigned)B, kThreads, 0, stream>>>(v.n, v.m, s.active, s.unsafe, s.u,
-                                                                s.v, f, g, s.redo, eps);
+                                                                s.v, f, g, s.redo, eps, 0);
         log_block(s.redo, len, eps, tau, g_ready_now);
+    };
+    /* The same for the symmetric update: K absorbed with f on both sides (g, a warm start's,
+     * is not read), u <- sqrt(u v) after each column pass; unsafe problems rerun the block
+     * by the log-domain symmetric update. */
+    auto symmetric_kernel_block = [&](int len, float eps, float tau, bool g_ready_now, bool cold) {
+        kernel_start_kernel<<<blocks_for(B * v.n, kThreads), kThreads, 0, stream>>>(
+            v.n, B, s.active, s.u, s.unsafe);
+        for (int k = 0; k < len; ++k) {
+            kernel_columns_kernel<<<column_grid, kThreads, 0, stream>>>(
+                v, column_tiles, s.active, f, f, s.u, s.v, s.unsafe, eps, tau);
+            kernel_symmetric_kernel<<<column_grid, kThreads, 0, stream>>>(
+                v.n, column_tiles, s.active, s.v, s.u, cold && k == 0 ? 1 : 0);
+        }
+        kernel_end_kernel<<<(unsigned)B, kThreads, 0, stream>>>(v.n, v.m, s.active, s.unsafe, s.u,
+                                                                s.u, f, g, s.redo, eps, 1);
+        symmetric_block(s.redo, len, eps, g_ready_now, cold);
     };
 
     start_kernel<<<blocks_for(B, kThreads), kThreads, 0, stream>>>(B, s.active, s.iterations,
@@ -347,9 +379,13 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
         const float eps = optk_sinkhorn_epsilon(job->epsilon, job->epsilon_start,
                                                 job->epsilon_decay, it / job->check_every);
         const float tau = optk_sinkhorn_tau(job->rho, eps);
-        if (job->symmetric)
-            symmetric_block(len, eps, g_ready, it == 0 && !job->warm_start);
-        else if (optk_sinkhorn_kernel_block(v.n, v.m, job->log_domain_only))
+        const bool cold = it == 0 && !job->warm_start;
+        const bool kernel = optk_sinkhorn_kernel_block(v.n, v.m, job->log_domain_only);
+        if (job->symmetric && kernel)
+            symmetric_kernel_block(len, eps, tau, g_ready, cold);
+        else if (job->symmetric)
+            symmetric_block(s.active, len, eps, g_ready, cold);
+        else if (kernel)
             kernel_block(len, eps, tau, g_ready);
         else
             log_block(s.active, len, eps, tau, g_ready);
