@@ -68,7 +68,7 @@ typedef enum optk_sinkhorn_solver {
      * wherever that is safe, as OPTK_SINKHORN_PLAIN does. Its fixed point is the problem's
      * solution; it settles in a few iterations where alternating updates crawl (a nearly
      * diagonal plan: eps small against the points' spacing). optk_sinkhorn_divergence solves
-     * its self problems this way. */
+     * its self problems this way. A warm start reads f only. */
     OPTK_SINKHORN_SYMMETRIC = 3,
     /* OPTK_SINKHORN_SYMMETRIC without its kernel-domain fast path: every iteration in the log
      * domain (for comparisons; same answers up to rounding). */
