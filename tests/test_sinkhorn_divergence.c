@@ -236,7 +236,7 @@ static void check_unbalanced(optk_backend backend, const char *name) {
     const double eps = params[0], rho = params[1];
     double want[8];
     for (int64_t p = 0; p < batch; ++p) {
-        char key[32];
+        char key[48];
         snprintf(key, sizeof key, "\ndivergence %lld ", (long long)p);
         const char *v = strstr(at, key);
         cr_assert_not_null(v);

@@ -453,7 +453,7 @@ BACKEND_TEST(sinkhorn_gradient, non_finite_points) {
 BACKEND_TEST(sinkhorn_gradient, bad_calls_are_refused_with_nothing_written) {
     optk_context *ctx = test_context(backend);
     enum { B = 2, N = 5, M = 4, D = 3 };
-    float poison[B * N * D], zeros[B * N * D] = {0};
+    float poison[B * N * D], zeros[B * N * M] = {0}; /* M > D: the largest buffer */
     for (int k = 0; k < B * N * D; ++k)
         poison[k] = -7.0f;
     test_buffer x = test_buffer_new(ctx, B * N * D, 4, zeros),
