@@ -158,7 +158,7 @@ typedef struct optk_backend_ops {
      * of that side) at every point of the other side: out_r = tau (0 - eps LSE_s ((h_s -
      * C_rs) / eps)) over the s with w_s != 0 — the potential a unit weight at r would get
      * (optk_potential) — for every row r (batch x n, h and w the columns') or with transpose
-     * every column (batch x m, h and w the rows'). The f update's order: s in lane s % 32,
+     * every column (batch x m, h and w the rows'). The f update's order: s in lane s % 16,
      * the lanes merged by optk_lse_tree, so the same bits on every backend. */
     optk_status (*ctransform)(optk_context *ctx, const optk_ot_view *view, int64_t batch, float eps,
                               float tau, const float *h, const float *w, bool transpose,

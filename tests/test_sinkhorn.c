@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "harness.h"
 #include "common/sinkhorn.h"
+#include "cpu/row_lse.h"
 #include "reference_data.h"
 #include "sinkhorn_fixture.h"
 
@@ -832,16 +833,16 @@ Test(sinkhorn, lse_merge_is_its_definition) {
             test_assert_bits_equal(&got.sum, &want.sum, 1, 8, "merged sum");
         }
     }
-    float max[OPTK_SINKHORN_LANES];
-    double sum[OPTK_SINKHORN_LANES];
-    optk_lse lanes[OPTK_SINKHORN_LANES];
+    float max[OPTK_SINKHORN_LSE_LANES];
+    double sum[OPTK_SINKHORN_LSE_LANES];
+    optk_lse lanes[OPTK_SINKHORN_LSE_LANES];
     uint64_t state = 99;
-    for (int l = 0; l < OPTK_SINKHORN_LANES; ++l) {
+    for (int l = 0; l < OPTK_SINKHORN_LSE_LANES; ++l) {
         max[l] = l % 7 == 3 ? -INFINITY : (float)(test_rand_u64(&state) % 1000) * 1e-3f;
         sum[l] = max[l] == -INFINITY ? 0.0 : 1.0 + (double)(test_rand_u64(&state) % 100);
         lanes[l] = (optk_lse){max[l], sum[l]};
     }
-    for (int offset = OPTK_SINKHORN_LANES / 2; offset > 0; offset /= 2) {
+    for (int offset = OPTK_SINKHORN_LSE_LANES / 2; offset > 0; offset /= 2) {
         for (int k = 0; k < offset; ++k)
             lanes[k] = merge_by_definition(lanes[k], lanes[k + offset], 0.01f);
     }
@@ -850,10 +851,53 @@ Test(sinkhorn, lse_merge_is_its_definition) {
     test_assert_bits_equal(&got.sum, &lanes[0].sum, 1, 8, "tree sum");
 }
 
-/* The f update's order, which the CPU keeps so that CUDA's warp per row gives its bits: column
- * j in lane j % 32, each lane in index order, the lanes merged by optk_lse_tree. One log-domain
- * iteration (g from f = 0, then f from g) of problems whose rows (37) fill no whole block of
- * the CPU's side-by-side trees and whose 45 columns leave lanes short, a padded column, a
+/* The CPU's side-by-side row trees (cpu/row_lse.h: its f update and c-transform) give each
+ * row optk_lse_tree's (max, sum) over OPTK_SINKHORN_LSE_LANES lanes bit for bit, the double
+ * sum included. The float potentials hide an order's last bits: with the CPU's trees on 32
+ * lanes the order test below still passed. Rows of 1 to 200 columns, a block partly filled,
+ * zero weights. */
+Test(sinkhorn, cpu_row_trees_take_the_lane_order) {
+    enum { ROWS = 11, M = 200 };
+    static float c[ROWS][M];
+    float g[M], b[M];
+    uint64_t state = 7;
+    for (int j = 0; j < M; ++j) {
+        g[j] = (float)(test_rand_u64(&state) % 2000) * 1e-3f - 1.0f;
+        b[j] = j % 9 == 4 ? 0.0f : 1.0f;
+        for (int r = 0; r < ROWS; ++r)
+            c[r][j] = (float)(test_rand_u64(&state) % 2000) * 1e-3f;
+    }
+    const float eps = 0.05f;
+    const int64_t widths[] = {1, 15, 16, 17, 45, 200};
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; ++w) {
+        const int64_t m = widths[w];
+        optk_cpu_tree_block t;
+        for (int r = 0; r < ROWS; ++r)
+            optk_cpu_tree_block_row(&t, r, c[r], g, b, eps, m);
+        optk_cpu_tree_block_merge(&t, ROWS, eps);
+        for (int r = 0; r < ROWS; ++r) {
+            float max[OPTK_SINKHORN_LSE_LANES];
+            double sum[OPTK_SINKHORN_LSE_LANES];
+            for (int l = 0; l < OPTK_SINKHORN_LSE_LANES; ++l)
+                max[l] = -INFINITY, sum[l] = 0.0;
+            for (int64_t j = 0; j < m; ++j) {
+                if (b[j] != 0.0f) {
+                    const int l = (int)(j % OPTK_SINKHORN_LSE_LANES);
+                    optk_lse_add(&max[l], &sum[l], g[j] - c[r][j], eps);
+                }
+            }
+            const optk_lse want = optk_lse_tree(max, sum, eps);
+            const optk_lse got = optk_cpu_tree_block_lse(&t, r);
+            test_assert_bits_equal(&got.max, &want.max, 1, 4, "a row's max");
+            test_assert_bits_equal(&got.sum, &want.sum, 1, 8, "a row's sum");
+        }
+    }
+}
+
+/* The f update's order, which the CPU keeps so that CUDA's half-warp per row gives its bits:
+ * column j in lane j % 16, each lane in index order, the lanes merged by optk_lse_tree. One
+ * log-domain iteration (g from f = 0, then f from g) of problems whose rows (37) fill no whole
+ * block of the CPU's side-by-side trees and whose 45 columns leave lanes short, a padded column, a
  * dense cost and KL-relaxed marginals: f is that order's, bit for bit, from the returned g. */
 BACKEND_TEST(sinkhorn, the_f_update_takes_the_warp_order) {
     optk_context *ctx = test_context(backend);
@@ -867,14 +911,15 @@ BACKEND_TEST(sinkhorn, the_f_update_takes_the_warp_order) {
     const float eps = (float)o.epsilon, tau = optk_sinkhorn_tau(o.rho, eps);
     for (int64_t p = 0; p < h.batch; ++p) {
         for (int64_t i = 0; i < h.n; ++i) {
-            float max[OPTK_SINKHORN_LANES];
-            double sum[OPTK_SINKHORN_LANES];
-            for (int l = 0; l < OPTK_SINKHORN_LANES; ++l)
+            float max[OPTK_SINKHORN_LSE_LANES];
+            double sum[OPTK_SINKHORN_LSE_LANES];
+            for (int l = 0; l < OPTK_SINKHORN_LSE_LANES; ++l)
                 max[l] = -INFINITY, sum[l] = 0.0;
             for (int64_t j = 0; j < h.m; ++j) {
                 if (h.b[p * h.m + j] == 0.0f) continue;
                 const float v = r.g[p * h.m + j] - h.c[(p * h.n + i) * h.m + j];
-                optk_lse_add(&max[j % OPTK_SINKHORN_LANES], &sum[j % OPTK_SINKHORN_LANES], v, eps);
+                optk_lse_add(&max[j % OPTK_SINKHORN_LSE_LANES], &sum[j % OPTK_SINKHORN_LSE_LANES],
+                             v, eps);
             }
             const float want =
                 optk_potential(h.a[p * h.n + i], optk_lse_tree(max, sum, eps), eps, tau);

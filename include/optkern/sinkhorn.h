@@ -176,7 +176,7 @@ optk_status optk_sinkhorn_gradient(optk_context *ctx, const optk_ot_problem *pro
  *  is the entropic map T(x_i) = sum_j P_ij y_j (OTT's transport; KL-relaxed, divide by the
  *  row sums, the same call with v = 1). Read: the sizes, the cost (c, or x and y), the other
  *  side's weights (only whether each is 0; the own side's may be NULL) and the potential. Each
- *  output is the f update's log-sum-exp (32 lanes, a fixed tree): the same bits on every
+ *  output is the f update's log-sum-exp (16 lanes, a fixed tree): the same bits on every
  *  backend. A NaN cost or coordinate makes the outputs it enters NaN. Bad input:
  *  OPTK_ERR_INVALID_ARGUMENT with a message, nothing written. */
 optk_status optk_sinkhorn_ctransform(optk_context *ctx, const optk_ot_problem *problem,

@@ -3,8 +3,11 @@
  * term and the plan entry, and the order every sum is taken in, so that the CPU and CUDA
  * give the same bits:
  *  - a column's log-sum-exp (the g update) adds the rows in index order;
- *  - a row's (the f update) keeps OPTK_SINKHORN_LANES partials, column j in partial
- *    j % LANES in index order, merged by the tree of optk_lse_tree (a CUDA warp's shuffles);
+ *  - a row's (the f update) keeps OPTK_SINKHORN_LSE_LANES (16) partials, column j in partial
+ *    j % 16 in index order, merged by the tree of optk_lse_tree (the shuffles of half a CUDA
+ *    warp: a warp takes two rows). Each merge costs an exp, as a term does, so the lanes are
+ *    few: at 64 columns 32 lanes spent 5 merges a lane against 2 terms, 16 spend 4 against 4;
+ *    16 floats are also one AVX-512 vector of the CPU's;
  *  - a problem's sums over columns or plan entries keep OPTK_SINKHORN_PARTIALS partials,
  *    element e in partial e % PARTIALS, added by the tree of optk_sum_tree (a CUDA block's).
  *
@@ -17,7 +20,8 @@
 
 #include "math.h"
 
-#define OPTK_SINKHORN_LANES 32
+#define OPTK_SINKHORN_LANES 32     /* a warp's lanes: sums of doubles over a row */
+#define OPTK_SINKHORN_LSE_LANES 16 /* a row's log-sum-exp: half a warp */
 #define OPTK_SINKHORN_PARTIALS 256
 
 /* What the kernels need of a problem (the public struct less the pointers' constness). */
@@ -92,11 +96,11 @@ OPTK_HD optk_lse optk_lse_merge(optk_lse x, optk_lse y, float eps) {
     return x;
 }
 
-/* The lane tree over lanes held as separate maxima and sums: lane k takes lane k + offset for
- * offset 16, 8, 4, 2, 1; lane 0 ends with the whole (what __shfl_down_sync gives lane 0).
- * Overwrites the lanes. */
+/* The lane tree over OPTK_SINKHORN_LSE_LANES lanes held as separate maxima and sums: lane k
+ * takes lane k + offset for offset 8, 4, 2, 1; lane 0 ends with the whole (what
+ * __shfl_down_sync of width 16 gives the half-warp's first lane). Overwrites the lanes. */
 OPTK_HD optk_lse optk_lse_tree(float *max, double *sum, float eps) {
-    for (int offset = OPTK_SINKHORN_LANES / 2; offset > 0; offset /= 2) {
+    for (int offset = OPTK_SINKHORN_LSE_LANES / 2; offset > 0; offset /= 2) {
         for (int k = 0; k < offset; ++k)
             optk_lse_merge_into(&max[k], &sum[k], max[k + offset], sum[k + offset], eps);
     }

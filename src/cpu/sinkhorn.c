@@ -2,7 +2,7 @@
  * solved whole by one thread, every sum in the order src/common/sinkhorn.h fixes (CUDA's),
  * so both backends give the same bits. The column
  * log-sum-exps run with i outer and j inner, so the cost is read row by row, as it lies in
- * memory, and both updates vectorise (across columns, and across a row's 32 lanes). */
+ * memory, and both updates vectorise (across columns, and across a row's 16 lanes). */
 #include "cpu_backend.h"
 #include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
 #include "ot_cost.h"

@@ -5,8 +5,8 @@
  *  - streaming (any size): per iteration one launch for the g update (a thread per column,
  *    the rows in index order: the cost is read row by row across the threads, coalesced,
  *    eight rows' loads in flight, and each column's sum runs in the CPU's order) and one
- *    for the f update (a warp per row, the lanes over the columns, merged by a fixed shuffle
- *    tree); every check_every iterations the next g update also yields each column's error
+ *    for the f update (half a warp per row, its 16 lanes over the columns, merged by a fixed
+ *    shuffle tree); every check_every iterations the next g update also yields each column's error
  *    term, one block per problem sums them in a fixed order and retires the problems that
  *    converged, and the host reads how many are still running (its only synchronisation); a
  *    block of iterations between checks runs in the kernel domain (common/sinkhorn.h: a
@@ -46,21 +46,26 @@ __global__ void __launch_bounds__(kThreads)
     g_out[p * v.m + j] = next;
 }
 
-/* The f update of every row of every running problem: a warp per row. */
+/* The f update of every row of every running problem: kLseLanes lanes a row, kRowsPerWarp
+ * rows a warp. A warp's rows may lie in two problems, and the last warp's second row past
+ * the end: such a row's lanes push nothing and write nothing, but take part in the shuffles. */
 __global__ void __launch_bounds__(kWarps * 32)
     row_kernel(const optk_ot_view v, int64_t rows, const int *active, const float *g, float *f,
                float eps, float tau) {
-    const int64_t r = (int64_t)blockIdx.x * kWarps + threadIdx.x / 32;
-    const int lane = (int)(threadIdx.x % 32);
-    if (r >= rows) return; /* the whole warp: r is the same for its lanes */
+    const int64_t first = ((int64_t)blockIdx.x * kWarps + threadIdx.x / 32) * kRowsPerWarp;
+    if (first >= rows) return; /* the whole warp */
+    const int lane = (int)(threadIdx.x % 32), sub = lane % kLseLanes;
+    const int64_t r = first + lane / kLseLanes;
     const int64_t p = r / v.n, i = r % v.n;
-    if (!active[p]) return;
-    const float *b = v.b + p * v.m, *gp = g + p * v.m;
+    const bool live = r < rows && active[p];
     optk_lse l = optk_lse_empty();
-    lse_push_in_order(
-        &l, lane, v.m, 32, b, gp, [&](int64_t j) { return optk_ot_cost_at(&v, p, i, j); }, eps);
-    l = warp_merge(l, eps);
-    if (lane == 0) f[r] = optk_potential(v.a[r], l, eps, tau);
+    if (live) {
+        lse_push_in_order(
+            &l, sub, v.m, kLseLanes, v.b + p * v.m, g + p * v.m,
+            [&](int64_t j) { return optk_ot_cost_at(&v, p, i, j); }, eps);
+    }
+    l = row_merge(l, eps);
+    if (live && sub == 0) f[r] = optk_potential(v.a[r], l, eps, tau);
 }
 
 /* ---- Kernel-domain blocks (common/sinkhorn.h) ---------------------------------------- */
@@ -295,7 +300,8 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
     cudaStream_t stream = stream_of(ctx);
     const int64_t column_tiles = (v.m + kThreads - 1) / kThreads;
     const unsigned column_grid = (unsigned)(B * column_tiles);
-    const unsigned row_grid = blocks_for(B * v.n, kWarps);
+    const unsigned row_grid = blocks_for(B * v.n, kWarps); /* a warp a row */
+    const unsigned lse_row_grid = blocks_for(B * v.n, kWarps * kRowsPerWarp);
     const float target = (float)job->epsilon;
     float *f = job->out.f, *g = job->out.g;
 
@@ -319,7 +325,7 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
             } else {
                 column(mask, eps, g, nullptr);
             }
-            row_kernel<<<row_grid, kWarps * 32, 0, stream>>>(v, B * v.n, mask, g, f, eps, tau);
+            row_kernel<<<lse_row_grid, kWarps * 32, 0, stream>>>(v, B * v.n, mask, g, f, eps, tau);
             g_ready_now = false;
         }
     };

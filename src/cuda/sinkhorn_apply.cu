@@ -1,9 +1,9 @@
 /* sinkhorn_apply.cu — P v without P on CUDA, and the plan-weighted cost gradient of every
  * point: a thread per (problem, output row, group of kColumns output columns or coordinates)
  * sums over the other index in order, in double — the CPU's sum, so the same bits. And the
- * c-transform of potentials at every point: a warp per output, the f update's order. */
+ * c-transform of potentials at every point: half a warp per output, the f update's order. */
 #include "cuda_check.cuh"
-#include "sinkhorn_kernels.cuh" /* warp_merge */
+#include "sinkhorn_kernels.cuh" /* row_merge */
 
 #include <climits>
 
@@ -44,25 +44,33 @@ __global__ void __launch_bounds__(kThreads)
         out[(p * rows + r) * v.dim + k0 + c] = (float)acc[c];
 }
 
-/* A warp per output r (problem q / rows, point q % rows): column s in lane s % 32 (with
- * transpose: row s, C's column r), the lanes merged by the f update's shuffle tree. */
+/* Half a warp per output q (problem q / rows, point q % rows), two a warp: column s in lane
+ * s % kLseLanes of the half (with transpose: row s, C's column r), the lanes merged by the f
+ * update's shuffle tree. A warp's second output past the end pushes nothing and writes
+ * nothing, but its lanes take part in the shuffles. */
 __global__ void __launch_bounds__(kThreads)
     ctransform_kernel(const optk_ot_view v, int64_t outputs, float eps, float tau, const float *h,
                       const float *w, int transpose, float *out) {
-    const int64_t q = ((int64_t)blockIdx.x * kThreads + threadIdx.x) / 32;
-    if (q >= outputs) return; /* a whole warp: q is the warp's */
-    const int lane = (int)(threadIdx.x % 32);
+    using sinkhorn::kLseLanes;
+    const int64_t first =
+        ((int64_t)blockIdx.x * kThreads + threadIdx.x) / 32 * sinkhorn::kRowsPerWarp;
+    if (first >= outputs) return; /* the whole warp */
+    const int lane = (int)(threadIdx.x % 32), sub = lane % kLseLanes;
+    const int64_t q = first + lane / kLseLanes;
+    const bool live = q < outputs;
     const int64_t rows = transpose ? v.m : v.n, others = transpose ? v.n : v.m;
     const int64_t p = q / rows, r = q % rows;
     optk_lse l = optk_lse_empty();
-    sinkhorn::lse_push_in_order(
-        &l, lane, others, 32, w + p * others, h + p * others,
-        [&](int64_t s) {
-            return transpose ? optk_ot_cost_at(&v, p, s, r) : optk_ot_cost_at(&v, p, r, s);
-        },
-        eps);
-    l = sinkhorn::warp_merge(l, eps);
-    if (lane == 0) out[q] = optk_potential(1.0f, l, eps, tau);
+    if (live) {
+        sinkhorn::lse_push_in_order(
+            &l, sub, others, kLseLanes, w + p * others, h + p * others,
+            [&](int64_t s) {
+                return transpose ? optk_ot_cost_at(&v, p, s, r) : optk_ot_cost_at(&v, p, r, s);
+            },
+            eps);
+    }
+    l = sinkhorn::row_merge(l, eps);
+    if (live && sub == 0) out[q] = optk_potential(1.0f, l, eps, tau);
 }
 
 /* Threads for batch x rows outputs of `columns` values each, kColumns a thread. */
@@ -121,7 +129,8 @@ extern "C" optk_status optk_cuda_ctransform(optk_context *ctx, const optk_ot_vie
     optk_status s = enter(ctx, op);
     if (s != OPTK_OK) return s;
     const int64_t outputs = batch * (transpose ? view->m : view->n);
-    const int64_t blocks = (outputs * 32 + kThreads - 1) / kThreads;
+    const int64_t warps = (outputs + sinkhorn::kRowsPerWarp - 1) / sinkhorn::kRowsPerWarp;
+    const int64_t blocks = (warps * 32 + kThreads - 1) / kThreads;
     if (blocks > INT_MAX) {
         return optk_fail(ctx, OPTK_ERR_UNSUPPORTED,
                          "%s: %lld c-transform outputs are beyond one grid", op,

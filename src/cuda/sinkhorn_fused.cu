@@ -5,8 +5,8 @@
  * side.
  *
  * It does the streaming solver's arithmetic in the streaming solver's order — a thread per
- * column over the rows in index order for the g update, a warp per row merged by the same
- * shuffle tree for the f update, the column error terms summed by the same block tree — so
+ * column over the rows in index order for the g update, half a warp per row merged by the
+ * same shuffle tree for the f update, the column error terms summed by the same block tree — so
  * the two give the same bits, and the choice between them is only a matter of speed.
  */
 #include "sinkhorn_team.cuh"
@@ -152,12 +152,18 @@ __global__ void __launch_bounds__(kThreads, kCluster ? 1 : 4) fused_kernel(const
             } else {
                 column(eps, tau, g, false);
             }
-            for (int64_t i = row0 + warp; i < row1; i += kWarps) {
+            /* kRowsPerWarp rows a warp (the loop's test is the warp's: every lane shuffles). */
+            for (int64_t i0 = row0 + warp * kRowsPerWarp; i0 < row1; i0 += kWarps * kRowsPerWarp) {
+                const int64_t i = i0 + lane / kLseLanes;
+                const bool live = i < row1;
                 optk_lse l = optk_lse_empty();
-                lse_push_in_order<kAhead>(
-                    &l, lane, m, 32, b, g, [&](int64_t j) { return cost(i, j); }, eps);
-                l = warp_merge(l, eps);
-                if (lane == 0) put(f, i, optk_potential(a[i], l, eps, tau));
+                if (live) {
+                    lse_push_in_order<kAhead>(
+                        &l, lane % kLseLanes, m, kLseLanes, b, g,
+                        [&](int64_t j) { return cost(i, j); }, eps);
+                }
+                l = row_merge(l, eps);
+                if (live && lane % kLseLanes == 0) put(f, i, optk_potential(a[i], l, eps, tau));
             }
             team.sync();
             g_ready = false;

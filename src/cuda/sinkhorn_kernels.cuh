@@ -10,28 +10,32 @@ namespace optk_cuda {
 namespace sinkhorn {
 
 constexpr int kThreads = 256;
-constexpr int kWarps = 8; /* rows per block of the f update: one warp each */
+constexpr int kWarps = 8;                          /* warps per block of the f update */
+constexpr int kLseLanes = OPTK_SINKHORN_LSE_LANES; /* a row's lanes in the f update */
+constexpr int kRowsPerWarp = 32 / kLseLanes;       /* rows a warp's f update takes at once */
 static_assert(kThreads == OPTK_SINKHORN_PARTIALS, "a block's threads are the fixed partials");
+static_assert(32 % kLseLanes == 0, "a row's lanes split a warp evenly");
 
-/* A log-sum-exp merged across the 32 lanes of a warp in a fixed tree (lane 0 holds it):
- * optk_lse_tree's order. */
-__device__ inline optk_lse warp_merge(optk_lse l, float eps) {
+/* A log-sum-exp merged across each group of kLseLanes lanes of a warp (lanes [k kLseLanes,
+ * (k + 1) kLseLanes): one row each) in a fixed tree, the group's first lane holding it:
+ * optk_lse_tree's order. Every lane of the warp must call it (the shuffles name them all). */
+__device__ inline optk_lse row_merge(optk_lse l, float eps) {
 #pragma unroll
-    for (int offset = 16; offset > 0; offset /= 2) {
+    for (int offset = kLseLanes / 2; offset > 0; offset /= 2) {
         optk_lse other;
-        other.max = __shfl_down_sync(0xffffffffu, l.max, offset);
-        other.sum = __shfl_down_sync(0xffffffffu, l.sum, offset);
+        other.max = __shfl_down_sync(0xffffffffu, l.max, offset, kLseLanes);
+        other.sum = __shfl_down_sync(0xffffffffu, l.sum, offset, kLseLanes);
         l = optk_lse_merge(l, other, eps);
     }
     return l;
 }
 
 /* Visits s = first, first + stride, ... below count in that order (a column's rows: stride
- * 1; a lane's columns: stride 32): use(load(s)), kAhead indices at a time with every load of
- * the group issued before the first use (8 for global memory; on-chip data, whose latency is
- * short, needs fewer, and the registers are scarcer there). Written plainly, a load behind a test
- * (a zero weight's skip) could not be hoisted above the previous use, so a thread had one cost load
- * in flight and a large dense column was latency-bound. The order of the uses, and so every
+ * 1; a lane's columns: stride kLseLanes or 32): use(load(s)), kAhead indices at a time with every
+ * load of the group issued before the first use (8 for global memory; on-chip data, whose latency
+ * is short, needs fewer, and the registers are scarcer there). Written plainly, a load behind a
+ * test (a zero weight's skip) could not be hoisted above the previous use, so a thread had one cost
+ * load in flight and a large dense column was latency-bound. The order of the uses, and so every
  * bit, is the plain loop's. */
 template <int kAhead = 8, class Load, class Use>
 __device__ inline void visit_in_order(int64_t first, int64_t count, int64_t stride,
