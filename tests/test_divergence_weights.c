@@ -203,7 +203,7 @@ BACKEND_TEST(divergence_weights, a_nan_point_spoils_only_its_problem) {
 }
 
 /* The backend against the CPU, bit for bit (on the CPU: two threads against one), balanced and
- * KL-relaxed, both costs, padded points, sides longer than a warp's 32 lanes. */
+ * KL-relaxed, both costs, padded points, sides longer than a row's 16 lanes (and a warp). */
 BACKEND_TEST(divergence_weights, backends_agree_with_the_cpu) {
     optk_context *ctx = test_context(backend);
     optk_context *cpu = test_context(OPTK_BACKEND_CPU);
