@@ -159,7 +159,8 @@ optk_philox_words_avx512(uint64_t seed, uint64_t sub, uint64_t block0, uint32_t 
     /* u_k holds blocks k, 4 + k, 8 + k and 12 + k, one per quarter. */
     const __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);
     const __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);
-    const int even = _MM_SHUFFLE(2, 0, 2, 0), odd = _MM_SHUFFLE(3, 1, 3, 1);
+    /* The selectors as constant expressions, which clang requires of the intrinsic. */
+    enum { even = _MM_SHUFFLE(2, 0, 2, 0), odd = _MM_SHUFFLE(3, 1, 3, 1) };
     const __m512i v0 = _mm512_shuffle_i32x4(u0, u1, even); /* blocks 0, 8, 1, 9 */
     const __m512i v1 = _mm512_shuffle_i32x4(u2, u3, even); /* 2, 10, 3, 11 */
     const __m512i v2 = _mm512_shuffle_i32x4(u0, u1, odd);  /* 4, 12, 5, 13 */
