@@ -808,6 +808,68 @@ Test(sinkhorn, cpu_apply_is_the_shared_row_arithmetic) {
     optk_context_free(ctx);
 }
 
+/* The backend against the CPU, bit for bit (on the CPU: two threads against one): P V and
+ * P^T V for V of 3 columns (CUDA: a thread per row), 11 and 200 (a block per row and 128
+ * columns, two such for 200), dense and point-cloud costs, a padded row. */
+BACKEND_TEST(sinkhorn, apply_backends_agree_with_the_cpu) {
+    optk_context *ctx = test_context(backend);
+    optk_context *cpu = test_context(OPTK_BACKEND_CPU);
+    enum { B = 2, N = 37, M = 45, D = 5, MOST = 200 };
+    static float x[B * N * D], y[B * M * D], c[B * N * M], f[B * N], g[B * M];
+    static float v[B * M * MOST], want[B * M * MOST], got[B * M * MOST];
+    test_fill_uniform(x, B * N * D, -1.0f, 1.0f, 191);
+    test_fill_uniform(y, B * M * D, -1.0f, 1.0f, 192);
+    test_fill_uniform(c, B * N * M, 0.0f, 1.0f, 193);
+    test_fill_uniform(f, B * N, -0.2f, 0.2f, 194);
+    test_fill_uniform(g, B * M, -0.2f, 0.2f, 195);
+    f[N + 4] = -INFINITY; /* problem 1, row 4: padding */
+    test_fill_uniform(v, B * M * MOST, -1.0f, 1.0f, 196);
+    const int64_t widths[] = {3, 11, MOST};
+    for (int run = 0; run < 12; ++run) {
+        const bool dense = run & 1, transpose = run & 2;
+        const int64_t k = widths[run / 4];
+        const int64_t rows = transpose ? M : N, others = transpose ? N : M;
+        const size_t outputs = (size_t)(B * rows * k);
+        optk_context *on[2] = {cpu, ctx};
+        float *into[2] = {want, got};
+        for (int side = 0; side < 2; ++side) {
+            test_buffer bx = test_buffer_new(on[side], B * N * D, 4, x),
+                        by = test_buffer_new(on[side], B * M * D, 4, y),
+                        bc = test_buffer_new(on[side], B * N * M, 4, c),
+                        bf = test_buffer_new(on[side], B * N, 4, f),
+                        bg = test_buffer_new(on[side], B * M, 4, g),
+                        bv = test_buffer_new(on[side], (size_t)(B * others * k), 4, v),
+                        bo = test_buffer_new(on[side], outputs, 4, NULL);
+            const optk_ot_problem p = {B,
+                                       N,
+                                       M,
+                                       NULL,
+                                       NULL,
+                                       dense ? OPTK_COST_DENSE : OPTK_COST_SQEUCLIDEAN,
+                                       dense ? bc.data : NULL,
+                                       dense ? NULL : bx.data,
+                                       dense ? NULL : by.data,
+                                       dense ? 0 : D};
+            setenv("OPTKERN_CPU_THREADS", side == 0 ? "1" : "2", 1);
+            cr_assert_eq(optk_sinkhorn_apply(on[side], &p, 0.05, bf.data, bg.data, transpose,
+                                             bv.data, k, bo.data),
+                         OPTK_OK, "%s", optk_context_last_error(on[side]));
+            unsetenv("OPTKERN_CPU_THREADS");
+            test_buffer_read(&bo, into[side]);
+            test_buffer_check_guards(&bo, "out");
+            test_buffer *all[] = {&bx, &by, &bc, &bf, &bg, &bv, &bo};
+            for (int t = 0; t < 7; ++t)
+                test_buffer_free(all[t]);
+        }
+        char what[80];
+        snprintf(what, sizeof what, "%s, %s, %lld columns on %s", dense ? "dense" : "points",
+                 transpose ? "P^T V" : "P V", (long long)k, optk_backend_name(backend));
+        test_assert_bits_equal(got, want, outputs, 4, what);
+    }
+    optk_context_free(cpu);
+    optk_context_free(ctx);
+}
+
 /* The shared log-sum-exp merge (common/sinkhorn.h), branch-free so the CPU's lane tree
  * vectorises, against its definition written with branches: an empty side gives the other
  * unchanged, else the larger max is kept and the other sum rescaled — ties, empties, infinite

@@ -1,7 +1,9 @@
 /* sinkhorn_apply.cu — P v without P on CUDA, and the plan-weighted cost gradient of every
- * point: a thread per (problem, output row, group of kColumns output columns or coordinates)
- * sums over the other index in order, in double — the CPU's sum, so the same bits. And the
- * c-transform of potentials at every point: half a warp per output, the f update's order. */
+ * point: a thread per (problem, output row, group of kColumns output columns or coordinates),
+ * or for wider outputs a block per (problem, output row, kThreads columns) sharing the row's
+ * plan entries, sums over the other index in order, in double — the CPU's sum, so the same
+ * bits. And the c-transform of potentials at every point: half a warp per output, the f
+ * update's order. */
 #include "cuda_check.cuh"
 #include "sinkhorn_kernels.cuh" /* row_merge */
 
@@ -44,6 +46,84 @@ __global__ void __launch_bounds__(kThreads)
         out[(p * rows + r) * v.dim + k0 + c] = (float)acc[c];
 }
 
+/* Wide outputs (more than kColumns columns or coordinates), which the kernels above would
+ * split over threads that each recompute the whole row's plan entries: a block per (problem,
+ * output row, kThreads columns). Its threads compute kThreads of the row's plan entries at a
+ * time into shared memory, one each, then thread c adds them to column c in index order —
+ * optk_plan_apply_row's and optk_plan_gradient_row's sums, so the same bits — and each entry
+ * is computed once per kThreads columns instead of once per kColumns. */
+struct WideRow {
+    int64_t p, r, c; /* problem, output row, this thread's column */
+    bool mine;       /* c is a column */
+};
+
+__device__ inline WideRow wide_row(int64_t rows, int64_t groups, int64_t columns) {
+    const int64_t group = blockIdx.x % groups, row = blockIdx.x / groups;
+    const int64_t c = group * kThreads + threadIdx.x;
+    return WideRow{row / rows, row % rows, c, c < columns};
+}
+
+__global__ void __launch_bounds__(kThreads)
+    apply_wide_kernel(const optk_ot_view v, int64_t groups, float eps, const float *f,
+                      const float *g, int transpose, const float *in, int64_t k, float *out) {
+    __shared__ float plan[kThreads];
+    const int64_t rows = transpose ? v.m : v.n, others = transpose ? v.n : v.m;
+    const WideRow w = wide_row(rows, groups, k);
+    double acc = 0.0;
+    for (int64_t s0 = 0; s0 < others; s0 += kThreads) {
+        const int64_t s = s0 + threadIdx.x;
+        if (s < others) {
+            const int64_t i = transpose ? s : w.r, j = transpose ? w.r : s;
+            plan[threadIdx.x] = optk_plan_entry(f[w.p * v.n + i], g[w.p * v.m + j],
+                                                optk_ot_cost_at(&v, w.p, i, j), eps);
+        }
+        __syncthreads();
+        const int64_t count = others - s0 < kThreads ? others - s0 : kThreads;
+        if (w.mine) {
+            const float *column = in + (w.p * others + s0) * k + w.c;
+            for (int64_t t = 0; t < count; ++t) {
+                const float pij = plan[t];
+                if (pij != 0.0f) acc += (double)pij * column[t * k];
+            }
+        }
+        __syncthreads(); /* every thread done with the entries before the next are written */
+    }
+    if (w.mine) out[(w.p * rows + w.r) * k + w.c] = (float)acc;
+}
+
+__global__ void __launch_bounds__(kThreads)
+    gradient_wide_kernel(const optk_ot_view v, int64_t groups, float eps, const float *f,
+                         const float *g, int transpose, float *out) {
+    __shared__ float plan[kThreads];
+    __shared__ double weight[kThreads];
+    const int64_t rows = transpose ? v.m : v.n, others = transpose ? v.n : v.m;
+    const WideRow w = wide_row(rows, groups, v.dim);
+    const float *z = transpose ? v.y + (w.p * v.m + w.r) * v.dim : v.x + (w.p * v.n + w.r) * v.dim;
+    const float *w0 = transpose ? v.x + w.p * v.n * v.dim : v.y + w.p * v.m * v.dim;
+    const double zc = w.mine ? (double)z[w.c] : 0.0;
+    double acc = 0.0;
+    for (int64_t s0 = 0; s0 < others; s0 += kThreads) {
+        const int64_t s = s0 + threadIdx.x;
+        if (s < others) {
+            const int64_t i = transpose ? s : w.r, j = transpose ? w.r : s;
+            const float cost = optk_ot_cost_at(&v, w.p, i, j);
+            const float pij = optk_plan_entry(f[w.p * v.n + i], g[w.p * v.m + j], cost, eps);
+            plan[threadIdx.x] = pij;
+            weight[threadIdx.x] = (double)pij * optk_cost_gradient_scale(cost, v.cost);
+        }
+        __syncthreads();
+        const int64_t count = others - s0 < kThreads ? others - s0 : kThreads;
+        if (w.mine) {
+            const float *point = w0 + s0 * v.dim + w.c;
+            for (int64_t t = 0; t < count; ++t) {
+                if (plan[t] != 0.0f) acc += weight[t] * (zc - (double)point[t * v.dim]);
+            }
+        }
+        __syncthreads();
+    }
+    if (w.mine) out[(w.p * rows + w.r) * v.dim + w.c] = (float)acc;
+}
+
 /* Half a warp per output q (problem q / rows, point q % rows), two a warp: column s in lane
  * s % kLseLanes of the half (with transpose: row s, C's column r), the lanes merged by the f
  * update's shuffle tree. A warp's second output past the end pushes nothing and writes
@@ -73,17 +153,27 @@ __global__ void __launch_bounds__(kThreads)
     if (live && sub == 0) out[q] = optk_potential(1.0f, l, eps, tau);
 }
 
-/* Threads for batch x rows outputs of `columns` values each, kColumns a thread. */
+/* The launch for batch x rows outputs of `columns` values each: wide (columns > kColumns), a
+ * block per output row and kThreads columns; else a thread per output row and kColumns
+ * columns. */
+struct Shape {
+    bool wide;
+    int64_t groups, work; /* column groups a row; threads with work (not wide) */
+    unsigned blocks;
+};
+
 optk_status launch_shape(optk_context *ctx, const char *op, int64_t batch, int64_t rows,
-                         int64_t columns, int64_t *groups, int64_t *work, unsigned *blocks) {
-    *groups = (columns + kColumns - 1) / kColumns;
-    *work = batch * rows * *groups;
-    const int64_t count = (*work + kThreads - 1) / kThreads;
+                         int64_t columns, Shape *shape) {
+    shape->wide = columns > kColumns;
+    const int64_t per = shape->wide ? kThreads : kColumns;
+    shape->groups = (columns + per - 1) / per;
+    shape->work = batch * rows * shape->groups;
+    const int64_t count = shape->wide ? shape->work : (shape->work + kThreads - 1) / kThreads;
     if (count > INT_MAX) {
         return optk_fail(ctx, OPTK_ERR_UNSUPPORTED, "%s: %lld outputs are beyond one grid", op,
-                         (long long)*work);
+                         (long long)shape->work);
     }
-    *blocks = (unsigned)count;
+    shape->blocks = (unsigned)count;
     return OPTK_OK;
 }
 
@@ -95,13 +185,17 @@ extern "C" optk_status optk_cuda_plan_apply(optk_context *ctx, const optk_ot_vie
                                             int64_t k, float *out) {
     static const char op[] = "sinkhorn_apply";
     optk_status s = enter(ctx, op);
-    int64_t groups = 0, work = 0;
-    unsigned blocks = 0;
-    if (s == OPTK_OK)
-        s = launch_shape(ctx, op, batch, transpose ? view->m : view->n, k, &groups, &work, &blocks);
+    Shape shape = {};
+    if (s == OPTK_OK) s = launch_shape(ctx, op, batch, transpose ? view->m : view->n, k, &shape);
     if (s != OPTK_OK) return s;
-    apply_kernel<<<blocks, kThreads, 0, stream_of(ctx)>>>(*view, work, groups, eps, f, g,
-                                                          transpose ? 1 : 0, v, k, out);
+    const int t = transpose ? 1 : 0;
+    if (shape.wide) {
+        apply_wide_kernel<<<shape.blocks, kThreads, 0, stream_of(ctx)>>>(*view, shape.groups, eps,
+                                                                         f, g, t, v, k, out);
+    } else {
+        apply_kernel<<<shape.blocks, kThreads, 0, stream_of(ctx)>>>(*view, shape.work, shape.groups,
+                                                                    eps, f, g, t, v, k, out);
+    }
     return check_launch(ctx, op);
 }
 
@@ -110,15 +204,18 @@ extern "C" optk_status optk_cuda_plan_gradient(optk_context *ctx, const optk_ot_
                                                const float *g, bool transpose, float *out) {
     static const char op[] = "sinkhorn_gradient";
     optk_status s = enter(ctx, op);
-    int64_t groups = 0, work = 0;
-    unsigned blocks = 0;
-    if (s == OPTK_OK) {
-        s = launch_shape(ctx, op, batch, transpose ? view->m : view->n, view->dim, &groups, &work,
-                         &blocks);
-    }
+    Shape shape = {};
+    if (s == OPTK_OK)
+        s = launch_shape(ctx, op, batch, transpose ? view->m : view->n, view->dim, &shape);
     if (s != OPTK_OK) return s;
-    gradient_kernel<<<blocks, kThreads, 0, stream_of(ctx)>>>(*view, work, groups, eps, f, g,
-                                                             transpose ? 1 : 0, out);
+    const int t = transpose ? 1 : 0;
+    if (shape.wide) {
+        gradient_wide_kernel<<<shape.blocks, kThreads, 0, stream_of(ctx)>>>(*view, shape.groups,
+                                                                            eps, f, g, t, out);
+    } else {
+        gradient_kernel<<<shape.blocks, kThreads, 0, stream_of(ctx)>>>(
+            *view, shape.work, shape.groups, eps, f, g, t, out);
+    }
     return check_launch(ctx, op);
 }
 
