@@ -51,11 +51,16 @@ optk_status optk_ot_check_options(optk_context *ctx, const char *op,
 optk_status optk_ot_check_weights(optk_context *ctx, const char *op, const char *name,
                                   const float *w, int64_t rows, int64_t cols);
 
+/* Whether a solver is the symmetric update of a self problem (with or without its
+ * kernel-domain blocks). */
+static inline bool optk_sinkhorn_solver_symmetric(optk_sinkhorn_solver solver) {
+    return solver == OPTK_SINKHORN_SYMMETRIC || solver == OPTK_SINKHORN_SYMMETRIC_LOG_DOMAIN;
+}
+
 /* optk_sinkhorn once its arguments have passed every check above (sizes, options, buffers,
- * weights, the backend's support): the job handed to the backend. symmetric: p is a self
- * problem (x against x, a = b), solved as OPTK_SINKHORN_SYMMETRIC whatever o->solver says. */
+ * weights, the backend's support): the job handed to the backend (a self problem's when
+ * o->solver is symmetric). */
 optk_status optk_sinkhorn_checked(optk_context *ctx, const optk_ot_problem *p,
-                                  const optk_sinkhorn_options *o, const optk_sinkhorn_outputs *out,
-                                  bool symmetric);
+                                  const optk_sinkhorn_options *o, const optk_sinkhorn_outputs *out);
 
 #endif /* OPTK_OT_CHECK_H */

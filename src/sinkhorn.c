@@ -6,12 +6,6 @@
 
 #include <math.h>
 
-/* Whether a solver is the symmetric update of a self problem (with or without its
- * kernel-domain blocks). */
-static bool solver_is_symmetric(optk_sinkhorn_solver solver) {
-    return solver == OPTK_SINKHORN_SYMMETRIC || solver == OPTK_SINKHORN_SYMMETRIC_LOG_DOMAIN;
-}
-
 optk_sinkhorn_options optk_sinkhorn_default_options(double epsilon) {
     optk_sinkhorn_options o;
     memset(&o, 0, sizeof o);
@@ -49,7 +43,7 @@ optk_status optk_ot_check_options(optk_context *ctx, const char *op,
         }
     }
     if (o->solver != OPTK_SINKHORN_PLAIN && o->solver != OPTK_SINKHORN_SNS &&
-        o->solver != OPTK_SINKHORN_LOG_DOMAIN && !solver_is_symmetric(o->solver)) {
+        o->solver != OPTK_SINKHORN_LOG_DOMAIN && !optk_sinkhorn_solver_symmetric(o->solver)) {
         return optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT, "%s: unknown solver %d", op,
                          (int)o->solver);
     }
@@ -118,7 +112,7 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *p,
     }
     optk_status s = optk_ot_check_sizes(ctx, op, p);
     if (s == OPTK_OK) s = optk_ot_check_options(ctx, op, o);
-    if (s == OPTK_OK && solver_is_symmetric(o->solver) &&
+    if (s == OPTK_OK && optk_sinkhorn_solver_symmetric(o->solver) &&
         !(p->cost != OPTK_COST_DENSE && p->x == p->y && p->a == p->b && p->n == p->m)) {
         s = optk_fail(ctx, OPTK_ERR_INVALID_ARGUMENT,
                       "%s: the symmetric solver takes a self problem only: point clouds with y "
@@ -129,12 +123,12 @@ optk_status optk_sinkhorn(optk_context *ctx, const optk_ot_problem *p,
     if (s == OPTK_OK) s = optk_ot_check_backend(ctx, op, ctx->ops->sinkhorn != NULL);
     if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "a", p->a, p->batch, p->n);
     if (s == OPTK_OK) s = optk_ot_check_weights(ctx, op, "b", p->b, p->batch, p->m);
-    return s == OPTK_OK ? optk_sinkhorn_checked(ctx, p, o, out, false) : s;
+    return s == OPTK_OK ? optk_sinkhorn_checked(ctx, p, o, out) : s;
 }
 
 optk_status optk_sinkhorn_checked(optk_context *ctx, const optk_ot_problem *p,
-                                  const optk_sinkhorn_options *o, const optk_sinkhorn_outputs *out,
-                                  bool symmetric) {
+                                  const optk_sinkhorn_options *o,
+                                  const optk_sinkhorn_outputs *out) {
     optk_sinkhorn_job job;
     memset(&job, 0, sizeof job);
     const bool dense = p->cost == OPTK_COST_DENSE;
@@ -159,9 +153,9 @@ optk_status optk_sinkhorn_checked(optk_context *ctx, const optk_ot_problem *p,
     job.log_domain_only =
         o->solver == OPTK_SINKHORN_LOG_DOMAIN || o->solver == OPTK_SINKHORN_SYMMETRIC_LOG_DOMAIN;
     job.placement = o->placement;
-    job.symmetric = symmetric || solver_is_symmetric(o->solver);
+    job.symmetric = optk_sinkhorn_solver_symmetric(o->solver);
     job.out = *out;
-    if (o->solver == OPTK_SINKHORN_SNS && !job.symmetric) {
+    if (o->solver == OPTK_SINKHORN_SNS) {
         return optk_sns_solve(ctx, &job, o->sns_warmup > 0 ? o->sns_warmup : 20);
     }
     return ctx->ops->sinkhorn(ctx, &job);

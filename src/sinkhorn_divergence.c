@@ -57,7 +57,7 @@ static optk_status check_call(optk_context *ctx, const char *op, const optk_ot_p
                          "%s: warm_start: there are no potentials to start the three solves from",
                          op);
     }
-    if (o->solver == OPTK_SINKHORN_SYMMETRIC || o->solver == OPTK_SINKHORN_SYMMETRIC_LOG_DOMAIN) {
+    if (optk_sinkhorn_solver_symmetric(o->solver)) {
         return optk_fail(
             ctx, OPTK_ERR_INVALID_ARGUMENT,
             "%s: solver %d is for self problems; x against y takes OPTK_SINKHORN_PLAIN, "
@@ -281,8 +281,8 @@ optk_status optk_sinkhorn_divergence(optk_context *ctx, const optk_ot_problem *p
                                                  .converged = w.converged + k * B,
                                                  .cost = w.cost + k * B,
                                                  .objective = w.objective + k * B};
-        s = optk_sinkhorn_checked(ctx, &problems[k], k > 0 ? &self : o, &solve_out,
-                                  k > 0); /* every argument checked above */
+        /* every argument checked above; self's solver makes problems 1 and 2 self problems */
+        s = optk_sinkhorn_checked(ctx, &problems[k], k > 0 ? &self : o, &solve_out);
     }
     if (s == OPTK_OK && grads) s = gradients(ctx, problems, eps, &w, out);
     if (s == OPTK_OK && weight_grads) s = ctransforms(ctx, problems, eps, tau, &w, out);

@@ -756,37 +756,59 @@ BACKEND_TEST(sinkhorn, newton_sparse_matches_pot_and_needs_fewer_iterations) {
     optk_context_free(ctx);
 }
 
+/* The inputs of the P V tests: AB problems of AN x AM, as dense costs and as AD-dimensional
+ * points, potentials in [-0.2, 0.2] with a padded row (problem 1, row 4: f = -Inf), and V of
+ * up to APPLY_MOST columns (AM rows a problem: room for either side). */
+enum { AB = 2, AN = 37, AM = 45, AD = 5, APPLY_MOST = 300 };
+typedef struct apply_inputs {
+    float x[AB * AN * AD], y[AB * AM * AD], c[AB * AN * AM], f[AB * AN], g[AB * AM];
+    float v[AB * AM * APPLY_MOST];
+} apply_inputs;
+
+/* Fills in from seeds seed .. seed + 5, V as k columns. */
+static void apply_inputs_fill(apply_inputs *in, int64_t k, uint64_t seed) {
+    test_fill_uniform(in->x, AB * AN * AD, -1.0f, 1.0f, seed);
+    test_fill_uniform(in->y, AB * AM * AD, -1.0f, 1.0f, seed + 1);
+    test_fill_uniform(in->c, AB * AN * AM, 0.0f, 1.0f, seed + 2);
+    test_fill_uniform(in->f, AB * AN, -0.2f, 0.2f, seed + 3);
+    test_fill_uniform(in->g, AB * AM, -0.2f, 0.2f, seed + 4);
+    in->f[AN + 4] = -INFINITY;
+    test_fill_uniform(in->v, (size_t)(AB * AM * k), -1.0f, 1.0f, seed + 5);
+}
+
+/* Their problem: the dense cost c, or the points x and y under point_cost. */
+static optk_ot_problem apply_problem(bool dense, optk_ot_cost point_cost, const float *x,
+                                     const float *y, const float *c) {
+    const optk_ot_problem p = {AB,
+                               AN,
+                               AM,
+                               NULL,
+                               NULL,
+                               dense ? OPTK_COST_DENSE : point_cost,
+                               dense ? c : NULL,
+                               dense ? NULL : x,
+                               dense ? NULL : y,
+                               dense ? 0 : AD};
+    return p;
+}
+
 /* The CPU's P V builds each plan row once (vectorised costs and entries) and splits the rows
  * over its cores; the result is optk_plan_apply_row's arithmetic — CUDA's — bit for bit: dense
  * and point-cloud costs, both directions, two chunks of V's columns, a padded row (f = -Inf),
  * 1 and 2 threads. */
 Test(sinkhorn, cpu_apply_is_the_shared_row_arithmetic) {
     optk_context *ctx = test_context(OPTK_BACKEND_CPU);
-    enum { B = 2, N = 37, M = 45, D = 5, K = 300 };
-    static float x[B * N * D], y[B * M * D], c[B * N * M], f[B * N], g[B * M];
-    static float v[B * M * K], got[B * M * K], want[B * M * K]; /* M > N: room for both sides */
-    test_fill_uniform(x, B * N * D, -1.0f, 1.0f, 91);
-    test_fill_uniform(y, B * M * D, -1.0f, 1.0f, 92);
-    test_fill_uniform(c, B * N * M, 0.0f, 1.0f, 93);
-    test_fill_uniform(f, B * N, -0.2f, 0.2f, 94);
-    test_fill_uniform(g, B * M, -0.2f, 0.2f, 95);
-    f[N + 4] = -INFINITY; /* problem 1, row 4: padding */
-    test_fill_uniform(v, B * M * K, -1.0f, 1.0f, 96);
+    enum { B = AB, N = AN, M = AM, D = AD, K = APPLY_MOST };
+    static apply_inputs in;
+    static float got[B * M * K], want[B * M * K];
+    apply_inputs_fill(&in, K, 91);
+    const float *f = in.f, *g = in.g, *v = in.v;
     const float eps = 0.05f;
     static const char *threads[2] = {"1", "2"};
     for (int run = 0; run < 8; ++run) {
         const bool dense = run & 1, transpose = run & 2;
         setenv("OPTKERN_CPU_THREADS", threads[(run >> 2) & 1], 1);
-        const optk_ot_problem p = {B,
-                                   N,
-                                   M,
-                                   NULL,
-                                   NULL,
-                                   dense ? OPTK_COST_DENSE : OPTK_COST_EUCLIDEAN,
-                                   dense ? c : NULL,
-                                   dense ? NULL : x,
-                                   dense ? NULL : y,
-                                   dense ? 0 : D};
+        const optk_ot_problem p = apply_problem(dense, OPTK_COST_EUCLIDEAN, in.x, in.y, in.c);
         cr_assert_eq(optk_sinkhorn_apply(ctx, &p, eps, f, g, transpose, v, K, got), OPTK_OK, "%s",
                      optk_context_last_error(ctx));
         const optk_ot_view view = {N, M, dense ? 0 : D, (int)p.cost, NULL, NULL, p.c, p.x, p.y};
@@ -814,16 +836,10 @@ Test(sinkhorn, cpu_apply_is_the_shared_row_arithmetic) {
 BACKEND_TEST(sinkhorn, apply_backends_agree_with_the_cpu) {
     optk_context *ctx = test_context(backend);
     optk_context *cpu = test_context(OPTK_BACKEND_CPU);
-    enum { B = 2, N = 37, M = 45, D = 5, MOST = 200 };
-    static float x[B * N * D], y[B * M * D], c[B * N * M], f[B * N], g[B * M];
-    static float v[B * M * MOST], want[B * M * MOST], got[B * M * MOST];
-    test_fill_uniform(x, B * N * D, -1.0f, 1.0f, 191);
-    test_fill_uniform(y, B * M * D, -1.0f, 1.0f, 192);
-    test_fill_uniform(c, B * N * M, 0.0f, 1.0f, 193);
-    test_fill_uniform(f, B * N, -0.2f, 0.2f, 194);
-    test_fill_uniform(g, B * M, -0.2f, 0.2f, 195);
-    f[N + 4] = -INFINITY; /* problem 1, row 4: padding */
-    test_fill_uniform(v, B * M * MOST, -1.0f, 1.0f, 196);
+    enum { B = AB, N = AN, M = AM, D = AD, MOST = 200 };
+    static apply_inputs in;
+    static float want[B * M * MOST], got[B * M * MOST];
+    apply_inputs_fill(&in, MOST, 191);
     const int64_t widths[] = {3, 11, MOST};
     for (int run = 0; run < 12; ++run) {
         const bool dense = run & 1, transpose = run & 2;
@@ -833,23 +849,15 @@ BACKEND_TEST(sinkhorn, apply_backends_agree_with_the_cpu) {
         optk_context *on[2] = {cpu, ctx};
         float *into[2] = {want, got};
         for (int side = 0; side < 2; ++side) {
-            test_buffer bx = test_buffer_new(on[side], B * N * D, 4, x),
-                        by = test_buffer_new(on[side], B * M * D, 4, y),
-                        bc = test_buffer_new(on[side], B * N * M, 4, c),
-                        bf = test_buffer_new(on[side], B * N, 4, f),
-                        bg = test_buffer_new(on[side], B * M, 4, g),
-                        bv = test_buffer_new(on[side], (size_t)(B * others * k), 4, v),
+            test_buffer bx = test_buffer_new(on[side], B * N * D, 4, in.x),
+                        by = test_buffer_new(on[side], B * M * D, 4, in.y),
+                        bc = test_buffer_new(on[side], B * N * M, 4, in.c),
+                        bf = test_buffer_new(on[side], B * N, 4, in.f),
+                        bg = test_buffer_new(on[side], B * M, 4, in.g),
+                        bv = test_buffer_new(on[side], (size_t)(B * others * k), 4, in.v),
                         bo = test_buffer_new(on[side], outputs, 4, NULL);
-            const optk_ot_problem p = {B,
-                                       N,
-                                       M,
-                                       NULL,
-                                       NULL,
-                                       dense ? OPTK_COST_DENSE : OPTK_COST_SQEUCLIDEAN,
-                                       dense ? bc.data : NULL,
-                                       dense ? NULL : bx.data,
-                                       dense ? NULL : by.data,
-                                       dense ? 0 : D};
+            const optk_ot_problem p =
+                apply_problem(dense, OPTK_COST_SQEUCLIDEAN, bx.data, by.data, bc.data);
             setenv("OPTKERN_CPU_THREADS", side == 0 ? "1" : "2", 1);
             cr_assert_eq(optk_sinkhorn_apply(on[side], &p, 0.05, bf.data, bg.data, transpose,
                                              bv.data, k, bo.data),

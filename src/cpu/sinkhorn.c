@@ -230,42 +230,31 @@ OPTK_CPU_HOT_LOOP static int row_scalings(const solve *s, float tau, float eps) 
     return !unsafe;
 }
 
-/* A kernel-domain block of len iterations (common/sinkhorn.h): 1 with f and g absorbed, or 0
+/* A kernel-domain block of len iterations (common/sinkhorn.h): alternating, or for a self
+ * problem symmetric — K absorbed with f on both sides, then u <- sqrt(u v) after each column
+ * pass (cold: the first is u <- v). 1 with f and g absorbed (a self problem's g = f), or 0
  * (unsafe) with f and g as they were. */
-static int kernel_iterations(const solve *s, int len, float eps, float tau) {
+static int kernel_iterations(const solve *s, int len, float eps, float tau, bool cold) {
     const optk_ot_view *view = &s->job->view;
-    absorb_kernel(s, s->g, eps);
+    const bool symmetric = s->job->symmetric;
+    const float *g0 = symmetric ? s->f : s->g; /* the column potentials K is absorbed with */
+    absorb_kernel(s, g0, eps);
     for (int64_t i = 0; i < view->n; ++i)
         s->u[i] = 1.0f;
     for (int k = 0; k < len; ++k) {
-        if (!column_scalings(s, s->g, tau, eps) || !row_scalings(s, tau, eps)) return 0;
+        if (!column_scalings(s, g0, tau, eps)) return 0;
+        if (!symmetric) {
+            if (!row_scalings(s, tau, eps)) return 0;
+            continue;
+        }
+        const bool plain = cold && k == 0;
+        for (int64_t j = 0; j < view->n; ++j)
+            s->u[j] = plain ? s->v[j] : optk_symmetric_scaling(s->u[j], s->v[j]);
     }
     for (int64_t i = 0; i < view->n; ++i)
         s->f[i] = optk_absorb(s->f[i], s->u[i], eps);
     for (int64_t j = 0; j < view->m; ++j)
-        s->g[j] = optk_absorb(s->g[j], s->v[j], eps);
-    return 1;
-}
-
-/* A kernel-domain block of len symmetric iterations of a self problem (common/sinkhorn.h):
- * K absorbed with f on both sides, then u <- sqrt(u v) with v_j = b_j / sum_i K_ij u_i
- * (cold: the first is u <- v). 1 with f and g = f absorbed, or 0 (unsafe) with f and g as
- * they were. */
-static int symmetric_kernel_iterations(const solve *s, int len, float eps, float tau, bool cold) {
-    const int64_t n = s->job->view.n;
-    absorb_kernel(s, s->f, eps);
-    for (int64_t i = 0; i < n; ++i)
-        s->u[i] = 1.0f;
-    for (int k = 0; k < len; ++k) {
-        if (!column_scalings(s, s->f, tau, eps)) return 0;
-        const bool plain = cold && k == 0;
-        for (int64_t j = 0; j < n; ++j)
-            s->u[j] = plain ? s->v[j] : optk_symmetric_scaling(s->u[j], s->v[j]);
-    }
-    for (int64_t j = 0; j < n; ++j) {
-        s->f[j] = optk_absorb(s->f[j], s->u[j], eps);
-        s->g[j] = s->f[j];
-    }
+        s->g[j] = symmetric ? s->f[j] : optk_absorb(s->g[j], s->v[j], eps);
     return 1;
 }
 
@@ -297,13 +286,10 @@ OPTK_CPU_HOT_LOOP static void solve_problem(solve s, int64_t p, float *g_next) {
                                                 job->epsilon_decay, it / job->check_every);
         const float tau = optk_sinkhorn_tau(job->rho, eps);
         const bool cold = it == 0 && !job->warm_start;
-        if (job->symmetric) {
-            if (s.kernel && symmetric_kernel_iterations(&s, len, eps, tau, cold))
-                g_ready = false;
-            else
-                symmetric_iterations(&s, len, eps, tau, g_next, &g_ready, cold);
-        } else if (s.kernel && kernel_iterations(&s, len, eps, tau)) { /* K has room */
+        if (s.kernel && kernel_iterations(&s, len, eps, tau, cold)) { /* K has room */
             g_ready = false;
+        } else if (job->symmetric) {
+            symmetric_iterations(&s, len, eps, tau, g_next, &g_ready, cold);
         } else {
             log_iterations(&s, len, eps, tau, g_next, &g_ready);
         }

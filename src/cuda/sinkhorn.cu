@@ -339,36 +339,32 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
             g_ready_now = false;
         }
     };
-    /* len kernel-domain iterations of every running problem; those that turn out unsafe run
-     * the block again in the log domain (the launches return at once when none does). */
-    auto kernel_block = [&](int len, float eps, float tau, bool g_ready_now) {
+    /* len kernel-domain iterations of every running problem — alternating, or for a self
+     * problem symmetric: K absorbed with f on both sides (g, a warm start's, is not read),
+     * u <- sqrt(u v) after each column pass — as the CPU's; the problems that turn out unsafe
+     * run the block again in the log domain (the launches return at once when none does). */
+    auto kernel_block = [&](int len, float eps, float tau, bool g_ready_now, bool cold) {
+        const bool symmetric = job->symmetric;
+        const float *g0 = symmetric ? f : g; /* the column potentials K is absorbed with */
         kernel_start_kernel<<<blocks_for(B * v.n, kThreads), kThreads, 0, stream>>>(
             v.n, B, s.active, s.u, s.unsafe);
         for (int k = 0; k < len; ++k) {
             kernel_columns_kernel<<<column_grid, kThreads, 0, stream>>>(
-                v, column_tiles, s.active, f, g, s.u, s.v, s.unsafe, eps, tau);
-            kernel_rows_kernel<<<row_grid, kWarps * 32, 0, stream>>>(v, B * v.n, s.active, f, g,
-                                                                     s.v, s.u, s.unsafe, eps, tau);
+                v, column_tiles, s.active, f, g0, s.u, s.v, s.unsafe, eps, tau);
+            if (symmetric) {
+                kernel_symmetric_kernel<<<column_grid, kThreads, 0, stream>>>(
+                    v.n, column_tiles, s.active, s.v, s.u, cold && k == 0 ? 1 : 0);
+            } else {
+                kernel_rows_kernel<<<row_grid, kWarps * 32, 0, stream>>>(
+                    v, B * v.n, s.active, f, g, s.v, s.u, s.unsafe, eps, tau);
+            }
         }
-        kernel_end_kernel<<<(unsigned)B, kThreads, 0, stream>>>(v.n, v.m, s.active, s.unsafe, s.u,
-                                                                s.v, f, g, s.redo, eps, 0);
-        log_block(s.redo, len, eps, tau, g_ready_now);
-    };
-    /* The same for the symmetric update: K absorbed with f on both sides (g, a warm start's,
-     * is not read), u <- sqrt(u v) after each column pass; unsafe problems rerun the block
-     * by the log-domain symmetric update. */
-    auto symmetric_kernel_block = [&](int len, float eps, float tau, bool g_ready_now, bool cold) {
-        kernel_start_kernel<<<blocks_for(B * v.n, kThreads), kThreads, 0, stream>>>(
-            v.n, B, s.active, s.u, s.unsafe);
-        for (int k = 0; k < len; ++k) {
-            kernel_columns_kernel<<<column_grid, kThreads, 0, stream>>>(
-                v, column_tiles, s.active, f, f, s.u, s.v, s.unsafe, eps, tau);
-            kernel_symmetric_kernel<<<column_grid, kThreads, 0, stream>>>(
-                v.n, column_tiles, s.active, s.v, s.u, cold && k == 0 ? 1 : 0);
-        }
-        kernel_end_kernel<<<(unsigned)B, kThreads, 0, stream>>>(v.n, v.m, s.active, s.unsafe, s.u,
-                                                                s.u, f, g, s.redo, eps, 1);
-        symmetric_block(s.redo, len, eps, g_ready_now, cold);
+        kernel_end_kernel<<<(unsigned)B, kThreads, 0, stream>>>(
+            v.n, v.m, s.active, s.unsafe, s.u, s.v, f, g, s.redo, eps, symmetric ? 1 : 0);
+        if (symmetric)
+            symmetric_block(s.redo, len, eps, g_ready_now, cold);
+        else
+            log_block(s.redo, len, eps, tau, g_ready_now);
     };
 
     start_kernel<<<blocks_for(B, kThreads), kThreads, 0, stream>>>(B, s.active, s.iterations,
@@ -386,13 +382,10 @@ optk_status solve_streaming(optk_context *ctx, const optk_sinkhorn_job *job, con
                                                 job->epsilon_decay, it / job->check_every);
         const float tau = optk_sinkhorn_tau(job->rho, eps);
         const bool cold = it == 0 && !job->warm_start;
-        const bool kernel = optk_sinkhorn_kernel_block(v.n, v.m, job->log_domain_only);
-        if (job->symmetric && kernel)
-            symmetric_kernel_block(len, eps, tau, g_ready, cold);
+        if (optk_sinkhorn_kernel_block(v.n, v.m, job->log_domain_only))
+            kernel_block(len, eps, tau, g_ready, cold);
         else if (job->symmetric)
             symmetric_block(s.active, len, eps, g_ready, cold);
-        else if (kernel)
-            kernel_block(len, eps, tau, g_ready);
         else
             log_block(s.active, len, eps, tau, g_ready);
         g_ready = false;
