@@ -5,6 +5,7 @@
 #include "cpu/philox_lanes.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* Random123's kat_vectors, "philox4x32 10" lines: counter[4], key[2] -> output[4]. */
 Test(philox, matches_published_known_answers) {
@@ -94,6 +95,43 @@ Test(philox, sixteen_lanes_match_the_shared_rounds) {
             }
 #endif
         }
+    }
+}
+
+/* Every implementation of the lanes-to-elements transpose the machine can run puts lane l's
+ * value w at 4 l + w, from any alignment (the Gaussian probes write it at any element). */
+static void check_elements(const char *which, const uint32_t lanes[4][OPTK_PHILOX_LANES],
+                           const uint32_t *out) {
+    for (int l = 0; l < OPTK_PHILOX_LANES; ++l)
+        for (int w = 0; w < 4; ++w)
+            cr_assert_eq(out[4 * l + w], lanes[w][l], "%s: lane %d value %d", which, l, w);
+}
+
+Test(philox, lanes_go_to_element_order_every_way) {
+    uint32_t lanes[4][OPTK_PHILOX_LANES], buffer[4 * OPTK_PHILOX_LANES + 1];
+    for (int w = 0; w < 4; ++w)
+        for (int l = 0; l < OPTK_PHILOX_LANES; ++l)
+            lanes[w][l] = 0x9e3779b9u * (uint32_t)(16 * w + l + 1);
+    for (int shift = 0; shift < 2; ++shift) {
+        uint32_t *out = buffer + shift;
+        optk_lanes_to_elements(lanes, out);
+        check_elements("dispatched", lanes, out);
+        memset(buffer, 0, sizeof buffer);
+        optk_lanes_to_elements_plain(lanes, out);
+        check_elements("plain", lanes, out);
+#ifdef OPTK_HAVE_PHILOX_AVX2
+        if (__builtin_cpu_supports("avx512f")) {
+            memset(buffer, 0, sizeof buffer);
+            optk_lanes_to_elements_avx512(lanes, out);
+            check_elements("avx512", lanes, out);
+        }
+        if (__builtin_cpu_supports("avx2")) {
+            memset(buffer, 0, sizeof buffer);
+            optk_lanes_to_elements_avx2(lanes, 0, out);
+            optk_lanes_to_elements_avx2(lanes, 1, out);
+            check_elements("avx2", lanes, out);
+        }
+#endif
     }
 }
 

@@ -14,8 +14,9 @@
  * blocks (64 words) at a time in between a scalar head and tail, so that the transform's loop
  * over the lanes vectorises (hot: Giles' erfinv is a chain of fmaf, which baseline x86-64
  * would call into libm for). The transform runs on the words as Philox leaves them and the
- * normals are interleaved after: transforming optk_philox_words' element order instead kept
- * GCC 12 from vectorising it (the full-rank ES forward took 1140-1290 ms against 330-480). */
+ * normals are put in element order after (optk_lanes_to_elements): transforming
+ * optk_philox_words' element order instead kept GCC 12 from vectorising it (the full-rank ES
+ * forward took 1140-1290 ms against 330-480). */
 OPTK_CPU_HOT_LOOP static void normals(uint64_t seed, uint64_t sub, int64_t e0, int64_t len,
                                       bool scaled, float scale, float *out) {
     enum { GROUP = 4 * OPTK_PHILOX_LANES };
@@ -27,13 +28,15 @@ OPTK_CPU_HOT_LOOP static void normals(uint64_t seed, uint64_t sub, int64_t e0, i
     for (; k + GROUP <= len; k += GROUP) {
         uint32_t words[4][OPTK_PHILOX_LANES];
         optk_philox_lanes(seed, sub, (uint64_t)(e0 + k) / 4, words);
-        float z[4][OPTK_PHILOX_LANES];
+        float z[4][OPTK_PHILOX_LANES]; /* word w of block l: entry 4 l + w */
         for (int w = 0; w < 4; ++w)
             for (int l = 0; l < OPTK_PHILOX_LANES; ++l)
                 z[w][l] = optk_normal_from_word(words[w][l]);
-        for (int l = 0; l < OPTK_PHILOX_LANES; ++l) /* word w of block l: entry 4 l + w */
+        if (scaled) /* apart: with the select in the loop above, GCC 12 vectorised neither */
             for (int w = 0; w < 4; ++w)
-                out[k + 4 * l + w] = scaled ? scale * z[w][l] : z[w][l];
+                for (int l = 0; l < OPTK_PHILOX_LANES; ++l)
+                    z[w][l] *= scale;
+        optk_lanes_to_elements(z, out + k);
     }
     for (; k < len; ++k) {
         const float z = optk_normal_from_word(optk_philox_u32(seed, sub, (uint64_t)(e0 + k)));

@@ -14,6 +14,8 @@
 
 #include "../common/philox.h"
 
+#include <string.h>
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define OPTK_HAVE_PHILOX_AVX2 1
@@ -84,21 +86,38 @@ optk_philox_lanes_avx2(uint64_t seed, uint64_t sub, uint64_t block0,
         _mm256_storeu_si256((__m256i *)(out[w] + 8 * half), c[w]);
 }
 
-/* The 32 words of blocks block0 .. block0 + 7 in element order: the 4 x 8 transpose in
- * registers (within each 128-bit half first, then across the halves). */
+/* Eight lanes' four values each in element order: out[4 l + w] = lane l of c[w], the 4 x 8
+ * transpose in registers (within each 128-bit half first, then across the halves). */
+__attribute__((target("avx2"))) static inline void optk_store_elements_avx2(const __m256i c[4],
+                                                                            void *out) {
+    const __m256i t0 = _mm256_unpacklo_epi32(c[0], c[1]), t1 = _mm256_unpackhi_epi32(c[0], c[1]);
+    const __m256i t2 = _mm256_unpacklo_epi32(c[2], c[3]), t3 = _mm256_unpackhi_epi32(c[2], c[3]);
+    /* u_k holds lanes k and 4 + k, one per 128-bit half. */
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+    __m256i *to = (__m256i *)out;
+    _mm256_storeu_si256(to, _mm256_permute2x128_si256(u0, u1, 0x20));
+    _mm256_storeu_si256(to + 1, _mm256_permute2x128_si256(u2, u3, 0x20));
+    _mm256_storeu_si256(to + 2, _mm256_permute2x128_si256(u0, u1, 0x31));
+    _mm256_storeu_si256(to + 3, _mm256_permute2x128_si256(u2, u3, 0x31));
+}
+
+/* The 32 words of blocks block0 .. block0 + 7 in element order. */
 __attribute__((target("avx2"))) static inline void
 optk_philox_words_avx2(uint64_t seed, uint64_t sub, uint64_t block0, uint32_t out[32]) {
     __m256i c[4];
     optk_philox_rounds_avx2(seed, sub, block0, c);
-    const __m256i t0 = _mm256_unpacklo_epi32(c[0], c[1]), t1 = _mm256_unpackhi_epi32(c[0], c[1]);
-    const __m256i t2 = _mm256_unpacklo_epi32(c[2], c[3]), t3 = _mm256_unpackhi_epi32(c[2], c[3]);
-    /* u_k holds blocks k and 4 + k, one per 128-bit half. */
-    const __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
-    const __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
-    _mm256_storeu_si256((__m256i *)out, _mm256_permute2x128_si256(u0, u1, 0x20));
-    _mm256_storeu_si256((__m256i *)(out + 8), _mm256_permute2x128_si256(u2, u3, 0x20));
-    _mm256_storeu_si256((__m256i *)(out + 16), _mm256_permute2x128_si256(u0, u1, 0x31));
-    _mm256_storeu_si256((__m256i *)(out + 24), _mm256_permute2x128_si256(u2, u3, 0x31));
+    optk_store_elements_avx2(c, out);
+}
+
+/* Lanes 8 half .. 8 half + 7 of four rows of sixteen 32-bit values into element order. */
+__attribute__((target("avx2"))) static inline void
+optk_lanes_to_elements_avx2(const void *lanes, int half, void *out) {
+    const char *from = (const char *)lanes + 32 * half;
+    __m256i c[4];
+    for (int w = 0; w < 4; ++w)
+        c[w] = _mm256_loadu_si256((const __m256i *)(from + 4 * OPTK_PHILOX_LANES * w));
+    optk_store_elements_avx2(c, (char *)out + 128 * half);
 }
 
 /* The same rounds on all sixteen blocks: hi and lo words of c * m per lane. */
@@ -148,27 +167,43 @@ optk_philox_lanes_avx512(uint64_t seed, uint64_t sub, uint64_t block0,
         _mm512_storeu_si512(out[w], c[w]);
 }
 
-/* The 64 words of the sixteen blocks in element order: a 4 x 16 transpose in registers —
- * within each 128-bit quarter, then quarters across registers, twice. */
-__attribute__((target("avx512f"))) static inline void
-optk_philox_words_avx512(uint64_t seed, uint64_t sub, uint64_t block0, uint32_t out[64]) {
-    __m512i c[4];
-    optk_philox_rounds_avx512(seed, sub, block0, c);
+/* Sixteen lanes' four values each in element order: out[4 l + w] = lane l of c[w], the 4 x 16
+ * transpose in registers — within each 128-bit quarter, then quarters across registers,
+ * twice. */
+__attribute__((target("avx512f"))) static inline void optk_store_elements_avx512(const __m512i c[4],
+                                                                                 void *out) {
     const __m512i t0 = _mm512_unpacklo_epi32(c[0], c[1]), t1 = _mm512_unpackhi_epi32(c[0], c[1]);
     const __m512i t2 = _mm512_unpacklo_epi32(c[2], c[3]), t3 = _mm512_unpackhi_epi32(c[2], c[3]);
-    /* u_k holds blocks k, 4 + k, 8 + k and 12 + k, one per quarter. */
+    /* u_k holds lanes k, 4 + k, 8 + k and 12 + k, one per quarter. */
     const __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);
     const __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);
     /* The selectors as constant expressions, which clang requires of the intrinsic. */
     enum { even = _MM_SHUFFLE(2, 0, 2, 0), odd = _MM_SHUFFLE(3, 1, 3, 1) };
-    const __m512i v0 = _mm512_shuffle_i32x4(u0, u1, even); /* blocks 0, 8, 1, 9 */
+    const __m512i v0 = _mm512_shuffle_i32x4(u0, u1, even); /* lanes 0, 8, 1, 9 */
     const __m512i v1 = _mm512_shuffle_i32x4(u2, u3, even); /* 2, 10, 3, 11 */
     const __m512i v2 = _mm512_shuffle_i32x4(u0, u1, odd);  /* 4, 12, 5, 13 */
     const __m512i v3 = _mm512_shuffle_i32x4(u2, u3, odd);  /* 6, 14, 7, 15 */
-    _mm512_storeu_si512(out, _mm512_shuffle_i32x4(v0, v1, even));
-    _mm512_storeu_si512(out + 16, _mm512_shuffle_i32x4(v2, v3, even));
-    _mm512_storeu_si512(out + 32, _mm512_shuffle_i32x4(v0, v1, odd));
-    _mm512_storeu_si512(out + 48, _mm512_shuffle_i32x4(v2, v3, odd));
+    char *to = (char *)out;
+    _mm512_storeu_si512(to, _mm512_shuffle_i32x4(v0, v1, even));
+    _mm512_storeu_si512(to + 64, _mm512_shuffle_i32x4(v2, v3, even));
+    _mm512_storeu_si512(to + 128, _mm512_shuffle_i32x4(v0, v1, odd));
+    _mm512_storeu_si512(to + 192, _mm512_shuffle_i32x4(v2, v3, odd));
+}
+
+/* The 64 words of the sixteen blocks in element order. */
+__attribute__((target("avx512f"))) static inline void
+optk_philox_words_avx512(uint64_t seed, uint64_t sub, uint64_t block0, uint32_t out[64]) {
+    __m512i c[4];
+    optk_philox_rounds_avx512(seed, sub, block0, c);
+    optk_store_elements_avx512(c, out);
+}
+
+__attribute__((target("avx512f"))) static inline void
+optk_lanes_to_elements_avx512(const void *lanes, void *out) {
+    __m512i c[4];
+    for (int w = 0; w < 4; ++w)
+        c[w] = _mm512_loadu_si512((const char *)lanes + 4 * OPTK_PHILOX_LANES * w);
+    optk_store_elements_avx512(c, out);
 }
 #endif
 
@@ -189,10 +224,38 @@ static inline void optk_philox_lanes(uint64_t seed, uint64_t sub, uint64_t block
     optk_philox_lanes_plain(seed, sub, block0, out);
 }
 
+/* optk_lanes_to_elements (below) value by value. */
+static inline void optk_lanes_to_elements_plain(const void *lanes, void *out) {
+    for (int l = 0; l < OPTK_PHILOX_LANES; ++l)
+        for (int w = 0; w < 4; ++w)
+            memcpy((char *)out + 4 * (4 * l + w),
+                   (const char *)lanes + 4 * (OPTK_PHILOX_LANES * w + l), 4);
+}
+
+/* out[4 l + w] = lanes[w][l]: four 32-bit values per lane (four rows of sixteen: a lane
+ * loop's results from the four words of its Philox block) into element order, in shuffles
+ * where the machine has them — GCC's code for the plain loop is a scalar extract and insert
+ * per value, which cost the Gaussian probes a sixth of their time. The values' bits move
+ * unchanged, whatever their type (Philox words, floats). */
+static inline void optk_lanes_to_elements(const void *lanes, void *out) {
+#ifdef OPTK_HAVE_PHILOX_AVX2
+    if (__builtin_cpu_supports("avx512f")) {
+        optk_lanes_to_elements_avx512(lanes, out);
+        return;
+    }
+    if (__builtin_cpu_supports("avx2")) {
+        optk_lanes_to_elements_avx2(lanes, 0, out);
+        optk_lanes_to_elements_avx2(lanes, 1, out);
+        return;
+    }
+#endif
+    optk_lanes_to_elements_plain(lanes, out);
+}
+
 /* The 64 words of blocks block0 .. block0 + 15 in element order (word w of block l is
  * element 4 l + w), for loops that take a word per element and so vectorise where reading
- * words[e % 4][e / 4] in place would gather. The transpose is written in shuffles: GCC's
- * code for the plain loop below took as long as the Philox rounds themselves. */
+ * words[e % 4][e / 4] in place would gather. The transpose is in shuffles, as in
+ * optk_lanes_to_elements: GCC's code for the plain loop took as long as the Philox rounds. */
 static inline void optk_philox_words(uint64_t seed, uint64_t sub, uint64_t block0,
                                      uint32_t out[4 * OPTK_PHILOX_LANES]) {
 #ifdef OPTK_HAVE_PHILOX_AVX2
@@ -208,9 +271,7 @@ static inline void optk_philox_words(uint64_t seed, uint64_t sub, uint64_t block
 #endif
     uint32_t words[4][OPTK_PHILOX_LANES];
     optk_philox_lanes_plain(seed, sub, block0, words);
-    for (int l = 0; l < OPTK_PHILOX_LANES; ++l)
-        for (int w = 0; w < 4; ++w)
-            out[4 * l + w] = words[w][l];
+    optk_lanes_to_elements(words, out);
 }
 
 #endif /* OPTK_CPU_PHILOX_LANES_H */

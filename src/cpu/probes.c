@@ -69,32 +69,22 @@ OPTK_CPU_HOT_LOOP static void gaussian_entries(uint64_t seed, uint64_t sub, int6
     for (int64_t b = 0; 4 * b < count; b += OPTK_PHILOX_LANES) {
         uint32_t x[4][OPTK_PHILOX_LANES];
         optk_philox_lanes(seed, sub, (uint64_t)(b0 + b), x);
-        float zs[2][OPTK_PHILOX_LANES], zc[2][OPTK_PHILOX_LANES];
+        float z[4][OPTK_PHILOX_LANES]; /* entry w of block b + l in z[w][l] */
         for (int pair = 0; pair < 2; ++pair) {
             for (int l = 0; l < OPTK_PHILOX_LANES; ++l) {
-                const float r = sqrtf(-2.0f * optk_logf(optk_box_muller_u(x[2 * pair][l])));
+                /* u > 0 is a normal float: the log needs none of optk_logf's special cases. */
+                const float r = sqrtf(-2.0f * optk_logf_normal(optk_box_muller_u(x[2 * pair][l])));
                 float sin_v, cos_v;
                 sincos_2pi(optk_box_muller_v(x[2 * pair + 1][l]), &sin_v, &cos_v);
-                zs[pair][l] = sin_v * r;
-                zc[pair][l] = cos_v * r;
+                z[2 * pair][l] = sin_v * r;
+                z[2 * pair + 1][l] = cos_v * r;
             }
         }
-        float *group = dst + 4 * b; /* block b + l: entries 4 l .. 4 l + 3 of the group */
         if (4 * (b + OPTK_PHILOX_LANES) <= count) {
-            /* A whole group: an interleave of constant shape, which vectorises into shuffles
-             * and full-width stores (scalar stores here cost a third of the generation). */
-            for (int l = 0; l < OPTK_PHILOX_LANES; ++l) {
-                group[4 * l] = zs[0][l];
-                group[4 * l + 1] = zc[0][l];
-                group[4 * l + 2] = zs[1][l];
-                group[4 * l + 3] = zc[1][l];
-            }
+            optk_lanes_to_elements(z, dst + 4 * b);
         } else {
-            for (int l = 0; l < OPTK_PHILOX_LANES; ++l) {
-                const float z[4] = {zs[0][l], zc[0][l], zs[1][l], zc[1][l]};
-                for (int64_t k = 0, e = 4 * (b + l); k < 4 && e + k < count; ++k)
-                    dst[e + k] = z[k];
-            }
+            for (int64_t e = 4 * b; e < count; ++e)
+                dst[e] = z[e % 4][e / 4 - b];
         }
     }
 }
