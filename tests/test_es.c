@@ -69,12 +69,13 @@ static float *factors(optk_context *ctx, const optk_es_key *key, int64_t m, int6
 }
 
 /* Every noise entry is its definition — the normal of word e of the pair's Philox stream —
- * computed here one word at a time: pairs of 1000 entries (the CPU's 64-word groups and a
- * tail) and B factors, which start mid-stream (a head before the first group). */
+ * computed here one word at a time: pairs of 5000 entries (two of the CPU's pieces of 4096
+ * words, its 64-word groups and a tail) and B factors, which start mid-stream (a head before
+ * the first group). */
 BACKEND_TEST(es, noise_is_the_normal_of_its_philox_word) {
     optk_context *ctx = test_context(backend);
     const optk_es_key key = {2026, 4, 1};
-    enum { SIZE = 1000, FIRST = 3, COUNT = 3, M = 13, N = 150, R = 3 };
+    enum { SIZE = 5000, FIRST = 3, COUNT = 3, M = 13, N = 150, R = 3 };
     float *d = to_device(ctx, NULL, COUNT * SIZE);
     cr_assert_eq(optk_es_noise(ctx, &key, SIZE, FIRST, COUNT, d), OPTK_OK, "%s",
                  optk_context_last_error(ctx));

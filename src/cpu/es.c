@@ -44,39 +44,62 @@ OPTK_CPU_HOT_LOOP static void normals(uint64_t seed, uint64_t sub, int64_t e0, i
     }
 }
 
+/* A pair's noise is `rows` runs of `cols` words. Where the rows also lie back to back in
+ * memory (row_stride == cols: every factor and every matrix of noise the library fills) the
+ * pair is one run, cut into pieces of FILL_PIECE words instead: a rank-1 factor's rows are one
+ * word each, and a row at a time they all took the scalar head path (a Philox block per
+ * word), which was a tenth of the rank-1 ES forward. The bits are the same either way: every
+ * word's normal is a function of its index alone. */
+enum { FILL_PIECE = 4096 }; /* a multiple of the 64 words of sixteen Philox blocks */
+
 typedef struct fill_job {
     uint64_t seed, generation;
     uint32_t layer;
-    int64_t first_pair, rows, cols, offset, pair_stride, row_stride;
+    int64_t first_pair, offset, pair_stride;
+    int64_t pieces, piece, words; /* per pair: pieces of `piece` words, `words` in all */
+    int64_t piece_stride;         /* where piece q of a pair starts: q piece_stride floats in */
     const float *coef;
     float *out;
 } fill_job;
 
-/* Rows [r0, r1) of all the pairs' rows (row r: pair r / rows, row r % rows). */
-static int fill_rows(void *arg, int64_t r0, int64_t r1, int worker) {
+/* Pieces [q0, q1) of all the pairs' pieces (piece q: pair q / pieces, piece q % pieces). */
+static int fill_pieces(void *arg, int64_t q0, int64_t q1, int worker) {
     (void)worker;
     const fill_job *j = arg;
-    for (int64_t r = r0; r < r1; ++r) {
-        const int64_t c = r / j->rows, o = r % j->rows;
+    for (int64_t q = q0; q < q1; ++q) {
+        const int64_t c = q / j->pieces, w = q % j->pieces * j->piece;
+        const int64_t len = j->words - w < j->piece ? j->words - w : j->piece;
         const uint64_t sub = optk_es_subsequence(j->generation, j->layer, j->first_pair + c);
-        normals(j->seed, sub, j->offset + o * j->cols, j->cols, j->coef != NULL,
-                j->coef ? j->coef[c] : 1.0f, j->out + c * j->pair_stride + o * j->row_stride);
+        normals(j->seed, sub, j->offset + w, len, j->coef != NULL, j->coef ? j->coef[c] : 1.0f,
+                j->out + c * j->pair_stride + q % j->pieces * j->piece_stride);
     }
     return 0;
 }
 
-/* Entries are independent: the cores share the rows (2^16 entries or more). */
+/* Entries are independent: the cores share the pieces (2^16 entries or more). */
 optk_status optk_cpu_es_fill(optk_context *ctx, uint64_t seed, uint64_t generation, uint32_t layer,
                              int64_t first_pair, int64_t count, int64_t rows, int64_t cols,
                              int64_t offset, int64_t pair_stride, int64_t row_stride,
                              const float *coef, float *out) {
     (void)ctx;
-    fill_job job = {seed,   generation,  layer,      first_pair, rows, cols,
-                    offset, pair_stride, row_stride, coef,       out};
-    const int64_t items = count * rows;
+    const bool one_run = row_stride == cols;
+    const int64_t words = rows * cols, piece = one_run ? FILL_PIECE : cols;
+    fill_job job = {.seed = seed,
+                    .generation = generation,
+                    .layer = layer,
+                    .first_pair = first_pair,
+                    .offset = offset,
+                    .pair_stride = pair_stride,
+                    .pieces = one_run ? (words + piece - 1) / piece : rows,
+                    .piece = piece,
+                    .words = words,
+                    .piece_stride = one_run ? piece : row_stride,
+                    .coef = coef,
+                    .out = out};
+    const int64_t items = count * job.pieces;
     const int workers =
-        (double)items * (double)cols >= (double)(1 << 16) ? optk_cpu_workers(items) : 1;
-    optk_cpu_parallel(items, workers, fill_rows, &job);
+        (double)count * (double)words >= (double)(1 << 16) ? optk_cpu_workers(items) : 1;
+    optk_cpu_parallel(items, workers, fill_pieces, &job);
     return OPTK_OK;
 }
 
