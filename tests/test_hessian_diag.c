@@ -2,9 +2,10 @@
  * per-coordinate variance ALGORITHMS.md predicts (Rademacher: sum_{j != i} H_ij^2; Gaussian:
  * 2 H_ii^2 + sum_{j != i} H_ij^2); exact for a diagonal H; the callback source equal to the
  * dense one; callback failures reported with nothing written; chunking invisible; CUDA within
- * 1e-5 of the CPU. */
+ * 1e-5 of the CPU; the CPU's dense H Z the double sum in index order, bit for bit. */
 #define _POSIX_C_SOURCE 200809L /* setenv */
 #include "harness.h"
+#include "cpu/cpu_backend.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -266,8 +267,8 @@ BACKEND_TEST(hessian_diag, bad_arguments_are_refused_and_nothing_is_written) {
     optk_context_free(ctx);
 }
 
-/* The CPU splits the dense H Z over threads by outputs: 1, 2 and 3 threads give the same
- * estimate and variance bits (each output summed whole by one thread). */
+/* The CPU splits the dense H Z over threads by blocks of rows: 1, 2 and 3 threads give the
+ * same estimate and variance bits (each output summed whole by one thread). */
 Test(hessian_diag, cpu_thread_count_changes_no_bit) {
     optk_context *ctx = test_context(OPTK_BACKEND_CPU);
     enum { NBIG = 700, K = 24 }; /* 24 x 700 x 700 products: threaded */
@@ -294,6 +295,35 @@ Test(hessian_diag, cpu_thread_count_changes_no_bit) {
     for (int k = 0; k < 3; ++k)
         free(d[k]), free(v[k]);
     free(h);
+    optk_context_free(ctx);
+}
+
+/* The CPU's dense H Z (rows and probes in vector tiles) gives each output the bits of the plain
+ * loop, a double sum in index order, for sizes that leave partial tiles: 53 rows (six blocks
+ * of eight and five rows) and 13 probes (two groups of eight lanes, three of them padding).
+ * The inputs make the order visible in float: every row starts with two entries 2^50 and the
+ * rest are below 1e-3, and z_0 = -z_1 in odd probes, so in index order the big terms cancel
+ * first and the small sum survives, where any other order could let 2^50 absorb it. */
+Test(hessian_diag, cpu_dense_product_is_the_index_order_double_sum) {
+    optk_context *ctx = test_context(OPTK_BACKEND_CPU);
+    enum { ODD = 53, K = 13 };
+    static float h[ODD * ODD], z[K * ODD], hz[K * ODD];
+    test_fill_uniform(h, ODD * ODD, -1e-3f, 1e-3f, 12);
+    test_fill_uniform(z, K * ODD, -1.0f, 1.0f, 13);
+    for (int r = 0; r < ODD; ++r)
+        h[r * ODD] = h[r * ODD + 1] = 0x1p50f;
+    for (int j = 0; j < K; ++j)
+        z[j * ODD] = 1.0f, z[j * ODD + 1] = j % 2 ? -1.0f : 1.0f;
+    cr_assert_eq(optk_cpu_dense_hvp(ctx, h, z, hz, ODD, K), OPTK_OK);
+    for (int j = 0; j < K; ++j) {
+        for (int r = 0; r < ODD; ++r) {
+            double acc = 0.0;
+            for (int c = 0; c < ODD; ++c)
+                acc += (double)h[r * ODD + c] * (double)z[j * ODD + c];
+            cr_assert_eq(hz[j * ODD + r], (float)acc, "probe %d row %d: %a, want %a", j, r,
+                         (double)hz[j * ODD + r], acc);
+        }
+    }
     optk_context_free(ctx);
 }
 

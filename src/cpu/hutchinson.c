@@ -4,35 +4,68 @@
 #include "parallel.h"
 #include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
 
+/* H Z with every output summed in double in index order, as the plain loop
+ *     for c < n: acc += (double)H[r][c] * (double)z_j[c]
+ * writes it (the products are exact in double; each sum is rounded term by term, no FMA).
+ * That loop is one long chain of dependent adds per output, so it ran at the latency of an
+ * add. Here a row's sums for eight probes sit side by side in a vector, against Z transposed
+ * into doubles (zt[c][j], the probes padded to a multiple of eight with zeros), and eight rows
+ * go at once: 64 sums in flight, each still added in index order, so the bits are the plain
+ * loop's. */
+enum { HVP_LANES = 8, HVP_ROWS = 8 };
+
 typedef struct hvp_job {
-    const float *h, *z;
+    const float *h;
+    const double *zt; /* n x kp */
     float *hz;
-    int64_t n;
+    int64_t n, kp;
+    int k;
 } hvp_job;
 
-/* Outputs [o0, o1) of H Z, output o = j n + r: row r of H against column j of Z, summed in
- * double in index order (each output whole on one thread: the thread count changes no bit). */
-OPTK_CPU_HOT_LOOP static int hvp_slice(void *arg, int64_t o0, int64_t o1, int worker) {
+/* Rows [r0, r0 + rows) of H against probes [j0, j0 + HVP_LANES), rows <= HVP_ROWS. */
+OPTK_CPU_HOT_LOOP static void hvp_tile(const hvp_job *job, int64_t r0, int rows, int64_t j0) {
+    const int64_t n = job->n;
+    double acc[HVP_ROWS][HVP_LANES] = {{0.0}};
+    for (int64_t c = 0; c < n; ++c) {
+        const double *restrict zc = job->zt + c * job->kp + j0;
+        for (int r = 0; r < HVP_ROWS; ++r) {
+            const double hrc = r < rows ? (double)job->h[(r0 + r) * n + c] : 0.0;
+            for (int l = 0; l < HVP_LANES; ++l)
+                acc[r][l] += hrc * zc[l];
+        }
+    }
+    for (int l = 0; l < HVP_LANES && j0 + l < job->k; ++l)
+        for (int r = 0; r < rows; ++r)
+            job->hz[(j0 + l) * n + r0 + r] = (float)acc[r][l];
+}
+
+/* Row blocks [b0, b1) of HVP_ROWS rows, every probe (each output whole on one thread: the
+ * thread count changes no bit). */
+static int hvp_slice(void *arg, int64_t b0, int64_t b1, int worker) {
     (void)worker;
     const hvp_job *job = arg;
-    const int64_t n = job->n;
-    for (int64_t o = o0; o < o1; ++o) {
-        const float *restrict row = job->h + (o % n) * n, *restrict zj = job->z + (o / n) * n;
-        double acc = 0.0;
-        for (int64_t c = 0; c < n; ++c)
-            acc += (double)row[c] * (double)zj[c];
-        job->hz[o] = (float)acc;
+    for (int64_t b = b0; b < b1; ++b) {
+        const int64_t r0 = b * HVP_ROWS;
+        const int rows = job->n - r0 < HVP_ROWS ? (int)(job->n - r0) : HVP_ROWS;
+        for (int64_t j0 = 0; j0 < job->kp; j0 += HVP_LANES)
+            hvp_tile(job, r0, rows, j0);
     }
     return 0;
 }
 
 optk_status optk_cpu_dense_hvp(optk_context *ctx, const float *h, const float *z, float *hz,
                                int64_t n, int k) {
-    (void)ctx;
-    hvp_job job = {h, z, hz, n};
-    const int64_t outputs = (int64_t)k * n;
-    const int workers = (double)outputs * (double)n >= 1e7 ? optk_cpu_workers(outputs / 64) : 1;
-    optk_cpu_parallel(outputs, workers, hvp_slice, &job);
+    const int64_t kp = (k + HVP_LANES - 1) / HVP_LANES * HVP_LANES;
+    double *zt = NULL;
+    const optk_status s = optk_cpu_scratch(ctx, (size_t)(n * kp) * sizeof *zt, (void **)&zt);
+    if (s != OPTK_OK) return s;
+    for (int64_t c = 0; c < n; ++c)
+        for (int64_t j = 0; j < kp; ++j)
+            zt[c * kp + j] = j < k ? (double)z[j * n + c] : 0.0;
+    hvp_job job = {h, zt, hz, n, kp, k};
+    const int64_t blocks = (n + HVP_ROWS - 1) / HVP_ROWS;
+    const int workers = (double)k * (double)n * (double)n >= 1e7 ? optk_cpu_workers(blocks) : 1;
+    optk_cpu_parallel(blocks, workers, hvp_slice, &job);
     return OPTK_OK;
 }
 
