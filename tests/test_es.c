@@ -608,12 +608,14 @@ Test(es, cpu_thread_count_changes_no_bit) {
 }
 
 /* The CPU's GEMM sums every element in k order with fmaf, whatever the blocking (register
- * tiles of 8 x 64, the rest by rows): the full-rank forward equals that arithmetic spelled
- * out here — Y = X W^T, then Y_i += (sigma s_i X_i) E_p^T — bit for bit, at sizes with full
- * tiles and tails in both directions. */
+ * tiles of 6 or 4 rows x 64 columns, the rest by rows): the full-rank forward equals that
+ * arithmetic spelled out here — Y = X W^T, then Y_i += (sigma s_i X_i) E_p^T — bit for bit,
+ * at sizes with full tiles and tails in both directions: 44 rows of the base product (seven
+ * tiles of 6, two rows left), 11 of each member's (a tile of 6, one of 4, a row left), 70
+ * columns (a tile's 64, six left). */
 Test(es, cpu_fullrank_forward_is_the_k_order_fma_sums) {
     optk_context *ctx = test_context(OPTK_BACKEND_CPU);
-    enum { M = 70, NIN = 37, MEMBERS = 4, BATCH = 9, ROWS = MEMBERS * BATCH };
+    enum { M = 70, NIN = 37, MEMBERS = 4, BATCH = 11, ROWS = MEMBERS * BATCH };
     const double sigma = 0.3;
     float w[M * NIN], x[ROWS * NIN], y[ROWS * M], want[ROWS * M], e[2 * M * NIN];
     test_fill_uniform(w, M * NIN, -1.0f, 1.0f, 4);
