@@ -1,0 +1,164 @@
+/* gemm.c — the CPU backend's own SGEMM (it links no BLAS), C = alpha A op(B) + beta C with
+ * row-major matrices, for the ES forward and update: every element of C is one chain of fmaf
+ * over k in order, starting from beta C, whatever the blocking and the thread count, so the
+ * bits are a plain triple loop's. Register tiles hold a block of C across the whole k loop;
+ * row blocks are split over the cores. */
+#include "cpu_backend.h"
+#include "mixed_precision.h" /* OPTK_CPU_HOT_LOOP */
+#include "parallel.h"
+
+#include <math.h>
+
+/* C rows i0 .. i0 + rows - 1 += sum_k A[i][k] B[k][:], k in order (B: K x N row-major). */
+OPTK_CPU_HOT_LOOP static void gemm_rows(int rows, int64_t N, int64_t K, float alpha, const float *A,
+                                        int64_t lda, const float *B, int64_t ldb, float *C,
+                                        int64_t ldc) {
+    for (int64_t k = 0; k < K; ++k) {
+        const float *restrict b = B + k * ldb;
+        for (int r = 0; r < rows; ++r) {
+            const float a = alpha * A[r * lda + k];
+            float *restrict c = C + r * ldc;
+            for (int64_t j = 0; j < N; ++j)
+                c[j] = fmaf(a, b[j], c[j]);
+        }
+    }
+}
+
+/* Six rows of C at a time, 512 columns wide where no full tile fits: the C block stays in L1
+ * while a row piece of B serves all the rows. Row blocks are split over the cores: each element
+ * of C is computed whole by one thread, in k order, so the thread count changes no bit. */
+enum { GEMM_ROWS = 6, GEMM_COLS = 512 };
+
+typedef struct gemm_job {
+    int64_t N, K;
+    float alpha;
+    const float *A;
+    int64_t lda;
+    const float *B;
+    int64_t ldb;
+    float *C;
+    int64_t ldc, M;
+    float *packs; /* per worker, K x GEMM_ROWS: a row block's alpha A, k-major */
+} gemm_job;
+
+/* A full tile of R rows x 64 columns with its sums held in registers across the whole k loop
+ * (for R = 6, 24 vectors of 16 floats in the AVX-512 clone, leaving room for B's four and the
+ * broadcast): the same fmaf per element in k order as gemm_rows, without loading and storing C
+ * at every k. The rows' alpha A[r][k] come packed (as[k R + r]: the same products, made once
+ * per row block instead of once per tile), so each is a broadcast from memory. With the
+ * products made here, and eight rows (32 sums: every vector register), the tile ran at
+ * 132-152 GFLOP/s on one Zen 5 core; like this, 186-189 (a scratch program). A row block of
+ * 4 or 5 rows (the 16 rows of an ES member: 6 + 6 + 4) takes a tile of 4. */
+enum { TILE_COLS = 64 };
+#define OPTK_GEMM_TILE(name, R)                                                                    \
+    OPTK_CPU_HOT_LOOP static void name(int64_t K, const float *restrict as, const float *B,        \
+                                       int64_t ldb, float *C, int64_t ldc) {                       \
+        float acc[R][TILE_COLS];                                                                   \
+        for (int r = 0; r < R; ++r)                                                                \
+            for (int j = 0; j < TILE_COLS; ++j)                                                    \
+                acc[r][j] = C[r * ldc + j];                                                        \
+        for (int64_t k = 0; k < K; ++k) {                                                          \
+            const float *restrict b = B + k * ldb;                                                 \
+            for (int r = 0; r < R; ++r) {                                                          \
+                const float a = as[k * R + r];                                                     \
+                for (int j = 0; j < TILE_COLS; ++j)                                                \
+                    acc[r][j] = fmaf(a, b[j], acc[r][j]);                                          \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < R; ++r)                                                                \
+            for (int j = 0; j < TILE_COLS; ++j)                                                    \
+                C[r * ldc + j] = acc[r][j];                                                        \
+    }
+OPTK_GEMM_TILE(gemm_tile6, GEMM_ROWS)
+OPTK_GEMM_TILE(gemm_tile4, 4)
+
+/* Rows [i, i + rows) of C, columns [j0, j1), by gemm_rows. */
+static void gemm_rows_range(const gemm_job *g, int64_t i, int rows, int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; j += GEMM_COLS) {
+        const int64_t cols = j1 - j < GEMM_COLS ? j1 - j : GEMM_COLS;
+        gemm_rows(rows, cols, g->K, g->alpha, g->A + i * g->lda, g->lda, g->B + j, g->ldb,
+                  g->C + i * g->ldc + j, g->ldc);
+    }
+}
+
+/* Rows [i, i + rows) of C, rows <= GEMM_ROWS: tiles of 6 or 4 rows over the columns 64 at a
+ * time fit; gemm_rows for the rows and columns no tile took. */
+static void gemm_block(const gemm_job *g, float *as, int64_t i, int rows) {
+    const int tiled = rows == GEMM_ROWS ? GEMM_ROWS : rows >= 4 ? 4 : 0;
+    const int64_t tiled_cols = tiled ? g->N / TILE_COLS * TILE_COLS : 0;
+    if (tiled_cols > 0) {
+        for (int64_t k = 0; k < g->K; ++k)
+            for (int r = 0; r < tiled; ++r)
+                as[k * tiled + r] = g->alpha * g->A[(i + r) * g->lda + k];
+        for (int64_t j = 0; j < tiled_cols; j += TILE_COLS) {
+            float *c = g->C + i * g->ldc + j;
+            if (tiled == GEMM_ROWS)
+                gemm_tile6(g->K, as, g->B + j, g->ldb, c, g->ldc);
+            else
+                gemm_tile4(g->K, as, g->B + j, g->ldb, c, g->ldc);
+        }
+    }
+    if (tiled < rows) gemm_rows_range(g, i + tiled, rows - tiled, 0, tiled_cols);
+    gemm_rows_range(g, i, rows, tiled_cols, g->N);
+}
+
+static int gemm_slice(void *arg, int64_t b0, int64_t b1, int worker) {
+    const gemm_job *g = arg;
+    float *as = g->packs + (int64_t)worker * g->K * GEMM_ROWS;
+    for (int64_t i = b0 * GEMM_ROWS; i < b1 * GEMM_ROWS && i < g->M; i += GEMM_ROWS)
+        gemm_block(g, as, i, g->M - i < GEMM_ROWS ? (int)(g->M - i) : GEMM_ROWS);
+    return 0;
+}
+
+typedef struct transpose_job {
+    const float *B;
+    int64_t ldb, N, K;
+    float *bt; /* K x N */
+} transpose_job;
+
+/* Columns [8 j0, 8 j1) of bt, in 8 x 8 tiles: a plain double loop strides through memory a
+ * row length per access (4 KiB apart for 1024 columns, all in one cache set) and took a
+ * third of the full-rank ES forward. */
+static int transpose_slice(void *arg, int64_t j0, int64_t j1, int worker) {
+    (void)worker;
+    const transpose_job *t = arg;
+    for (int64_t jb = 8 * j0; jb < 8 * j1 && jb < t->N; jb += 8)
+        for (int64_t k0 = 0; k0 < t->K; k0 += 8)
+            for (int64_t k = k0; k < t->K && k < k0 + 8; ++k)
+                for (int64_t j = jb; j < t->N && j < jb + 8; ++j)
+                    t->bt[k * t->N + j] = t->B[j * t->ldb + k];
+    return 0;
+}
+
+optk_status optk_cpu_gemm(optk_context *ctx, bool trans_b, int64_t M, int64_t N, int64_t K,
+                          float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
+                          float beta, float *C, int64_t ldc) {
+    /* Enough work to pay for a thread: about a millisecond or more. */
+    const bool threads = (double)M * (double)N * (double)K >= 1e7;
+    const int64_t blocks = (M + GEMM_ROWS - 1) / GEMM_ROWS;
+    const int workers = threads ? optk_cpu_workers(blocks) : 1;
+    /* The context's scratch (no page faults of a fresh buffer per call: the full-rank ES
+     * forward calls this twice per pair): each worker's packed rows of A, then, with trans_b,
+     * B made K x N. */
+    const int64_t pack_floats = (int64_t)workers * K * GEMM_ROWS;
+    float *scratch = NULL;
+    const optk_status s = optk_cpu_scratch(
+        ctx, (size_t)(pack_floats + (trans_b ? K * N : 0)) * sizeof *scratch, (void **)&scratch);
+    if (s != OPTK_OK) return s;
+    if (trans_b) { /* B is N x K */
+        float *bt = scratch + pack_floats;
+        transpose_job t = {B, ldb, N, K, bt};
+        const int64_t column_blocks = (N + 7) / 8;
+        optk_cpu_parallel(column_blocks, threads ? optk_cpu_workers(column_blocks) : 1,
+                          transpose_slice, &t);
+        B = bt;
+        ldb = N;
+    }
+    for (int64_t i = 0; i < M; ++i) {
+        for (int64_t j = 0; j < N; ++j)
+            C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    }
+    gemm_job job = {N, K, alpha, A, lda, B, ldb, C, ldc, M, scratch};
+    optk_cpu_parallel(blocks, workers, gemm_slice, &job);
+    return OPTK_OK;
+}
