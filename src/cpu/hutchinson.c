@@ -55,7 +55,7 @@ static int hvp_slice(void *arg, int64_t b0, int64_t b1, int worker) {
 
 optk_status optk_cpu_dense_hvp(optk_context *ctx, const float *h, const float *z, float *hz,
                                int64_t n, int k) {
-    const int64_t kp = (k + HVP_LANES - 1) / HVP_LANES * HVP_LANES;
+    const int64_t kp = ((int64_t)k + HVP_LANES - 1) / HVP_LANES * HVP_LANES;
     double *zt = NULL;
     const optk_status s = optk_cpu_scratch(ctx, (size_t)(n * kp) * sizeof *zt, (void **)&zt);
     if (s != OPTK_OK) return s;
