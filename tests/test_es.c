@@ -646,45 +646,45 @@ Test(es, cpu_fullrank_forward_is_the_k_order_fma_sums) {
 }
 
 /* The CPU's GEMM against the plain triple loop — C = beta C (0 where beta is 0), then for k in
- * order C = fmaf(alpha A[i][k], B(k, j), C) — bit for bit, at shapes that reach each of its
- * paths: 6-row tiles, a 4-row tile (blocks of 4 and 5 rows), rows and columns no tile takes,
- * and with B given transposed, the short-A path (up to 32 rows: one or two blocks of 16) as
- * well as the tiles. */
+ * order C = fmaf(alpha A[i][k], B(k, j), C) — bit for bit. */
+static void check_gemm(optk_context *ctx, int64_t M, int64_t N, int64_t K, bool trans_b,
+                       float beta) {
+    const float alpha = 0.7f;
+    float *a = malloc((size_t)(M * K) * 4), *b = malloc((size_t)(K * N) * 4);
+    float *c = malloc((size_t)(M * N) * 4), *want = malloc((size_t)(M * N) * 4);
+    test_fill_uniform(a, (size_t)(M * K), -1.0f, 1.0f, 21);
+    test_fill_uniform(b, (size_t)(K * N), -1.0f, 1.0f, 22);
+    test_fill_uniform(c, (size_t)(M * N), -1.0f, 1.0f, 23);
+    for (int64_t i = 0; i < M; ++i) {
+        for (int64_t j = 0; j < N; ++j) {
+            float acc = beta == 0.0f ? 0.0f : beta * c[i * N + j];
+            for (int64_t k = 0; k < K; ++k)
+                acc = fmaf(alpha * a[i * K + k], trans_b ? b[j * K + k] : b[k * N + j], acc);
+            want[i * N + j] = acc;
+        }
+    }
+    cr_assert_eq(optk_cpu_gemm(ctx, trans_b, M, N, K, alpha, a, K, b, trans_b ? K : N, beta, c, N),
+                 OPTK_OK);
+    char what[80];
+    snprintf(what, sizeof what, "%lld x %lld x %lld, trans_b %d, beta %g", (long long)M,
+             (long long)N, (long long)K, trans_b, (double)beta);
+    test_assert_bits_equal(c, want, (size_t)(M * N), 4, what);
+    free(a), free(b), free(c), free(want);
+}
+
+/* At shapes that reach each of the GEMM's paths: 6-row tiles, a 4-row tile (blocks of 4 and 5
+ * rows), rows and columns no tile takes, with B given transposed the short-A path (up to 32
+ * rows: one or two blocks of 16) as well as the tiles, and at K = 4096 row blocks in groups
+ * of five (the 40 rows: a group of five blocks, a group of one, a block of 4). */
 Test(es, cpu_gemm_is_the_k_order_fma_sums) {
     optk_context *ctx = test_context(OPTK_BACKEND_CPU);
     static const int64_t rows[] = {1, 4, 5, 6, 11, 16, 17, 33, 40};
     static const int64_t cols[] = {3, 64, 70, 131};
-    enum { K = 37, MOST = 40 * 131 };
-    static float a[40 * K], b[K * 131], c[MOST], want[MOST], start[MOST];
-    test_fill_uniform(a, 40 * K, -1.0f, 1.0f, 21);
-    test_fill_uniform(b, K * 131, -1.0f, 1.0f, 22);
-    test_fill_uniform(start, MOST, -1.0f, 1.0f, 23);
-    for (size_t mi = 0; mi < sizeof rows / sizeof *rows; ++mi) {
-        for (size_t ni = 0; ni < sizeof cols / sizeof *cols; ++ni) {
-            for (int variant = 0; variant < 4; ++variant) {
-                const int64_t M = rows[mi], N = cols[ni];
-                const bool trans_b = variant & 1;
-                const float alpha = 0.7f, beta = variant & 2 ? 0.5f : 0.0f;
-                for (int64_t i = 0; i < M; ++i) {
-                    for (int64_t j = 0; j < N; ++j) {
-                        float acc = beta == 0.0f ? 0.0f : beta * start[i * N + j];
-                        for (int k = 0; k < K; ++k) {
-                            const float bkj = trans_b ? b[j * K + k] : b[k * N + j];
-                            acc = fmaf(alpha * a[i * K + k], bkj, acc);
-                        }
-                        want[i * N + j] = acc;
-                    }
-                }
-                memcpy(c, start, sizeof c);
-                cr_assert_eq(optk_cpu_gemm(ctx, trans_b, M, N, K, alpha, a, K, b, trans_b ? K : N,
-                                           beta, c, N),
-                             OPTK_OK);
-                char what[64];
-                snprintf(what, sizeof what, "%lld x %lld, trans_b %d, beta %g", (long long)M,
-                         (long long)N, trans_b, (double)beta);
-                test_assert_bits_equal(c, want, (size_t)(M * N), 4, what);
-            }
-        }
-    }
+    for (size_t mi = 0; mi < sizeof rows / sizeof *rows; ++mi)
+        for (size_t ni = 0; ni < sizeof cols / sizeof *cols; ++ni)
+            for (int variant = 0; variant < 4; ++variant)
+                check_gemm(ctx, rows[mi], cols[ni], 37, variant & 1, variant & 2 ? 0.5f : 0.0f);
+    check_gemm(ctx, 40, 70, 4096, false, 0.5f);
+    check_gemm(ctx, 40, 70, 4096, true, 0.0f);
     optk_context_free(ctx);
 }
