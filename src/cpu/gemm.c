@@ -47,8 +47,8 @@ typedef struct gemm_job {
  * at every k. The rows' alpha A[r][k] come packed (as[k R + r]: the same products, made once
  * per row block instead of once per tile), so each is a broadcast from memory. With the
  * products made here, and eight rows (32 sums: every vector register), the tile ran at
- * 132-152 GFLOP/s on one Zen 5 core; like this, 186-189 (a scratch program). A row block of
- * 4 or 5 rows (the 16 rows of an ES member: 6 + 6 + 4) takes a tile of 4. */
+ * 132-152 GFLOP/s on one Zen 5 core; like this, 186-189 (a scratch program). A last row block
+ * of 4 or 5 rows takes a tile of 4. */
 enum { TILE_COLS = 64 };
 #define OPTK_GEMM_TILE(name, R)                                                                    \
     OPTK_CPU_HOT_LOOP static void name(int64_t K, const float *restrict as, const float *B,        \
