@@ -74,29 +74,37 @@ static int fill_pieces(void *arg, int64_t q0, int64_t q1, int worker) {
     return 0;
 }
 
+/* The job that fills count pairs' noise (see fill_job). */
+static fill_job fill_job_of(uint64_t seed, uint64_t generation, uint32_t layer, int64_t first_pair,
+                            int64_t rows, int64_t cols, int64_t offset, int64_t pair_stride,
+                            int64_t row_stride, const float *coef, float *out) {
+    const bool one_run = row_stride == cols;
+    const int64_t words = rows * cols, piece = one_run ? FILL_PIECE : cols;
+    return (fill_job){.seed = seed,
+                      .generation = generation,
+                      .layer = layer,
+                      .first_pair = first_pair,
+                      .offset = offset,
+                      .pair_stride = pair_stride,
+                      .pieces = one_run ? (words + piece - 1) / piece : rows,
+                      .piece = piece,
+                      .words = words,
+                      .piece_stride = one_run ? piece : row_stride,
+                      .coef = coef,
+                      .out = out};
+}
+
 /* Entries are independent: the cores share the pieces (2^16 entries or more). */
 optk_status optk_cpu_es_fill(optk_context *ctx, uint64_t seed, uint64_t generation, uint32_t layer,
                              int64_t first_pair, int64_t count, int64_t rows, int64_t cols,
                              int64_t offset, int64_t pair_stride, int64_t row_stride,
                              const float *coef, float *out) {
     (void)ctx;
-    const bool one_run = row_stride == cols;
-    const int64_t words = rows * cols, piece = one_run ? FILL_PIECE : cols;
-    fill_job job = {.seed = seed,
-                    .generation = generation,
-                    .layer = layer,
-                    .first_pair = first_pair,
-                    .offset = offset,
-                    .pair_stride = pair_stride,
-                    .pieces = one_run ? (words + piece - 1) / piece : rows,
-                    .piece = piece,
-                    .words = words,
-                    .piece_stride = one_run ? piece : row_stride,
-                    .coef = coef,
-                    .out = out};
+    fill_job job = fill_job_of(seed, generation, layer, first_pair, rows, cols, offset, pair_stride,
+                               row_stride, coef, out);
     const int64_t items = count * job.pieces;
     const int workers =
-        (double)count * (double)words >= (double)(1 << 16) ? optk_cpu_workers(items) : 1;
+        (double)count * (double)job.words >= (double)(1 << 16) ? optk_cpu_workers(items) : 1;
     optk_cpu_parallel(items, workers, fill_pieces, &job);
     return OPTK_OK;
 }
@@ -121,26 +129,49 @@ OPTK_CPU_HOT_LOOP static void lowrank_member(const float *x, float *y, const flo
     }
 }
 
+typedef struct lowrank_job {
+    uint64_t seed, generation;
+    uint32_t layer;
+    int64_t m, n, r, batch;
+    float scale;
+    const float *X;
+    float *Y;
+} lowrank_job;
+
+/* Pairs [p0, p1): each pair's factors regenerated into this worker's buffers (on this thread),
+ * then both members' corrections. Members are independent and each is computed whole by one
+ * thread, so the thread count changes no bit. */
+static int lowrank_slice(void *arg, int64_t p0, int64_t p1, int worker) {
+    (void)worker;
+    const lowrank_job *j = arg;
+    const int64_t m = j->m, n = j->n, r = j->r;
+    float *A = malloc((size_t)(m * r) * sizeof *A), *B = malloc((size_t)(n * r) * sizeof *B);
+    float *U = malloc((size_t)(j->batch * r) * sizeof *U);
+    const int failed = !A || !B || !U;
+    for (int64_t p = p0; p < p1 && !failed; ++p) {
+        fill_job fa = fill_job_of(j->seed, j->generation, j->layer, p, m, r, 0, m * r, r, NULL, A);
+        fill_job fb =
+            fill_job_of(j->seed, j->generation, j->layer, p, n, r, m * r, n * r, r, NULL, B);
+        fill_pieces(&fa, 0, fa.pieces, 0);
+        fill_pieces(&fb, 0, fb.pieces, 0);
+        for (int64_t i = 2 * p; i < 2 * p + 2; ++i) {
+            lowrank_member(j->X + i * j->batch * n, j->Y + i * j->batch * m, A, B, U, m, n, r,
+                           j->batch, j->scale * optk_es_sign(i));
+        }
+    }
+    free(A), free(B), free(U);
+    return failed;
+}
+
+/* The pairs are split over the cores (about a million multiply-adds or more). */
 optk_status optk_cpu_es_lowrank_add(optk_context *ctx, uint64_t seed, uint64_t generation,
                                     uint32_t layer, int64_t m, int64_t n, int rank, float scale,
                                     int64_t members, int64_t batch, const float *X, float *Y) {
-    const int64_t r = rank;
-    float *A = malloc((size_t)(m * r) * sizeof *A), *B = malloc((size_t)(n * r) * sizeof *B);
-    float *U = malloc((size_t)(batch * r) * sizeof *U);
-    if (!A || !B || !U) {
-        free(A), free(B), free(U);
+    lowrank_job job = {seed, generation, layer, m, n, rank, batch, scale, X, Y};
+    const int64_t pairs = members / 2;
+    const double work = (double)members * (double)batch * (double)(m + n) * rank;
+    if (optk_cpu_parallel(pairs, work >= 1e6 ? optk_cpu_workers(pairs) : 1, lowrank_slice, &job))
         return optk_fail(ctx, OPTK_ERR_OUT_OF_MEMORY, "es_forward: out of host memory");
-    }
-    for (int64_t i = 0; i < members; ++i) {
-        if (i % 2 == 0) { /* the pair's factors, shared by both members */
-            optk_cpu_es_fill(ctx, seed, generation, layer, i / 2, 1, m, r, 0, m * r, r, NULL, A);
-            optk_cpu_es_fill(ctx, seed, generation, layer, i / 2, 1, n, r, m * r, n * r, r, NULL,
-                             B);
-        }
-        lowrank_member(X + i * batch * n, Y + i * batch * m, A, B, U, m, n, r, batch,
-                       scale * optk_es_sign(i));
-    }
-    free(A), free(B), free(U);
     return OPTK_OK;
 }
 
