@@ -234,7 +234,8 @@ OPTK_CPU_HOT_LOOP static int row_scalings(const solve *s, float tau, float eps) 
  * problem symmetric — K absorbed with f on both sides, then u <- sqrt(u v) after each column
  * pass (cold: the first is u <- v). 1 with f and g absorbed (a self problem's g = f), or 0
  * (unsafe) with f and g as they were. */
-static int kernel_iterations(const solve *s, int len, float eps, float tau, bool cold) {
+OPTK_CPU_HOT_LOOP static int kernel_iterations(const solve *s, int len, float eps, float tau,
+                                               bool cold) {
     const optk_ot_view *view = &s->job->view;
     const bool symmetric = s->job->symmetric;
     const float *g0 = symmetric ? s->f : s->g; /* the column potentials K is absorbed with */
