@@ -72,6 +72,15 @@ enum { TILE_COLS = 64 };
 OPTK_GEMM_TILE(gemm_tile6, GEMM_ROWS)
 OPTK_GEMM_TILE(gemm_tile4, 4)
 
+/* out[k width + r] = alpha A[r][k] for r < rows, 0 for rows <= r < width: rows of A packed
+ * k-major for a tile's broadcasts (the same products the plain loop makes). */
+static void pack_rows(float *out, const float *A, int64_t lda, float alpha, int64_t K, int rows,
+                      int width) {
+    for (int64_t k = 0; k < K; ++k)
+        for (int r = 0; r < width; ++r)
+            out[k * width + r] = r < rows ? alpha * A[r * lda + k] : 0.0f;
+}
+
 /* Rows [i, i + rows) of C, columns [j0, j1), by gemm_rows. */
 static void gemm_rows_range(const gemm_job *g, int64_t i, int rows, int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; j += GEMM_COLS) {
@@ -81,22 +90,16 @@ static void gemm_rows_range(const gemm_job *g, int64_t i, int rows, int64_t j0, 
     }
 }
 
-/* Rows [i, i + rows) of C, rows <= GEMM_ROWS: tiles of 6 or 4 rows over the columns 64 at a
- * time fit; gemm_rows for the rows and columns no tile took. */
+/* A block no group takes (gemm_slice): the last one, of fewer than GEMM_ROWS rows, or any
+ * block where no column panel fits. Four or five rows take a tile of 4 over the columns 64
+ * at a time fit; gemm_rows does the rest. */
 static void gemm_block(const gemm_job *g, float *as, int64_t i, int rows) {
-    const int tiled = rows == GEMM_ROWS ? GEMM_ROWS : rows >= 4 ? 4 : 0;
+    const int tiled = rows >= 4 && rows < GEMM_ROWS ? 4 : 0;
     const int64_t tiled_cols = tiled ? g->N / TILE_COLS * TILE_COLS : 0;
     if (tiled_cols > 0) {
-        for (int64_t k = 0; k < g->K; ++k)
-            for (int r = 0; r < tiled; ++r)
-                as[k * tiled + r] = g->alpha * g->A[(i + r) * g->lda + k];
-        for (int64_t j = 0; j < tiled_cols; j += TILE_COLS) {
-            float *c = g->C + i * g->ldc + j;
-            if (tiled == GEMM_ROWS)
-                gemm_tile6(g->K, as, g->B + j, g->ldb, c, g->ldc);
-            else
-                gemm_tile4(g->K, as, g->B + j, g->ldb, c, g->ldc);
-        }
+        pack_rows(as, g->A + i * g->lda, g->lda, g->alpha, g->K, tiled, tiled);
+        for (int64_t j = 0; j < tiled_cols; j += TILE_COLS)
+            gemm_tile4(g->K, as, g->B + j, g->ldb, g->C + i * g->ldc + j, g->ldc);
     }
     if (tiled < rows) gemm_rows_range(g, i + tiled, rows - tiled, 0, tiled_cols);
     gemm_rows_range(g, i, rows, tiled_cols, g->N);
@@ -119,10 +122,8 @@ static int64_t gemm_group_blocks(int64_t K) {
 static void gemm_group(const gemm_job *g, float *as, int64_t b0, int64_t b1) {
     const int64_t K = g->K, tiled_cols = g->N / TILE_COLS * TILE_COLS;
     for (int64_t b = b0; b < b1; ++b) {
-        float *pack = as + (b - b0) * K * GEMM_ROWS;
-        for (int64_t k = 0; k < K; ++k)
-            for (int r = 0; r < GEMM_ROWS; ++r)
-                pack[k * GEMM_ROWS + r] = g->alpha * g->A[(b * GEMM_ROWS + r) * g->lda + k];
+        pack_rows(as + (b - b0) * K * GEMM_ROWS, g->A + b * GEMM_ROWS * g->lda, g->lda, g->alpha, K,
+                  GEMM_ROWS, GEMM_ROWS);
     }
     for (int64_t j = 0; j < tiled_cols; j += TILE_COLS) {
         for (int64_t b = b0; b < b1; ++b) {
@@ -236,10 +237,8 @@ static int64_t nt_pack_floats(int64_t M, int64_t K) {
 static void gemm_nt(bool threads, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                     int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, float *at) {
     for (int64_t i0 = 0; i0 < M; i0 += NT_ROWS) {
-        float *block = at + i0 / NT_ROWS * K * NT_ROWS;
-        for (int64_t k = 0; k < K; ++k)
-            for (int r = 0; r < NT_ROWS; ++r)
-                block[k * NT_ROWS + r] = i0 + r < M ? alpha * A[(i0 + r) * lda + k] : 0.0f;
+        pack_rows(at + i0 / NT_ROWS * K * NT_ROWS, A + i0 * lda, lda, alpha, K,
+                  M - i0 < NT_ROWS ? (int)(M - i0) : NT_ROWS, NT_ROWS);
     }
     nt_job job = {M, N, K, at, B, ldb, C, ldc};
     const int64_t groups = (N + NT_COLS - 1) / NT_COLS;
