@@ -5,6 +5,7 @@
 #include "harness.h"
 #include "common/philox.h"
 #include "common/probes.h"
+#include "cpu/box_muller_lanes.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -64,11 +65,13 @@ BACKEND_TEST(probes, gaussian_entries_follow_curand_normal4) {
             }
         }
     }
-    /* The CPU (libm, < 1 ulp each) lands within a few ulp of |z| <= 6.7; CUDA's fast sincos
-     * intrinsic within 2^-21.4 of sin/cos, times s <= 6.7: 2e-5 covers both. */
+    /* CUDA's fast sincos intrinsic is within 2^-21.4 of sin/cos, times s <= 6.7: 2e-5 covers
+     * it. The CPU's shared log and polynomial sincos land within a few float ulp of |z| <= 6.7
+     * (4e-7 measured): it is held to 1e-6. */
     cr_log_info("%s: worst |z - double reference| %.3g", optk_backend_name(backend), worst);
-    cr_assert(worst <= 2e-5, "%s: Gaussian entry off the reference by %g",
-              optk_backend_name(backend), worst);
+    const double bound = backend == OPTK_BACKEND_CPU ? 1e-6 : 2e-5;
+    cr_assert(worst <= bound, "%s: Gaussian entry off the reference by %g (bound %g)",
+              optk_backend_name(backend), worst, bound);
     if (backend != OPTK_BACKEND_CPU) {
         optk_context *cpu = test_context(OPTK_BACKEND_CPU);
         float *c = draw(cpu, OPTK_PROBE_GAUSSIAN, 5, 9, 3, n);
@@ -164,8 +167,8 @@ BACKEND_TEST(probes, a_probe_is_the_same_at_any_alignment) {
     optk_context_free(ctx);
 }
 
-/* The CPU writes probes of 2^24 entries or more with non-temporal stores, generated a tile at
- * a time, when the buffer is 32-byte aligned: the same bits as the plain path, which a
+/* The CPU writes probes of 2^24 entries or more with non-temporal stores (where it has
+ * AVX-512) when the buffer is 64-byte aligned: the same bits as the plain stores, which a
  * buffer one float off alignment takes, for both kinds, the tail included. */
 Test(probes, cpu_streamed_probes_equal_plain_ones) {
     optk_context *ctx = test_context(OPTK_BACKEND_CPU);
@@ -173,8 +176,8 @@ Test(probes, cpu_streamed_probes_equal_plain_ones) {
     float *aligned = NULL, *spare = NULL;
     cr_assert_eq(optk_mem_alloc(ctx, (size_t)n * 4, (void **)&aligned), OPTK_OK);
     cr_assert_eq(optk_mem_alloc(ctx, (size_t)(n + 1) * 4, (void **)&spare), OPTK_OK);
-    cr_assert_eq((uintptr_t)aligned & 31u, 0u, "the allocator's alignment changed");
-    float *off = spare + ((uintptr_t)spare & 31u ? 0 : 1); /* not 32-byte aligned */
+    cr_assert_eq((uintptr_t)aligned & 63u, 0u, "the allocator's alignment changed");
+    float *off = spare + ((uintptr_t)spare & 63u ? 0 : 1); /* not 64-byte aligned */
     for (int kind = 0; kind < 2; ++kind) {
         for (int64_t i = 0; i < n; ++i)
             aligned[i] = off[i] = NAN;
@@ -185,4 +188,36 @@ Test(probes, cpu_streamed_probes_equal_plain_ones) {
     optk_mem_free(ctx, aligned);
     optk_mem_free(ctx, spare);
     optk_context_free(ctx);
+}
+
+/* The CPU's AVX-512 Gaussian path (four groups of Philox blocks interleaved, fused with the
+ * transform and the transpose) gives the bits of the portable one: Philox block by block,
+ * the transform's loop over lanes, the plain transpose. Block indices include groups that
+ * straddle a carry into the counter's high word; stored plainly and streamed. */
+Test(probes, cpu_avx512_gaussians_are_the_portable_formula) {
+#ifdef OPTK_HAVE_PHILOX_AVX2
+    if (!__builtin_cpu_supports("avx512f"))
+        cr_skip_test("this CPU has no AVX-512: Gaussian probes take the portable path alone");
+    static const uint64_t starts[] = {0, 5, 12345, 0xffffffffull - 37, 0x3ffffffffffull};
+    _Alignas(64) float got[4 * OPTK_GAUSSIAN_BLOCKS], streamed[4 * OPTK_GAUSSIAN_BLOCKS];
+    for (size_t s = 0; s < sizeof starts / sizeof *starts; ++s) {
+        const uint64_t seed = 0x5eed0000u + s, sub = optk_probe_subsequence(s, 3);
+        optk_gaussian_blocks_avx512(seed, sub, starts[s], got, false);
+        optk_gaussian_blocks_avx512(seed, sub, starts[s], streamed, true);
+        _mm_sfence();
+        for (int b = 0; b < OPTK_GAUSSIAN_BLOCKS; b += OPTK_PHILOX_LANES) {
+            uint32_t words[4][OPTK_PHILOX_LANES];
+            float lanes[4][OPTK_PHILOX_LANES], want[4 * OPTK_PHILOX_LANES];
+            optk_philox_lanes_plain(seed, sub, starts[s] + (uint64_t)b, words);
+            optk_box_muller_lanes(words, lanes);
+            optk_lanes_to_elements_plain(lanes, want);
+            char what[64];
+            snprintf(what, sizeof what, "start %llu, block %d", (unsigned long long)starts[s], b);
+            test_assert_bits_equal(got + 4 * b, want, 4 * OPTK_PHILOX_LANES, 4, what);
+            test_assert_bits_equal(streamed + 4 * b, want, 4 * OPTK_PHILOX_LANES, 4, what);
+        }
+    }
+#else
+    cr_skip_test("not an x86-64 GNU C build: there is no AVX-512 path");
+#endif
 }
