@@ -90,13 +90,13 @@ OPTK_AVX512 static inline __m512 optk_box_muller_v_avx512(__m512i y) {
  * one pair's steps each wait on the one before (the divide, the polynomials), and two in
  * step keep the units busy where one pair after the other left the scheduler waiting (7%
  * faster in cache, the same bits). */
-enum { OPTK_PAIRS = 2 };
+enum { OPTK_BOX_MULLER_PAIRS = 2 };
 
 /* optk_log_bits(bits of x, 127) for positive normal x, op for op: x[p] = ln x[p]. */
-OPTK_AVX512 static inline void optk_log_normal_avx512(__m512 x[OPTK_PAIRS]) {
-    __m512i e[OPTK_PAIRS];
-    __m512 s[OPTK_PAIRS], s2[OPTK_PAIRS], q[OPTK_PAIRS];
-    for (int p = 0; p < OPTK_PAIRS; ++p) {
+OPTK_AVX512 static inline void optk_log_normal_avx512(__m512 x[OPTK_BOX_MULLER_PAIRS]) {
+    __m512i e[OPTK_BOX_MULLER_PAIRS];
+    __m512 s[OPTK_BOX_MULLER_PAIRS], s2[OPTK_BOX_MULLER_PAIRS], q[OPTK_BOX_MULLER_PAIRS];
+    for (int p = 0; p < OPTK_BOX_MULLER_PAIRS; ++p) {
         const __m512i bits = _mm512_castps_si512(x[p]);
         e[p] = _mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(127));
         const __m512 m1 = _mm512_castsi512_ps(
@@ -108,15 +108,15 @@ OPTK_AVX512 static inline void optk_log_normal_avx512(__m512 x[OPTK_PAIRS]) {
         s[p] =
             _mm512_div_ps(_mm512_sub_ps(m, optk_splat(1.0f)), _mm512_add_ps(m, optk_splat(1.0f)));
     }
-    for (int p = 0; p < OPTK_PAIRS; ++p) {
+    for (int p = 0; p < OPTK_BOX_MULLER_PAIRS; ++p) {
         s2[p] = _mm512_mul_ps(s[p], s[p]);
         q[p] = _mm512_fmadd_ps(optk_splat(1.0f / 11.0f), s2[p], optk_splat(1.0f / 9.0f));
     }
     static const float coefficients[] = {1.0f / 7.0f, 1.0f / 5.0f, 1.0f / 3.0f};
     for (int c = 0; c < 3; ++c)
-        for (int p = 0; p < OPTK_PAIRS; ++p)
+        for (int p = 0; p < OPTK_BOX_MULLER_PAIRS; ++p)
             q[p] = _mm512_fmadd_ps(q[p], s2[p], optk_splat(coefficients[c]));
-    for (int p = 0; p < OPTK_PAIRS; ++p) {
+    for (int p = 0; p < OPTK_BOX_MULLER_PAIRS; ++p) {
         const __m512 two_s = _mm512_mul_ps(optk_splat(2.0f), s[p]);
         const __m512 log_m = _mm512_fmadd_ps(_mm512_mul_ps(two_s, s2[p]), q[p], two_s);
         const __m512 fe = _mm512_cvtepi32_ps(e[p]);
@@ -126,11 +126,12 @@ OPTK_AVX512 static inline void optk_log_normal_avx512(__m512 x[OPTK_PAIRS]) {
 }
 
 /* optk_sincos_2pi, op for op; the quadrant's signs flip the sign bit, as negation does. */
-OPTK_AVX512 static inline void optk_sincos_2pi_avx512(const __m512 v[OPTK_PAIRS],
-                                                      __m512 sin_v[OPTK_PAIRS],
-                                                      __m512 cos_v[OPTK_PAIRS]) {
-    __m512 k[OPTK_PAIRS], t[OPTK_PAIRS], t2[OPTK_PAIRS], sp[OPTK_PAIRS], cp[OPTK_PAIRS];
-    for (int p = 0; p < OPTK_PAIRS; ++p) {
+OPTK_AVX512 static inline void optk_sincos_2pi_avx512(const __m512 v[OPTK_BOX_MULLER_PAIRS],
+                                                      __m512 sin_v[OPTK_BOX_MULLER_PAIRS],
+                                                      __m512 cos_v[OPTK_BOX_MULLER_PAIRS]) {
+    __m512 k[OPTK_BOX_MULLER_PAIRS], t[OPTK_BOX_MULLER_PAIRS], t2[OPTK_BOX_MULLER_PAIRS],
+        sp[OPTK_BOX_MULLER_PAIRS], cp[OPTK_BOX_MULLER_PAIRS];
+    for (int p = 0; p < OPTK_BOX_MULLER_PAIRS; ++p) {
         k[p] = _mm512_roundscale_ps(_mm512_mul_ps(v[p], optk_splat(0.636619772f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         t[p] = _mm512_fnmadd_ps(k[p], optk_splat(1.57079637f), v[p]);
@@ -143,12 +144,12 @@ OPTK_AVX512 static inline void optk_sincos_2pi_avx512(const __m512 v[OPTK_PAIRS]
     static const float cos_coefficients[] = {2.48015873e-05f, -1.38888889e-03f, 4.16666667e-02f,
                                              -0.5f, 1.0f};
     for (int c = 0; c < 5; ++c) {
-        for (int p = 0; p < OPTK_PAIRS; ++p) {
+        for (int p = 0; p < OPTK_BOX_MULLER_PAIRS; ++p) {
             if (c < 3) sp[p] = _mm512_fmadd_ps(sp[p], t2[p], optk_splat(sin_coefficients[c]));
             cp[p] = _mm512_fmadd_ps(cp[p], t2[p], optk_splat(cos_coefficients[c]));
         }
     }
-    for (int p = 0; p < OPTK_PAIRS; ++p) {
+    for (int p = 0; p < OPTK_BOX_MULLER_PAIRS; ++p) {
         const __m512 st = _mm512_fmadd_ps(_mm512_mul_ps(sp[p], t2[p]), t[p], t[p]);
         const __m512 ct = cp[p];
         const __m512i q = _mm512_cvtps_epi32(k[p]); /* k is an integer: exact */
@@ -174,17 +175,18 @@ optk_gaussian_blocks_avx512(uint64_t seed, uint64_t sub, uint64_t block0, float 
     optk_philox_groups_avx512(seed, sub, block0, OPTK_GAUSSIAN_GROUPS, c);
     for (int g = 0; g < OPTK_GAUSSIAN_GROUPS; ++g) {
         /* Pair p: u from word 2 p, v from word 2 p + 1. */
-        __m512 r[OPTK_PAIRS], v[OPTK_PAIRS], sin_v[OPTK_PAIRS], cos_v[OPTK_PAIRS];
-        for (int p = 0; p < OPTK_PAIRS; ++p) {
+        __m512 r[OPTK_BOX_MULLER_PAIRS], v[OPTK_BOX_MULLER_PAIRS], sin_v[OPTK_BOX_MULLER_PAIRS],
+            cos_v[OPTK_BOX_MULLER_PAIRS];
+        for (int p = 0; p < OPTK_BOX_MULLER_PAIRS; ++p) {
             r[p] = optk_box_muller_u_avx512(c[g][2 * p]);
             v[p] = optk_box_muller_v_avx512(c[g][2 * p + 1]);
         }
         optk_log_normal_avx512(r);
-        for (int p = 0; p < OPTK_PAIRS; ++p)
+        for (int p = 0; p < OPTK_BOX_MULLER_PAIRS; ++p)
             r[p] = _mm512_sqrt_ps(_mm512_mul_ps(optk_splat(-2.0f), r[p]));
         optk_sincos_2pi_avx512(v, sin_v, cos_v);
         __m512i z[4], e[4];
-        for (int p = 0; p < OPTK_PAIRS; ++p) {
+        for (int p = 0; p < OPTK_BOX_MULLER_PAIRS; ++p) {
             z[2 * p] = _mm512_castps_si512(_mm512_mul_ps(sin_v[p], r[p]));
             z[2 * p + 1] = _mm512_castps_si512(_mm512_mul_ps(cos_v[p], r[p]));
         }

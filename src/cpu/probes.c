@@ -9,8 +9,6 @@
 #include "box_muller_lanes.h"
 #include "philox_lanes.h"
 
-#include <math.h>
-
 /* Probes of at least this many entries (64 MiB) are written with non-temporal stores where
  * the machine has AVX-512: they cannot stay in cache for the H z that reads them next anyway,
  * and streaming skips reading every line in before overwriting it. The stores come straight
